@@ -1,0 +1,95 @@
+"""Settings, read once per warm Lambda from the environment.
+
+A missing required variable raises :class:`~hitkey_bff.errors.ConfigError` at the first
+invocation (a 503 naming the variable), never an import-time crash.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from urllib.parse import urlsplit
+
+from hitkey_bff.errors import ConfigError
+
+THIRTY_DAYS = 30 * 24 * 3600
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the flows need to know about this deployment."""
+
+    client_id: str
+    client_secret_id: str
+    redirect_uri: str
+    app_origin: str
+    session_table: str
+    kms_key_id: str
+    authorize_url: str = "https://hitkey.io/"
+    api_url: str = "https://api.hitkey.io"
+    scopes: str = "openid profile email"
+    session_ttl_seconds: int = THIRTY_DAYS
+    cookie_name: str = "__Host-Http-hitkey-session"
+    end_all_sessions_on_reuse: bool = False
+
+    @property
+    def login_cookie_name(self) -> str:
+        """The short-lived cookie that binds a browser to its login ``state``."""
+        return f"{self.cookie_name}-login"
+
+
+def _required(env: dict[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"environment variable {name} is not set", code="missing_config")
+    return value
+
+
+def _origin(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+        raise ConfigError("APP_ORIGIN must be a scheme and host, e.g. https://app.example.com")
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def _int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"environment variable {name} must be a whole number") from None
+    if value <= 0:
+        raise ConfigError(f"environment variable {name} must be positive")
+    return value
+
+
+def settings_from(env: dict[str, str]) -> Settings:
+    """Build :class:`Settings` from a mapping of environment variables."""
+    return Settings(
+        client_id=_required(env, "HITKEY_CLIENT_ID"),
+        client_secret_id=_required(env, "HITKEY_CLIENT_SECRET_ARN"),
+        redirect_uri=_required(env, "REDIRECT_URI"),
+        app_origin=_origin(_required(env, "APP_ORIGIN")),
+        session_table=_required(env, "SESSION_TABLE"),
+        kms_key_id=_required(env, "KMS_KEY_ID"),
+        authorize_url=env.get("HITKEY_AUTHORIZE_URL") or "https://hitkey.io/",
+        api_url=(env.get("HITKEY_API_URL") or "https://api.hitkey.io").rstrip("/"),
+        scopes=" ".join((env.get("SCOPES") or "openid profile email").split()),
+        session_ttl_seconds=_int(env, "SESSION_TTL_SECONDS", THIRTY_DAYS),
+        cookie_name=env.get("COOKIE_NAME") or "__Host-Http-hitkey-session",
+        end_all_sessions_on_reuse=env.get("END_ALL_SESSIONS_ON_REUSE", "").lower() in ("1", "true", "yes"),
+    )
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    """The process's settings (cached; :func:`reset` clears the cache for tests)."""
+    return settings_from(dict(os.environ))
+
+
+def reset() -> None:
+    """Forget cached settings - tests change the environment between cases."""
+    settings.cache_clear()

@@ -1,0 +1,129 @@
+"""HitKey's OAuth API: the JSON token endpoint and userinfo, over one reused ``httpx.Client``.
+
+Every failure becomes a typed error: a timeout is :class:`UpstreamTimeout` (504), a 5xx, an HTML
+page or unreadable JSON is :class:`UpstreamError` (502), ``invalid_grant`` is
+:class:`InvalidGrant`. Nothing here retries: a code exchange and a rotating refresh are not
+idempotent. Timeouts keep two calls (the callback makes two) well under API Gateway's 30 s.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from hitkey_bff.errors import AccessTokenRejected, InvalidGrant, UpstreamError, UpstreamTimeout
+
+TIMEOUT = httpx.Timeout(connect=3.0, read=7.0, write=5.0, pool=2.0)
+MAX_BODY = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class TokenSet:
+    """A token response. ``refresh_token`` is ``None`` when HitKey did not send one."""
+
+    access_token: str
+    refresh_token: str | None
+    expires_in: int
+    scope: str
+
+
+def new_http_client() -> httpx.Client:
+    """The process's HTTP client: explicit timeouts, no redirects, small pool."""
+    return httpx.Client(
+        timeout=TIMEOUT,
+        follow_redirects=False,
+        limits=httpx.Limits(max_connections=10, max_keepalive_connections=5),
+        headers={"user-agent": "hitkey-bff/0.1", "accept": "application/json"},
+    )
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    if len(response.content) > MAX_BODY:
+        raise UpstreamError("HitKey sent an oversized response", code="upstream_bad_response")
+    try:
+        body = response.json()
+    except ValueError:
+        raise UpstreamError(
+            f"HitKey answered {response.status_code} with a body that is not JSON", code="upstream_bad_response"
+        ) from None
+    if not isinstance(body, dict):
+        raise UpstreamError("HitKey answered with unexpected JSON", code="upstream_bad_response")
+    return body
+
+
+def _oauth_error(response: httpx.Response) -> str:
+    if response.status_code >= 500:
+        raise UpstreamError(f"HitKey failed with status {response.status_code}")
+    error = _json(response).get("error")
+    return error if isinstance(error, str) else "unknown_error"
+
+
+def _token_set(body: dict[str, Any]) -> TokenSet:
+    access, refresh = body.get("access_token"), body.get("refresh_token")
+    expires_in, scope = body.get("expires_in", 3600), body.get("scope", "")
+    if not isinstance(access, str) or not access or (refresh is not None and not isinstance(refresh, str)):
+        raise UpstreamError("HitKey's token response has no usable access_token", code="upstream_bad_response")
+    if isinstance(expires_in, bool) or not isinstance(expires_in, int) or expires_in <= 0:
+        expires_in = 3600
+    return TokenSet(access, refresh or None, min(expires_in, 86_400), scope if isinstance(scope, str) else "")
+
+
+class HitKeyClient:
+    """Calls HitKey as one confidential client."""
+
+    def __init__(self, http: httpx.Client, api_url: str, client_id: str) -> None:
+        self._http, self._api, self._client_id = http, api_url.rstrip("/"), client_id
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return self._http.request(method, f"{self._api}{path}", **kwargs)
+        except httpx.TimeoutException:
+            raise UpstreamTimeout("HitKey did not answer in time") from None
+        except httpx.HTTPError as exc:
+            raise UpstreamError(
+                f"HitKey could not be reached ({type(exc).__name__})", code="upstream_unreachable"
+            ) from None
+
+    def _token(self, grant: dict[str, str]) -> TokenSet:
+        response = self._send("POST", "/oauth/token", json={**grant, "client_id": self._client_id})
+        if response.status_code == 200:
+            return _token_set(_json(response))
+        error = _oauth_error(response)
+        if error == "invalid_grant":
+            raise InvalidGrant("HitKey refused the grant (invalid_grant)")
+        if error == "invalid_client":
+            raise UpstreamError("HitKey refused this client's credentials", code="invalid_client")
+        raise UpstreamError(f"HitKey's token endpoint answered {error}", code="upstream_rejected")
+
+    def exchange_code(self, code: str, verifier: str, redirect_uri: str, client_secret: str) -> TokenSet:
+        """``authorization_code`` grant with the PKCE verifier. Exactly one POST, never retried."""
+        return self._token(
+            {
+                "grant_type": "authorization_code",
+                "code": code,
+                "client_secret": client_secret,
+                "redirect_uri": redirect_uri,
+                "code_verifier": verifier,
+            }
+        )
+
+    def refresh(self, refresh_token: str, client_secret: str) -> TokenSet:
+        """``refresh_token`` grant; HitKey rotates, so the answer carries a new refresh token."""
+        return self._token(
+            {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_secret": client_secret}
+        )
+
+    def userinfo(self, access_token: str) -> dict[str, Any]:
+        """The user's claims; :class:`AccessTokenRejected` when HitKey refuses the token."""
+        response = self._send("GET", "/oauth/userinfo", headers={"authorization": f"Bearer {access_token}"})
+        if response.status_code == 401:
+            raise AccessTokenRejected("HitKey refused the access token")
+        if response.status_code != 200:
+            raise UpstreamError(f"HitKey's userinfo answered {response.status_code}")
+        body = _json(response)
+        sub = body.get("sub")
+        if not isinstance(sub, str) or not sub:
+            raise UpstreamError("HitKey's userinfo has no sub", code="upstream_bad_response")
+        return body

@@ -1,0 +1,153 @@
+"""API Gateway HTTP API (payload 2.0) in and out: a typed :class:`Request`, response builders,
+and :func:`endpoint`, which turns a flow into a Lambda handler that never lets an exception out.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import wraps
+from typing import Any
+from urllib.parse import parse_qs
+
+from hitkey_bff.errors import BadRequest, BffError, ServiceUnavailable
+from hitkey_bff.observability import logger, metrics
+
+Response = dict[str, Any]
+Flow = Callable[["Request"], Response]
+Handler = Callable[[dict[str, Any], Any], Response]
+
+MAX_QUERY = 4096
+MAX_QUERY_FIELDS = 32
+MAX_COOKIE_VALUE = 1024
+
+_BASE_HEADERS = {
+    "cache-control": "no-store",
+    "pragma": "no-cache",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+}
+
+
+def _mapping(value: object) -> Mapping[object, object]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _parse_cookies(raw: object) -> dict[str, list[str]]:
+    jar: dict[str, list[str]] = {}
+    items = raw if isinstance(raw, list) else []
+    for item in items:
+        if not isinstance(item, str):
+            continue
+        for pair in item.split(";"):
+            name, sep, value = pair.strip().partition("=")
+            if sep and name:
+                jar.setdefault(name, []).append(value.strip())
+    return jar
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """The parts of an HTTP API 2.0 event that the flows read; hostile input is tolerated."""
+
+    method: str
+    path: str
+    headers: dict[str, str] = field(default_factory=dict)
+    query: dict[str, list[str]] = field(default_factory=dict)
+    cookies: dict[str, list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def from_event(cls, event: object) -> Request:
+        """Parse an event; raises :class:`BadRequest` for a query string we refuse to read."""
+        ev = _mapping(event)
+        http = _mapping(_mapping(ev.get("requestContext")).get("http"))
+        raw_query = ev.get("rawQueryString")
+        raw_query = raw_query if isinstance(raw_query, str) else ""
+        if len(raw_query) > MAX_QUERY:
+            raise BadRequest("query string too long", code="query_too_long")
+        try:
+            query = parse_qs(raw_query, keep_blank_values=True, max_num_fields=MAX_QUERY_FIELDS)
+        except ValueError:
+            raise BadRequest("too many query parameters", code="query_too_long") from None
+        headers = {str(k).lower(): v for k, v in _mapping(ev.get("headers")).items() if isinstance(v, str)}
+        method, path = http.get("method"), http.get("path") or ev.get("rawPath")
+        return cls(
+            method=method.upper() if isinstance(method, str) else "",
+            path=path if isinstance(path, str) else "",
+            headers=headers,
+            query=query,
+            cookies=_parse_cookies(ev.get("cookies")),
+        )
+
+    def param(self, name: str) -> str | None:
+        """A query parameter given exactly once, else ``None`` (absent or duplicated)."""
+        values = self.query.get(name, [])
+        return values[0] if len(values) == 1 else None
+
+    def cookie(self, name: str) -> str | None:
+        """A cookie sent exactly once with a sane length, else ``None``."""
+        values = self.cookies.get(name, [])
+        if len(values) != 1 or not values[0] or len(values[0]) > MAX_COOKIE_VALUE:
+            return None
+        return values[0]
+
+
+def json_response(status: int, body: object, cookies: Iterable[str] = ()) -> Response:
+    """A JSON response that no cache keeps."""
+    return {
+        "statusCode": status,
+        "headers": {**_BASE_HEADERS, "content-type": "application/json"},
+        "cookies": list(cookies),
+        "body": json.dumps(body, separators=(",", ":")),
+        "isBase64Encoded": False,
+    }
+
+
+def no_content(cookies: Iterable[str] = ()) -> Response:
+    """A 204."""
+    return {"statusCode": 204, "headers": dict(_BASE_HEADERS), "cookies": list(cookies), "body": ""}
+
+
+def redirect(location: str, cookies: Iterable[str] = ()) -> Response:
+    """A 302 to ``location``."""
+    return {
+        "statusCode": 302,
+        "headers": {**_BASE_HEADERS, "location": location},
+        "cookies": list(cookies),
+        "body": "",
+    }
+
+
+def error_response(error: BffError, cookies: Iterable[str] = ()) -> Response:
+    """``{"error": code, "message": text}`` with the error's status."""
+    return json_response(error.status, {"error": error.code, "message": error.message}, cookies)
+
+
+def endpoint(flow: Flow) -> Handler:
+    """Wrap a flow as a Lambda handler: structured logs with the request id, metrics flushed,
+    typed errors as JSON, AWS failures as 503, anything unexpected as a 500 without details."""
+
+    @wraps(flow)
+    def run(event: dict[str, Any], context: Any) -> Response:
+        try:
+            return flow(Request.from_event(event))
+        except BffError as err:
+            logger.info("request refused", extra={"status": err.status, "error": err.code})
+            return error_response(err, err.cookies)
+        except Exception as exc:  # every failure must become JSON, never a stack trace
+            if _is_aws_error(exc):
+                logger.warning("AWS dependency failed", extra={"exception_type": type(exc).__name__})
+                metrics.add_metric(name="AwsFailures", unit="Count", value=1)
+                return error_response(ServiceUnavailable("a backing service is unavailable, try again"))
+            logger.exception("unexpected error")
+            return json_response(500, {"error": "internal_error", "message": "unexpected error"})
+
+    handler = logger.inject_lambda_context(correlation_id_path="requestContext.requestId")(run)
+    return metrics.log_metrics(handler)
+
+
+def _is_aws_error(exc: Exception) -> bool:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return isinstance(exc, BotoCoreError | ClientError)

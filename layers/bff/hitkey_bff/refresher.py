@@ -1,0 +1,95 @@
+"""Refresh, single-flight across Lambdas.
+
+HitKey rotates refresh tokens and revokes the whole family when an old one is reused, so two
+Lambdas refreshing one session at once would sign the user out. The first takes a lease on the
+session's ``version`` with a conditional write; the others wait, re-reading the item until the
+version moves, and then use the winner's tokens. A lease outlives HitKey's timeout budget, and a
+holder that died is taken over once its lease has passed. The winner writes the rotated tokens
+with a version check, retrying transient failures: the new refresh token exists nowhere else.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+
+from hitkey_bff import runtime, sessions
+from hitkey_bff.config import settings
+from hitkey_bff.cookies import SessionKey
+from hitkey_bff.errors import InvalidGrant, UpstreamTimeout
+from hitkey_bff.observability import logger, metrics
+from hitkey_bff.store import SessionRecord
+
+LEASE_SECONDS = 20  # > HitKey's worst case (connect 3 s + read 7 s) with room to spare
+WAIT_SECONDS = LEASE_SECONDS + 3
+_POLL_FIRST, _POLL_MAX = 0.05, 0.4
+
+
+def refresh(key: SessionKey, record: SessionRecord, *, sleep: Callable[[float], None] = time.sleep) -> SessionRecord:
+    """The session with tokens newer than ``record``'s: refreshed here, or by whoever was first."""
+    owner = uuid.uuid4().hex
+    deadline = time.monotonic() + WAIT_SECONDS
+    current = record
+    while True:
+        now = sessions.now()
+        acquired, seen = runtime.store().try_lease(current, owner, now, now + LEASE_SECONDS)
+        if acquired:
+            return _rotate(key, current, owner)
+        newer = _wait_for_winner(key, record, seen, deadline, sleep)
+        if newer.version > record.version:
+            metrics.add_metric(name="RefreshJoined", unit="Count", value=1)
+            return newer
+        current = newer  # the lease lapsed with no new version: take it over
+
+
+def _wait_for_winner(
+    key: SessionKey,
+    record: SessionRecord,
+    seen: SessionRecord | None,
+    deadline: float,
+    sleep: Callable[[float], None],
+) -> SessionRecord:
+    delay = _POLL_FIRST
+    while True:
+        if seen is None:
+            raise sessions.signed_out("the session ended while it was being refreshed")
+        if seen.version > record.version or seen.lease_until < sessions.now():
+            return seen
+        if time.monotonic() > deadline:
+            raise UpstreamTimeout("another request's refresh did not finish", code="refresh_in_progress")
+        sleep(delay)
+        delay = min(delay * 2, _POLL_MAX)
+        seen = runtime.store().get_session(key.sub, key.session_hash, sessions.now(), consistent=True)
+
+
+def _rotate(key: SessionKey, record: SessionRecord, owner: str) -> SessionRecord:
+    store = runtime.store()
+    try:
+        old_refresh = sessions.refresh_token(key, record)
+        tokens = runtime.hitkey().refresh(old_refresh, runtime.client_secret())
+    except InvalidGrant:
+        _end_rejected_session(key)
+        raise sessions.signed_out("HitKey ended this session; sign in again") from None
+    except BaseException:
+        store.release_lease(record, owner)
+        raise
+    sealed = sessions.seal_tokens(key, tokens, previous_refresh_token=old_refresh)
+    updated = store.commit_tokens(record, owner, sealed)
+    metrics.add_metric(name="Refreshes", unit="Count", value=1)
+    return updated
+
+
+def _end_rejected_session(key: SessionKey) -> None:
+    """HitKey refused a refresh token we hold as current: revoked, expired - or reused by
+    someone who stole it. End the session (and, if configured, every session of the user)."""
+    store = runtime.store()
+    store.delete_session(key.sub, key.session_hash)
+    ended = 1
+    if settings().end_all_sessions_on_reuse:
+        ended += store.delete_user_sessions(key.sub)
+    logger.warning(
+        "refresh token rejected by HitKey; session ended",
+        extra={"security_event": "refresh_token_rejected", "sub": key.sub, "sessions_ended": ended},
+    )
+    metrics.add_metric(name="RefreshTokenRejected", unit="Count", value=1)

@@ -1,0 +1,293 @@
+"""DynamoDB access: login states and sessions in one table (``pk``/``sk``, TTL attribute ``ttl``).
+
+* Login state - ``pk=LOGIN#<sha256(state)>``, ``sk=LOGIN``: PKCE verifier, ``return_to``, the
+  hash of the browser-binding cookie; consumed exactly once by a conditional delete.
+* Session - ``pk=USER#<sub>``, ``sk=SESSION#<sha256(cookie secret)>``: sealed tokens, the data
+  key blob, display claims, expiries, a ``version`` for optimistic concurrency and an optional
+  refresh lease (``lease_owner``, ``lease_until``). All of a user's sessions are one Query away.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+Item = dict[str, Any]
+
+_RETRYABLE = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "TransactionConflictException",
+}
+
+
+def _conditional_failed(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def _s(item: Item, name: str, default: str = "") -> str:
+    return str(item.get(name, {}).get("S", default))
+
+
+def _n(item: Item, name: str, default: int = 0) -> int:
+    raw = item.get(name, {}).get("N")
+    return int(raw) if raw is not None else default
+
+
+def _b(item: Item, name: str) -> bytes:
+    return bytes(item.get(name, {}).get("B", b""))
+
+
+@dataclass(frozen=True, slots=True)
+class LoginState:
+    """What a login left for its callback."""
+
+    verifier: str
+    return_to: str
+
+
+@dataclass(frozen=True, slots=True)
+class SealedTokens:
+    """Tokens as stored: the data key blob and one ciphertext each."""
+
+    data_key: bytes
+    refresh_token: bytes
+    access_token: bytes
+    access_expires_at: int
+    scope: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """One signed-in browser."""
+
+    sub: str
+    session_hash: str
+    user: dict[str, Any]
+    tokens: SealedTokens
+    created_at: int
+    expires_at: int
+    version: int
+    lease_owner: str = ""
+    lease_until: int = 0
+
+    @classmethod
+    def from_item(cls, item: Item) -> SessionRecord:
+        """Parse a DynamoDB item."""
+        return cls(
+            sub=_s(item, "sub"),
+            session_hash=_s(item, "sk").removeprefix("SESSION#"),
+            user=json.loads(_s(item, "user", "{}")),
+            tokens=SealedTokens(
+                data_key=_b(item, "dk"),
+                refresh_token=_b(item, "rt"),
+                access_token=_b(item, "at"),
+                access_expires_at=_n(item, "at_exp"),
+                scope=_s(item, "scope"),
+            ),
+            created_at=_n(item, "created_at"),
+            expires_at=_n(item, "expires_at"),
+            version=_n(item, "version"),
+            lease_owner=_s(item, "lease_owner"),
+            lease_until=_n(item, "lease_until"),
+        )
+
+
+def _session_key(sub: str, session_hash: str) -> Item:
+    return {"pk": {"S": f"USER#{sub}"}, "sk": {"S": f"SESSION#{session_hash}"}}
+
+
+def _token_attrs(tokens: SealedTokens) -> Item:
+    return {
+        ":dk": {"B": tokens.data_key},
+        ":rt": {"B": tokens.refresh_token},
+        ":at": {"B": tokens.access_token},
+        ":at_exp": {"N": str(tokens.access_expires_at)},
+        ":scope": {"S": tokens.scope},
+    }
+
+
+class Store:
+    """The table, through a low-level DynamoDB client (cheaper to import than the resource API)."""
+
+    def __init__(
+        self, client: Callable[[], DynamoDBClient], table: str, *, sleep: Callable[[float], None] = time.sleep
+    ):
+        self._client, self._table, self._sleep = client, table, sleep
+
+    # --- login states -------------------------------------------------------------------------
+    def put_login_state(self, state_hash: str, binding_hash: str, state: LoginState, expires_at: int) -> None:
+        """Remember a login for at most ``expires_at``."""
+        self._client().put_item(
+            TableName=self._table,
+            Item={
+                "pk": {"S": f"LOGIN#{state_hash}"},
+                "sk": {"S": "LOGIN"},
+                "binding_hash": {"S": binding_hash},
+                "verifier": {"S": state.verifier},
+                "return_to": {"S": state.return_to},
+                "ttl": {"N": str(expires_at)},
+            },
+        )
+
+    def consume_login_state(self, state_hash: str, binding_hash: str, now: int) -> LoginState | None:
+        """Delete and return the login iff it exists, is unexpired and belongs to this browser."""
+        try:
+            out = self._client().delete_item(
+                TableName=self._table,
+                Key={"pk": {"S": f"LOGIN#{state_hash}"}, "sk": {"S": "LOGIN"}},
+                ConditionExpression="binding_hash = :b AND #ttl > :now",
+                ExpressionAttributeNames={"#ttl": "ttl"},
+                ExpressionAttributeValues={":b": {"S": binding_hash}, ":now": {"N": str(now)}},
+                ReturnValues="ALL_OLD",
+            )
+        except ClientError as exc:
+            if _conditional_failed(exc):
+                return None
+            raise
+        item = out.get("Attributes", {})
+        return LoginState(verifier=_s(item, "verifier"), return_to=_s(item, "return_to", "/"))
+
+    # --- sessions -----------------------------------------------------------------------------
+    def put_session(self, record: SessionRecord) -> None:
+        """Write a brand-new session."""
+        t = record.tokens
+        self._client().put_item(
+            TableName=self._table,
+            Item={
+                **_session_key(record.sub, record.session_hash),
+                "sub": {"S": record.sub},
+                "user": {"S": json.dumps(record.user, separators=(",", ":"))},
+                "dk": {"B": t.data_key},
+                "rt": {"B": t.refresh_token},
+                "at": {"B": t.access_token},
+                "at_exp": {"N": str(t.access_expires_at)},
+                "scope": {"S": t.scope},
+                "created_at": {"N": str(record.created_at)},
+                "expires_at": {"N": str(record.expires_at)},
+                "ttl": {"N": str(record.expires_at)},
+                "version": {"N": str(record.version)},
+            },
+            ConditionExpression="attribute_not_exists(pk)",
+        )
+
+    def get_session(self, sub: str, session_hash: str, now: int, *, consistent: bool = False) -> SessionRecord | None:
+        """The session, or ``None`` if missing or past its absolute expiry (TTL deletes lazily)."""
+        out = self._client().get_item(
+            TableName=self._table, Key=_session_key(sub, session_hash), ConsistentRead=consistent
+        )
+        item = out.get("Item")
+        if not item:
+            return None
+        record = SessionRecord.from_item(item)
+        return record if record.expires_at > now else None
+
+    def try_lease(self, record: SessionRecord, owner: str, now: int, until: int) -> tuple[bool, SessionRecord | None]:
+        """Take the refresh lease on ``record``'s version. Returns ``(True, None)`` when taken,
+        else ``(False, current)`` with the item as it is now (``None`` if it is gone)."""
+        try:
+            self._client().update_item(
+                TableName=self._table,
+                Key=_session_key(record.sub, record.session_hash),
+                UpdateExpression="SET lease_owner = :o, lease_until = :u",
+                ConditionExpression=(
+                    "attribute_exists(pk) AND #ver = :v AND (attribute_not_exists(lease_until) OR lease_until < :now)"
+                ),
+                ExpressionAttributeNames={"#ver": "version"},
+                ExpressionAttributeValues={
+                    ":o": {"S": owner},
+                    ":u": {"N": str(until)},
+                    ":v": {"N": str(record.version)},
+                    ":now": {"N": str(now)},
+                },
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise
+            item: Item | None = exc.response.get("Item")  # type: ignore[assignment]
+            if item is None:
+                return False, self.get_session(record.sub, record.session_hash, now, consistent=True)
+            current = SessionRecord.from_item(item)
+            return False, current if current.expires_at > now else None
+        return True, None
+
+    def commit_tokens(
+        self, record: SessionRecord, owner: str, tokens: SealedTokens, *, attempts: int = 5, base_delay: float = 0.05
+    ) -> SessionRecord:
+        """Store rotated tokens under our lease (version + 1, lease released).
+
+        The refresh token HitKey just rotated exists nowhere else, so transient failures are
+        retried (beyond botocore's own retries) before giving up.
+        """
+        for attempt in range(attempts):
+            try:
+                out = self._client().update_item(
+                    TableName=self._table,
+                    Key=_session_key(record.sub, record.session_hash),
+                    UpdateExpression=(
+                        "SET dk = :dk, rt = :rt, #at = :at, at_exp = :at_exp, #scope = :scope, "
+                        "#ver = #ver + :one REMOVE lease_owner, lease_until"
+                    ),
+                    ConditionExpression="#ver = :v AND lease_owner = :o",
+                    ExpressionAttributeNames={"#at": "at", "#scope": "scope", "#ver": "version"},
+                    ExpressionAttributeValues={
+                        **_token_attrs(tokens),
+                        ":one": {"N": "1"},
+                        ":v": {"N": str(record.version)},
+                        ":o": {"S": owner},
+                    },
+                    ReturnValues="ALL_NEW",
+                )
+                return SessionRecord.from_item(out["Attributes"])
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "")
+                if code not in _RETRYABLE or attempt == attempts - 1:
+                    raise
+                self._sleep(base_delay * 2**attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def release_lease(self, record: SessionRecord, owner: str) -> None:
+        """Give the lease back after a failed refresh (no-op if it is no longer ours)."""
+        try:
+            self._client().update_item(
+                TableName=self._table,
+                Key=_session_key(record.sub, record.session_hash),
+                UpdateExpression="REMOVE lease_owner, lease_until",
+                ConditionExpression="lease_owner = :o",
+                ExpressionAttributeValues={":o": {"S": owner}},
+            )
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise
+
+    def delete_session(self, sub: str, session_hash: str) -> None:
+        """Delete one session; idempotent."""
+        self._client().delete_item(TableName=self._table, Key=_session_key(sub, session_hash))
+
+    def delete_user_sessions(self, sub: str) -> int:
+        """Delete every session of ``sub`` ("sign out everywhere"); returns how many."""
+        client, deleted = self._client(), 0
+        paginator = client.get_paginator("query")
+        pages = paginator.paginate(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :s)",
+            ExpressionAttributeValues={":pk": {"S": f"USER#{sub}"}, ":s": {"S": "SESSION#"}},
+            ProjectionExpression="pk, sk",
+        )
+        for page in pages:
+            for item in page.get("Items", []):
+                client.delete_item(TableName=self._table, Key={"pk": item["pk"], "sk": item["sk"]})
+                deleted += 1
+        return deleted

@@ -1,0 +1,70 @@
+"""Shared fixtures: an isolated environment, AWS in moto (in-process), and the app's settings."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from hitkey_bff import runtime
+from local.resources import LocalResources, create_resources
+
+APP_ORIGIN = "https://app.example.com"
+REDIRECT_URI = f"{APP_ORIGIN}/auth/callback"
+CLIENT_ID = "3f1c2b7a9d8e4f60a1b2c3d4e5f60718"
+CLIENT_SECRET = "s3cr3t-client-" + "9" * 40
+REGION = "us-east-1"
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No real AWS, no endpoint override (mock_aws does not intercept when one is set)."""
+    for name in list(os.environ):
+        if name.startswith(("AWS_", "HITKEY_")) or name in ("REDIRECT_URI", "APP_ORIGIN", "SESSION_TABLE", "KMS_KEY_ID"):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "HitKeyBffTest")
+    runtime.reset()
+    yield
+    runtime.reset()
+
+
+@dataclass(frozen=True)
+class Aws:
+    """moto's in-process AWS with the stack's resources created from template.yaml."""
+
+    session: boto3.Session
+    resources: LocalResources
+
+    def scan(self) -> list[dict[str, object]]:
+        """Every item in the session table."""
+        return list(self.session.client("dynamodb").scan(TableName=self.resources.table)["Items"])
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
+    """moto with table, key and secret; the BFF's AWS settings point at them."""
+    with mock_aws():
+        session = boto3.Session(region_name=REGION)
+        resources = create_resources(session, CLIENT_SECRET)
+        monkeypatch.setenv("SESSION_TABLE", resources.table)
+        monkeypatch.setenv("KMS_KEY_ID", resources.key_id)
+        monkeypatch.setenv("HITKEY_CLIENT_SECRET_ARN", resources.secret_id)
+        runtime.reset()
+        yield Aws(session, resources)
+
+
+@pytest.fixture
+def app_env(monkeypatch: pytest.MonkeyPatch, aws: Aws) -> Aws:
+    """Every required setting, for a HitKey at the default URLs (override HITKEY_* per test)."""
+    monkeypatch.setenv("HITKEY_CLIENT_ID", CLIENT_ID)
+    monkeypatch.setenv("REDIRECT_URI", REDIRECT_URI)
+    monkeypatch.setenv("APP_ORIGIN", APP_ORIGIN)
+    runtime.reset()
+    return aws
