@@ -11,6 +11,7 @@ import pytest
 from moto import mock_aws
 
 from hitkey_bff import runtime
+from local.emulator import Emulator
 from local.resources import LocalResources, create_resources
 
 APP_ORIGIN = "https://app.example.com"
@@ -68,3 +69,24 @@ def app_env(monkeypatch: pytest.MonkeyPatch, aws: Aws) -> Aws:
     monkeypatch.setenv("APP_ORIGIN", APP_ORIGIN)
     runtime.reset()
     return aws
+
+
+@pytest.fixture(scope="session")
+def emulator() -> Iterator[Emulator]:
+    """The HitKey emulator over real HTTP on loopback, with the app's client registered."""
+    emu = Emulator()
+    emu.start("127.0.0.1", 0)
+    emu.register_client(name="hitkey-bff tests", redirect_uri=REDIRECT_URI, client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
+    yield emu
+    emu.stop()
+
+
+@pytest.fixture
+def hitkey(emulator: Emulator, app_env: Aws, monkeypatch: pytest.MonkeyPatch) -> Emulator:
+    """The BFF configured against the emulator; counters and faults start clean."""
+    emulator.reset()
+    emulator.access_token_ttl = 3600
+    monkeypatch.setenv("HITKEY_AUTHORIZE_URL", emulator.authorize_url)
+    monkeypatch.setenv("HITKEY_API_URL", emulator.base_url)
+    runtime.reset()
+    return emulator

@@ -1,0 +1,103 @@
+"""A browser for in-process tests: it invokes the real handlers with API Gateway 2.0 events built
+from template.yaml's routes, keeps a cookie jar, and signs in through the HitKey emulator's page
+over real HTTP."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import httpx
+
+from local.gateway import build_event, load_routes, make_context
+
+ROOT = Path(__file__).resolve().parent.parent
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+@cache
+def handlers() -> dict[str, tuple[Handler, str]]:
+    """``"GET /auth/login"`` -> (handler, function name), for every route in template.yaml."""
+    table: dict[str, tuple[Handler, str]] = {}
+    for (method, path), route in load_routes(ROOT / "template.yaml").items():
+        spec = importlib.util.spec_from_file_location(f"fn_{route.function.logical_id}", route.function.handler_file)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        table[f"{method} {path}"] = (module.handler, route.function.logical_id)
+    return table
+
+
+def set_cookie_attrs(header: str) -> dict[str, str]:
+    """The attributes of a ``Set-Cookie`` value, lower-cased names."""
+    parts = [p.strip() for p in header.split(";")]
+    return {p.partition("=")[0].lower(): p.partition("=")[2] for p in parts[1:]}
+
+
+@dataclass
+class Browser:
+    """One browser profile: a cookie jar and the app's origin."""
+
+    origin: str = "https://app.example.com"
+    jar: dict[str, str] = field(default_factory=dict)
+    set_cookies: list[str] = field(default_factory=list)
+
+    def call(
+        self, route: str, query: str = "", headers: dict[str, str] | None = None, csrf: bool = True
+    ) -> dict[str, Any]:
+        """Invoke the handler of ``route`` ("GET /auth/session") as API Gateway would."""
+        method, path = route.split(" ", 1)
+        sent = {"x-csrf": "1", "origin": self.origin} if csrf else {}
+        sent.update(headers or {})
+        cookies = [f"{k}={v}" for k, v in self.jar.items()]
+        event = build_event(method, path, query, headers=sent, cookies=cookies, route_key=route)
+        handler, name = handlers()[route]
+        response = handler(event, make_context(name))
+        for header in response.get("cookies", []):
+            self.set_cookies.append(header)
+            name_value = header.split(";", 1)[0]
+            cname, _, value = name_value.partition("=")
+            if set_cookie_attrs(header).get("max-age") == "0":
+                self.jar.pop(cname, None)
+            else:
+                self.jar[cname] = value
+        return response
+
+    def login(self, return_to: str = "/") -> dict[str, Any]:
+        """``GET /auth/login``."""
+        return self.call("GET /auth/login", urlencode({"return_to": return_to}), csrf=False)
+
+    def sign_in(self, sub: str | None = None, return_to: str = "/", decision: str = "allow") -> dict[str, Any]:
+        """Login, HitKey's page (real HTTP), then the callback; returns the callback's response."""
+        authorize = self.login(return_to)["headers"]["location"]
+        callback_query = approve_at_hitkey(authorize, sub=sub, decision=decision)
+        return self.callback(callback_query)
+
+    def callback(self, query: str) -> dict[str, Any]:
+        """``GET /auth/callback?...`` as HitKey's redirect lands."""
+        return self.call("GET /auth/callback", query, csrf=False)
+
+
+def approve_at_hitkey(authorize_url: str, sub: str | None = None, decision: str = "allow") -> str:
+    """Open HitKey's sign-in page and submit its form; returns the callback's query string."""
+    page = httpx.get(authorize_url)
+    assert page.status_code == 200, page.text
+    params = {k: v[0] for k, v in parse_qs(urlsplit(authorize_url).query).items()}
+    form = {**params, "decision": decision}
+    if sub:
+        form["sub"] = sub
+    base = f"{urlsplit(authorize_url).scheme}://{urlsplit(authorize_url).netloc}/"
+    answer = httpx.post(base, data=form)
+    assert answer.status_code in (302, 303), answer.text
+    return urlsplit(answer.headers["location"]).query
+
+
+def body(response: dict[str, Any]) -> Any:
+    """The JSON body of a handler response."""
+    return json.loads(response["body"])
