@@ -5,7 +5,17 @@ Nothing secret is ever passed to the logger: flows log codes, statuses and user 
 
 from __future__ import annotations
 
+import logging
+
 from aws_lambda_powertools import Logger, Metrics
 
 logger = Logger(service="hitkey-bff")
 metrics = Metrics(namespace="HitKeyBff", service="hitkey-bff")
+
+# botocore logs whole request and response bodies at DEBUG (the client secret from Secrets
+# Manager, login states from DynamoDB), so DEBUG on the root logger must not reach them.
+# Our own logger (Powertools) honours POWERTOOLS_LOG_LEVEL=DEBUG as usual.
+for _name in ("botocore", "boto3", "urllib3", "httpcore"):
+    _wire = logging.getLogger(_name)
+    if _wire.level < logging.INFO:  # unset (inherits the root's) or explicitly DEBUG
+        _wire.setLevel(logging.INFO)

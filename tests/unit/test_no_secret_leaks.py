@@ -1,0 +1,127 @@
+"""No token, client secret, code, code verifier or session secret in any log line, response body,
+response header or Location URL - across the whole flow, success and failure paths, at DEBUG."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qs
+
+import pytest
+
+from hitkey_bff import hitkey as hitkey_module
+from hitkey_bff.hitkey import TokenSet
+from hitkey_bff.observability import logger
+from local.emulator import SEEDED_USERS, Emulator
+from tests.conftest import CLIENT_SECRET, Aws
+from tests.harness import Browser, approve_at_hitkey
+
+SESSION = "__Host-Http-hitkey-session"
+LOGIN = "__Host-Http-hitkey-session-login"
+
+
+class Secrets:
+    """Every secret the flow handles, collected as it goes."""
+
+    def __init__(self) -> None:
+        self.values: set[str] = {CLIENT_SECRET}
+
+    def add(self, *values: str | None) -> None:
+        self.values.update(v for v in values if v)
+
+
+@pytest.fixture
+def issued(monkeypatch: pytest.MonkeyPatch) -> Secrets:
+    """Records every token HitKey issues to the BFF (a spy on the real client, not a stand-in)."""
+    secrets = Secrets()
+    original = hitkey_module.HitKeyClient._token
+
+    def spy(self: hitkey_module.HitKeyClient, grant: dict[str, str]) -> TokenSet:
+        secrets.add(grant.get("code"), grant.get("code_verifier"), grant.get("refresh_token"))
+        tokens = original(self, grant)
+        secrets.add(tokens.access_token, tokens.refresh_token)
+        return tokens
+
+    monkeypatch.setattr(hitkey_module.HitKeyClient, "_token", spy)
+    return secrets
+
+
+@pytest.fixture
+def debug_logs() -> Iterator[None]:
+    root = logging.getLogger()
+    levels = (root.level, logger.log_level)
+    root.setLevel(logging.DEBUG)
+    logger.setLevel("DEBUG")
+    yield
+    root.setLevel(levels[0])
+    logger.setLevel(levels[1])
+
+
+def run_every_flow(hitkey: Emulator, aws: Aws, secrets: Secrets) -> list[dict[str, Any]]:
+    """Sign in, use, refresh, fail in every way we know, sign out; returns all responses."""
+    responses: list[dict[str, Any]] = []
+    browser = Browser()
+    login = browser.login("/after")
+    responses.append(login)
+    secrets.add(browser.jar[LOGIN])
+    verifier = next(i["verifier"]["S"] for i in aws.scan() if str(i["pk"]["S"]).startswith("LOGIN#"))  # type: ignore[index]
+    query = approve_at_hitkey(login["headers"]["location"], SEEDED_USERS[0].sub)
+    secrets.add(verifier, parse_qs(query)["code"][0])
+    responses.append(browser.callback(query))
+    cookie = browser.jar[SESSION]
+    secrets.add(cookie, cookie.rsplit(".", 1)[1])
+    responses.append(browser.callback(query))  # replay
+    for route in ("GET /auth/session", "GET /auth/userinfo", "POST /auth/refresh", "GET /auth/userinfo"):
+        responses.append(browser.call(route))
+    hitkey.expire_access_tokens()
+    responses.append(browser.call("GET /auth/userinfo"))  # refused upstream, refreshed
+    for kind in ("error500", "malformed", "html", "invalid_client"):
+        hitkey.inject_fault("token", kind)
+        responses.append(browser.call("POST /auth/refresh"))
+    hitkey.inject_fault("userinfo", "error500")
+    responses.append(browser.call("GET /auth/userinfo"))
+    responses.append(browser.call("GET /auth/session", headers={"origin": "https://evil.example"}))
+    responses.append(browser.call("POST /auth/logout"))
+    other = Browser()
+    other.sign_in(SEEDED_USERS[1].sub)
+    secrets.add(other.jar[SESSION], other.jar[SESSION].rsplit(".", 1)[1])
+    hitkey.inject_fault("token", "invalid_grant")
+    responses.append(other.call("POST /auth/refresh"))  # session ended
+    bad = Browser()
+    query = approve_at_hitkey(bad.login()["headers"]["location"], SEEDED_USERS[2].sub)
+    secrets.add(parse_qs(query)["code"][0])
+    hitkey.inject_fault("token", "malformed")
+    responses.append(bad.callback(query))
+    return responses
+
+
+def test_no_secret_anywhere(
+    hitkey: Emulator,
+    aws: Aws,
+    issued: Secrets,
+    debug_logs: None,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    responses = run_every_flow(hitkey, aws, issued)
+    out, err = capsys.readouterr()
+    log_text = "\n".join([out, err, caplog.text, *(r.getMessage() for r in caplog.records)])
+    statuses = sorted({r["statusCode"] for r in responses})
+    assert statuses == [200, 204, 302, 401, 403, 502]  # the failure paths really ran
+    tokens = {s for s in issued.values if s.startswith(("hkat_", "hkrt_"))}
+    assert len(tokens) >= 8, "the spy saw the tokens"
+    assert len(log_text) > 2000, "DEBUG logging really captured the run"
+    for secret in issued.values:
+        assert secret not in log_text, "a secret reached the logs"
+        for response in responses:
+            assert secret not in str(response.get("body", ""))
+            headers = json.dumps(response.get("headers", {}))
+            assert secret not in headers, "a secret reached a header or Location"
+            for set_cookie in response.get("cookies", []):
+                if not set_cookie.startswith((SESSION + "=", LOGIN + "=")):
+                    pytest.fail(f"unexpected cookie {set_cookie.split('=')[0]}")
+                if secret.startswith(("hkat_", "hkrt_")) or secret in (CLIENT_SECRET,):
+                    assert secret not in set_cookie, "a token reached a cookie"
