@@ -1,0 +1,152 @@
+"""``make run`` as a user meets it: start it, sign in over real HTTP through the emulator's page,
+use every route, press Ctrl-C, and check that nothing is left running."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+SESSION = "__Host-Http-hitkey-session"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Running:
+    process: subprocess.Popen[str]
+    app: str
+    ready_line: str
+
+
+def start_stack(port: int, **extra_env: str) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "HITKEY_"))}
+    env.update(PORT=str(port), **extra_env)
+    return subprocess.Popen(
+        ["make", "--no-print-directory", "run", f"PYTHON={sys.executable}", f"VENV={Path(sys.prefix)}"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def wait_ready(process: subprocess.Popen[str], timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    assert process.stdout is not None
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if "ready" in line:
+            return line
+        if not line and process.poll() is not None:
+            pytest.fail(f"make run exited {process.returncode}: {process.stderr.read() if process.stderr else ''}")
+    pytest.fail("make run did not print its ready line in time")
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture
+def stack() -> Iterator[Running]:
+    port = free_port()
+    process = start_stack(port)
+    try:
+        line = wait_ready(process)
+        yield Running(process, f"http://localhost:{port}", line)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGINT)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                raise
+
+
+def cookie_from(response: httpx.Response, name: str) -> str:
+    for header in response.headers.get_list("set-cookie"):
+        if header.startswith(name + "="):
+            return header.split(";", 1)[0]
+    pytest.fail(f"no {name} cookie set")
+
+
+def sign_in(app: str, who: str = "f089f571-5f10-4429-a4a0-e87a142f62ca") -> tuple[str, httpx.Response]:
+    """Login -> HitKey's page -> form -> callback, as a browser would; returns the session cookie."""
+    login = httpx.get(f"{app}/auth/login", params={"return_to": "/signed-in"})
+    assert login.status_code == 302
+    login_cookie = cookie_from(login, SESSION + "-login")
+    authorize = login.headers["location"]
+    page = httpx.get(authorize)
+    assert page.status_code == 200 and "Sign in" in page.text
+    form = {k: v[0] for k, v in parse_qs(urlsplit(authorize).query).items()}
+    decision = httpx.post(authorize.split("?")[0], data={**form, "decision": "allow", "sub": who})
+    assert decision.status_code in (302, 303)
+    callback_url = decision.headers["location"]
+    assert callback_url.startswith(f"{app}/auth/callback?")
+    # httpx never sends Secure cookies over plain http: send the header as the browser would.
+    callback = httpx.get(callback_url, headers={"cookie": login_cookie})
+    assert callback.status_code == 302 and callback.headers["location"] == f"{app}/signed-in"
+    return cookie_from(callback, SESSION), callback
+
+
+def test_full_flow_over_http_then_ctrl_c_leaves_nothing(stack: Running) -> None:
+    assert re.search(r"open http://localhost:\d+/", stack.ready_line)
+    app = stack.app
+    assert "Sign in with HitKey" in httpx.get(f"{app}/").text  # the demo SPA
+    cookie, _ = sign_in(app)
+    headers = {"cookie": cookie, "x-csrf": "1", "origin": app}
+    session = httpx.get(f"{app}/auth/session", headers=headers).json()
+    assert session["authenticated"] is True and session["user"]["name"] == "Ada Lovelace"
+    assert httpx.get(f"{app}/auth/userinfo", headers=headers).json()["email"] == "ada@example.com"
+    refreshed = httpx.post(f"{app}/auth/refresh", headers=headers)
+    assert refreshed.status_code == 200 and refreshed.json()["expires_at"] > time.time()
+    assert httpx.get(f"{app}/auth/userinfo", headers=headers).status_code == 200
+    assert httpx.post(f"{app}/auth/logout", headers=headers).status_code == 204
+    assert httpx.get(f"{app}/auth/session", headers=headers).json() == {"authenticated": False}
+    assert httpx.get(f"{app}/auth/userinfo", headers=headers).status_code == 401
+
+    os.killpg(stack.process.pid, signal.SIGINT)  # Ctrl-C
+    assert stack.process.wait(timeout=20) in (0, 130, -signal.SIGINT, 2)
+    deadline = time.monotonic() + 10
+    while group_alive(stack.process.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not group_alive(stack.process.pid), "make run left processes behind"
+    port = int(urlsplit(app).port or 0)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", port))  # the port is free again
+
+
+def test_port_in_use_is_a_clear_message() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        process = start_stack(port)
+        _, err = process.communicate(timeout=60)
+    assert process.returncode != 0
+    assert f"port {port} (the app) is already in use" in err and "PORT=" in err
+    assert "Traceback" not in err
