@@ -12,34 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from local import gateway
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
 
 
-class _CfnLoader(yaml.SafeLoader):
-    """A YAML loader that accepts CloudFormation's short tags (``!Ref``, ``!GetAtt``, ...)."""
-
-
-def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
-    return {name: value}
-
-
-_CfnLoader.add_multi_constructor("!", _tag)
-
-
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
     """``template.yaml`` as plain data (short tags become ``{"Ref": ...}``/``{"Fn::X": ...}``)."""
-    with path.open() as fh:
-        return yaml.load(fh, Loader=_CfnLoader)  # noqa: S506 - a SafeLoader subclass
+    return gateway.load_template(path)
 
 
 def _resource(template: dict[str, Any], kind: str) -> dict[str, Any]:

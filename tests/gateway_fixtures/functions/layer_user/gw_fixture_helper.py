@@ -1,0 +1,1 @@
+SIBLING = "imported from the function's own folder"
