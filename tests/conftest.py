@@ -25,7 +25,12 @@ REGION = "us-east-1"
 def isolated_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """No real AWS, no endpoint override (mock_aws does not intercept when one is set)."""
     for name in list(os.environ):
-        if name.startswith(("AWS_", "HITKEY_")) or name in ("REDIRECT_URI", "APP_ORIGIN", "SESSION_TABLE", "KMS_KEY_ID"):
+        if name.startswith(("AWS_", "HITKEY_")) or name in (
+            "REDIRECT_URI",
+            "APP_ORIGIN",
+            "SESSION_TABLE",
+            "KMS_KEY_ID",
+        ):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -76,7 +81,9 @@ def emulator() -> Iterator[Emulator]:
     """The HitKey emulator over real HTTP on loopback, with the app's client registered."""
     emu = Emulator()
     emu.start("127.0.0.1", 0)
-    emu.register_client(name="hitkey-bff tests", redirect_uri=REDIRECT_URI, client_id=CLIENT_ID, client_secret=CLIENT_SECRET)
+    emu.register_client(
+        name="hitkey-bff tests", redirect_uri=REDIRECT_URI, client_id=CLIENT_ID, client_secret=CLIENT_SECRET
+    )
     yield emu
     emu.stop()
 

@@ -3,8 +3,8 @@ AWS, the HitKey emulator over real HTTP."""
 
 from __future__ import annotations
 
-import hashlib
 import base64
+import hashlib
 from collections import Counter
 from urllib.parse import parse_qs, urlsplit
 
@@ -369,7 +369,9 @@ def test_logout_deletes_the_session_and_is_idempotent(hitkey: Emulator, aws: Aws
 # --- CSRF --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("route", ["GET /auth/session", "GET /auth/userinfo", "POST /auth/refresh", "POST /auth/logout"])
+@pytest.mark.parametrize(
+    "route", ["GET /auth/session", "GET /auth/userinfo", "POST /auth/refresh", "POST /auth/logout"]
+)
 @pytest.mark.parametrize(
     "headers", [{}, {"x-csrf": "1", "origin": "https://evil.example"}, {"origin": APP_ORIGIN}], ids=str
 )

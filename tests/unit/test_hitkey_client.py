@@ -43,7 +43,12 @@ def test_refresh_posts_json(client: HitKeyClient) -> None:
     route = respx.post(f"{API}/oauth/token").respond(200, json={**GOOD, "refresh_token": "rt2"})
     assert client.refresh("rt1", "secret").refresh_token == "rt2"
     body = json.loads(route.calls[0].request.content)
-    assert body == {"grant_type": "refresh_token", "refresh_token": "rt1", "client_id": "cid", "client_secret": "secret"}
+    assert body == {
+        "grant_type": "refresh_token",
+        "refresh_token": "rt1",
+        "client_id": "cid",
+        "client_secret": "secret",
+    }
 
 
 @pytest.mark.parametrize(

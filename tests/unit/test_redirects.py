@@ -53,7 +53,7 @@ def test_same_origin_paths_pass(path: str) -> None:
         "/\tevil",
         "/\x00",
         "javascript:alert(1)",
-        "/／evil.example",  # fullwidth solidus
+        "/\uff0fevil.example",  # fullwidth solidus
         "/%EF%BC%8F%EF%BC%8Fevil.example",  # the same, percent-encoded
         "/\u2215\u2215evil.example",  # division slash
         "/x" + "a" * 3000,

@@ -48,7 +48,9 @@ def test_session_round_trip_and_expiry(store: Store, aws: Aws) -> None:
     assert store.get_session("u1", "h1", NOW + 3600) is None  # past absolute expiry, before TTL sweeps
     assert store.get_session("u2", "h1", NOW) is None
     item = aws.scan()[0]
-    assert item["pk"] == {"S": "USER#u1"} and item["sk"] == {"S": "SESSION#h1"} and item["ttl"] == {"N": str(NOW + 3600)}
+    assert (
+        item["pk"] == {"S": "USER#u1"} and item["sk"] == {"S": "SESSION#h1"} and item["ttl"] == {"N": str(NOW + 3600)}
+    )
 
 
 def test_session_ids_never_collide_silently(store: Store) -> None:
