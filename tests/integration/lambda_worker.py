@@ -1,0 +1,28 @@
+"""A stand-in Lambda process for concurrency tests: invokes one handler with one event.
+
+Usage: ``python -m tests.integration.lambda_worker ROUTE_KEY COOKIE START_AT`` with the BFF's
+environment set; waits until the epoch time START_AT so all workers fire together, then prints
+the response's status code.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from local.gateway import build_event, make_context
+from tests.harness import handlers
+
+
+def main() -> int:
+    route, cookie, start_at = sys.argv[1], sys.argv[2], float(sys.argv[3])
+    handler, function = handlers()[route]  # import (cold start) before the starting gun
+    method, path = route.split(" ", 1)
+    event = build_event(method, path, headers={"x-csrf": "1"}, cookies=[cookie], route_key=route)
+    time.sleep(max(0.0, start_at - time.time()))
+    print(handler(event, make_context(function))["statusCode"], flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
