@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hitkey_bff.redirects import safe_return_to
 
 ORIGIN = "https://app.example.com"
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "testdata" / "openredirects.txt"
+CORPUS = Path(__file__).resolve().parents[1] / "data" / "openredirects.txt"  # oauth2-proxy testdata, MIT
 
 
 def corpus() -> list[str]:
