@@ -221,7 +221,7 @@ def test_session_answers_from_dynamodb_alone(hitkey: Emulator, aws_calls: Counte
     assert response["statusCode"] == 200
     data = body(response)
     assert data["authenticated"] is True and data["user"]["sub"] == ADA.sub and data["user"]["name"] == ADA.name
-    assert data["expires_at"] > 0
+    assert data["expires_at"] > data["access_token_expires_at"] > 0
     assert dict(aws_calls) == {"dynamodb.GetItem": 1} and upstream(hitkey) == {}
 
 

@@ -76,7 +76,15 @@ def session(request: Request) -> Response:
         stale = [expired_cookie(s.cookie_name)] if s.cookie_name in request.cookies else []
         return json_response(200, {"authenticated": False}, stale)
     _, record = found
-    return json_response(200, {"authenticated": True, "user": record.user, "expires_at": record.expires_at})
+    return json_response(
+        200,
+        {
+            "authenticated": True,
+            "user": record.user,
+            "expires_at": record.expires_at,
+            "access_token_expires_at": record.tokens.access_expires_at,
+        },
+    )
 
 
 def userinfo(request: Request) -> Response:
