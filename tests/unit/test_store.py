@@ -131,3 +131,13 @@ def test_delete_user_sessions_ends_every_session_of_that_user_only(store: Store)
     store.delete_session("u2", "h1")
     store.delete_session("u2", "h1")  # idempotent
     assert store.get_session("u2", "h1", NOW) is None
+
+
+def test_session_reads_are_strongly_consistent(aws: Aws) -> None:
+    """Right after sign-in (or sign-out) the SPA asks who is signed in: a stale read would lie."""
+    client, sent = aws.session.client("dynamodb"), []
+    client.meta.events.register("provide-client-params.dynamodb.GetItem", lambda params, **_: sent.append(params))
+    store = Store(lambda: client, aws.resources.table)
+    store.put_session(record())
+    assert store.get_session("u1", "h1", NOW) is not None
+    assert sent and all(params["ConsistentRead"] is True for params in sent)

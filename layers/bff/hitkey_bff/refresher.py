@@ -60,7 +60,7 @@ def _wait_for_winner(
             raise UpstreamTimeout("another request's refresh did not finish", code="refresh_in_progress")
         sleep(delay)
         delay = min(delay * 2, _POLL_MAX)
-        seen = runtime.store().get_session(key.sub, key.session_hash, sessions.now(), consistent=True)
+        seen = runtime.store().get_session(key.sub, key.session_hash, sessions.now())
 
 
 def _rotate(key: SessionKey, record: SessionRecord, owner: str) -> SessionRecord:
