@@ -1,0 +1,73 @@
+"""HitKey refuses a refresh token this BFF holds as current (revoked after a reuse elsewhere, or
+expired): the session ends, a security event is logged without secrets, a metric is emitted,
+and - when configured - every session of that user ends too."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hitkey_bff import runtime
+from local.emulator import SEEDED_USERS, Emulator
+from tests.conftest import Aws
+from tests.harness import Browser
+
+ADA, ALAN = SEEDED_USERS[0], SEEDED_USERS[1]
+SESSION = "__Host-Http-hitkey-session"
+
+
+def users_with_sessions(aws: Aws) -> list[str]:
+    return sorted(str(i["pk"]["S"]) for i in aws.scan() if str(i["pk"]["S"]).startswith("USER#"))  # type: ignore[index]
+
+
+def signed_in(sub: str) -> Browser:
+    browser = Browser()
+    browser.sign_in(sub)
+    return browser
+
+
+def json_lines(text: str) -> list[dict[str, object]]:
+    out = []
+    for line in text.splitlines():
+        if line.startswith("{"):
+            out.append(json.loads(line))
+    return out
+
+
+def test_rejected_refresh_token_ends_the_session_with_event_and_metric(
+    hitkey: Emulator, aws: Aws, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ada_laptop, ada_phone = signed_in(ADA.sub), signed_in(ADA.sub)
+    capsys.readouterr()
+    hitkey.inject_fault("token", "invalid_grant")
+    assert ada_laptop.call("POST /auth/refresh")["statusCode"] == 401
+    lines = json_lines(capsys.readouterr().out)
+    events = [line for line in lines if line.get("security_event") == "refresh_token_rejected"]
+    assert len(events) == 1 and events[0]["sub"] == ADA.sub and events[0]["sessions_ended"] == 1
+    metrics = [line for line in lines if "RefreshTokenRejected" in line]
+    assert metrics and metrics[0]["RefreshTokenRejected"] == [1.0]
+    assert ada_phone.call("GET /auth/userinfo")["statusCode"] == 200  # default: only this session
+
+
+def test_setting_ends_every_session_of_that_user(hitkey: Emulator, aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("END_ALL_SESSIONS_ON_REUSE", "true")
+    runtime.reset()
+    ada_laptop, ada_phone, alan = signed_in(ADA.sub), signed_in(ADA.sub), signed_in(ALAN.sub)
+    hitkey.inject_fault("token", "invalid_grant")
+    assert ada_laptop.call("POST /auth/refresh")["statusCode"] == 401
+    assert users_with_sessions(aws) == [f"USER#{ALAN.sub}"]
+    assert ada_phone.call("GET /auth/userinfo")["statusCode"] == 401
+    assert alan.call("GET /auth/userinfo")["statusCode"] == 200
+
+
+def test_a_real_reuse_at_hitkey_is_detected(hitkey: Emulator, aws: Aws) -> None:
+    """A thief replays an old refresh token: HitKey revokes the family, our next refresh is refused."""
+    browser = signed_in(ADA.sub)
+    old_item = next(i for i in aws.scan() if str(i["pk"]["S"]).startswith("USER#"))  # type: ignore[index]
+    assert browser.call("POST /auth/refresh")["statusCode"] == 200  # rotation: the old token is now spent
+    # Restore the pre-rotation item, as if a stale copy of the refresh token were used again.
+    aws.session.client("dynamodb").put_item(TableName=aws.resources.table, Item=old_item)  # type: ignore[arg-type]
+    response = browser.call("POST /auth/refresh")
+    assert response["statusCode"] == 401
+    assert users_with_sessions(aws) == [] and SESSION not in browser.jar
