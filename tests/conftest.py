@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -97,3 +99,18 @@ def hitkey(emulator: Emulator, app_env: Aws, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("HITKEY_API_URL", emulator.base_url)
     runtime.reset()
     return emulator
+
+
+@pytest.fixture
+def bff_logs() -> Iterator[io.StringIO]:
+    """Every line the BFF's Powertools logger writes, formatted as in Lambda (JSON), whatever
+    stream the logger's own handler was bound to when it was first imported."""
+    from hitkey_bff.observability import logger
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logger.registered_formatter)
+    target = logging.getLogger(logger.name)
+    target.addHandler(handler)
+    yield stream
+    target.removeHandler(handler)

@@ -4,6 +4,7 @@ and - when configured - every session of that user ends too."""
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
@@ -36,16 +37,16 @@ def json_lines(text: str) -> list[dict[str, object]]:
 
 
 def test_rejected_refresh_token_ends_the_session_with_event_and_metric(
-    hitkey: Emulator, aws: Aws, capsys: pytest.CaptureFixture[str]
+    hitkey: Emulator, aws: Aws, capsys: pytest.CaptureFixture[str], bff_logs: io.StringIO
 ) -> None:
     ada_laptop, ada_phone = signed_in(ADA.sub), signed_in(ADA.sub)
     capsys.readouterr()
     hitkey.inject_fault("token", "invalid_grant")
     assert ada_laptop.call("POST /auth/refresh")["statusCode"] == 401
-    lines = json_lines(capsys.readouterr().out)
-    events = [line for line in lines if line.get("security_event") == "refresh_token_rejected"]
-    assert len(events) == 1 and events[0]["sub"] == ADA.sub and events[0]["sessions_ended"] == 1
-    metrics = [line for line in lines if "RefreshTokenRejected" in line]
+    events = [line for line in json_lines(bff_logs.getvalue()) if line.get("security_event")]
+    assert len(events) == 1 and events[0]["security_event"] == "refresh_token_rejected"
+    assert events[0]["sub"] == ADA.sub and events[0]["sessions_ended"] == 1
+    metrics = [line for line in json_lines(capsys.readouterr().out) if "RefreshTokenRejected" in line]
     assert metrics and metrics[0]["RefreshTokenRejected"] == [1.0]
     assert ada_phone.call("GET /auth/userinfo")["statusCode"] == 200  # default: only this session
 

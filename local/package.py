@@ -1,0 +1,395 @@
+"""Build the Lambda artifacts without Docker and without a local Python 3.12.
+
+    python -m local.package [--template template.yaml] [--out build]
+
+Reads ``template.yaml`` for the runtime (``python3.12``), the architecture (``arm64``), the layer's
+``ContentUri`` and each function's ``CodeUri``, then:
+
+* ``<out>/layer/python/``: the layer's ``requirements.txt`` installed by pip as binary wheels for the
+  Lambda platform (``--platform manylinux2014_aarch64 --only-binary=:all: --python-version 3.12
+  --implementation cp``), plus the ``hitkey_bff`` package; zipped to ``<out>/layer.zip``;
+* ``<out>/functions/<name>.zip``: each function's ``CodeUri`` folder (``app.py``);
+* ``<out>/template.yaml``: the template pointing at those zips, for
+  ``sam deploy --template-file build/template.yaml --guided`` without ``sam build``.
+
+boto3, botocore and s3transfer come with the Lambda runtime and are never vendored. Caches
+(``__pycache__``, ``*.pyc``) and pip's console scripts (``bin/``) are left out. Zips are
+deterministic (sorted entries, fixed timestamps): the same inputs give byte-identical zips, so
+CloudFormation publishes no new layer version when nothing changed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from local.resources import ROOT, load_template
+
+LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024
+"""Lambda's limit on a function's unzipped code plus all of its layers."""
+
+PROVIDED_BY_RUNTIME = ("boto3", "botocore", "s3transfer")
+"""Distributions the python3.x Lambda runtimes ship; vendoring them only adds weight and drift."""
+
+WHEEL_PLATFORMS = {
+    "arm64": ("manylinux2014_aarch64",),
+    "x86_64": ("manylinux2014_x86_64",),
+}
+"""pip ``--platform`` tags per Lambda architecture (manylinux2014 also accepts manylinux_2_17 and older)."""
+
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+ZIP_LEVEL = 6  # level 9 is ~4x slower for 0.5% smaller
+SKIPPED_NAMES = frozenset({"__pycache__", ".DS_Store"})
+SKIPPED_SUFFIXES = (".pyc", ".pyo")
+
+
+class PackageError(Exception):
+    """The template or the build is not what packaging expects."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """What the template says the artifacts must run on."""
+
+    runtime: str  # python3.12
+    architecture: str  # arm64 | x86_64
+    layer_dir: Path  # the layer's ContentUri
+    functions: dict[str, Path]  # function name (CodeUri folder name) -> CodeUri
+
+    @property
+    def python_version(self) -> str:
+        return self.runtime.removeprefix("python")
+
+    @property
+    def platforms(self) -> tuple[str, ...]:
+        try:
+            return WHEEL_PLATFORMS[self.architecture]
+        except KeyError:
+            raise PackageError(f"unknown Lambda architecture {self.architecture!r}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    path: Path
+    zipped_bytes: int
+    unzipped_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class PackageResult:
+    target: Target
+    layer: Artifact
+    functions: dict[str, Artifact]
+    removed: tuple[str, ...]  # runtime-provided distributions a dependency pulled in, dropped
+
+    @property
+    def largest_deployment_bytes(self) -> int:
+        """Unzipped layer plus the largest function: what Lambda compares to its 250 MB limit."""
+        return self.layer.unzipped_bytes + max((f.unzipped_bytes for f in self.functions.values()), default=0)
+
+
+# Template
+# --------------------------------------------------------------------------------------------
+
+
+def _single(values: Iterable[Any], what: str) -> Any:
+    found = {v if isinstance(v, str) else repr(v) for v in values}
+    if len(found) != 1:
+        raise PackageError(f"template.yaml: expected one {what}, found {sorted(found) or 'none'}")
+    return found.pop()
+
+
+def read_target(template_path: Path) -> Target:
+    """Runtime, architecture, layer and functions from a SAM template."""
+    template = load_template(template_path)
+    base = template_path.resolve().parent
+    glob = template.get("Globals", {}).get("Function", {})
+    resources: dict[str, dict[str, Any]] = template.get("Resources", {})
+
+    functions: dict[str, Path] = {}
+    runtimes: list[Any] = []
+    architectures: list[Any] = []
+    for logical_id, resource in resources.items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        props = resource.get("Properties", {})
+        code_uri = props.get("CodeUri")
+        if not isinstance(code_uri, str) or code_uri.startswith("s3://"):
+            raise PackageError(f"{logical_id}: CodeUri must be a local folder, got {code_uri!r}")
+        folder = (base / code_uri).resolve()
+        if folder.name in functions:
+            raise PackageError(f"{logical_id}: a second function in a folder named {folder.name!r}")
+        functions[folder.name] = folder
+        runtimes.append(props.get("Runtime", glob.get("Runtime")))
+        archs = props.get("Architectures", glob.get("Architectures", ["x86_64"]))
+        architectures.append(_single(archs, f"architecture for {logical_id}"))
+
+    layers = [r for r in resources.values() if r.get("Type") == "AWS::Serverless::LayerVersion"]
+    if len(layers) != 1:
+        raise PackageError(f"template.yaml: expected one AWS::Serverless::LayerVersion, found {len(layers)}")
+    layer_props = layers[0].get("Properties", {})
+    layer_archs = layer_props.get("CompatibleArchitectures")
+    if not functions:
+        raise PackageError("template.yaml: no AWS::Serverless::Function")
+
+    architecture = _single(architectures + list(layer_archs or []), "Lambda architecture (functions and layer)")
+    runtime = _single(runtimes, "Runtime")
+    if not isinstance(runtime, str) or not runtime.startswith("python3."):
+        raise PackageError(f"template.yaml: Runtime {runtime!r} is not a python3.x runtime")
+    return Target(
+        runtime=runtime,
+        architecture=architecture,
+        layer_dir=(base / layer_props["ContentUri"]).resolve(),
+        functions=dict(sorted(functions.items())),
+    )
+
+
+# Building
+# --------------------------------------------------------------------------------------------
+
+
+def _say(quiet: bool, message: str) -> None:
+    if not quiet:
+        print(message, flush=True)
+
+
+def _copy_tree(src: Path, dst: Path) -> None:
+    shutil.copytree(
+        src,
+        dst,
+        ignore=lambda _dir, names: [n for n in names if n in SKIPPED_NAMES or n.endswith(SKIPPED_SUFFIXES)],
+    )
+
+
+def _strip_caches(root: Path) -> None:
+    for cache in sorted(root.rglob("__pycache__"), reverse=True):
+        shutil.rmtree(cache)
+    for compiled in root.rglob("*.py[co]"):
+        compiled.unlink()
+
+
+def _dist_name(dist_info: Path) -> str:
+    """``botocore-1.35.0.dist-info`` -> ``botocore`` (normalised)."""
+    return dist_info.name.removesuffix(".dist-info").rsplit("-", 1)[0].lower().replace("_", "-")
+
+
+def _remove_distribution(site: Path, dist_info: Path) -> None:
+    """Delete an installed distribution by its RECORD (falling back to the top-level package)."""
+    record = dist_info / "RECORD"
+    tops: set[str] = set()
+    if record.is_file():
+        for line in record.read_text(encoding="utf-8").splitlines():
+            relative = line.split(",", 1)[0]
+            if relative and not relative.startswith(".."):
+                tops.add(Path(relative).parts[0])
+    tops.add(_dist_name(dist_info).replace("-", "_"))
+    for top in sorted(tops):
+        path = site / top
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.is_file():
+            path.unlink()
+    if dist_info.exists():
+        shutil.rmtree(dist_info)
+
+
+def _pip_install(requirements: Path, site: Path, target: Target, quiet: bool) -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        "--no-compile",
+        "--progress-bar",
+        "off",
+        *[arg for platform in target.platforms for arg in ("--platform", platform)],
+        "--only-binary=:all:",
+        "--python-version",
+        target.python_version,
+        "--implementation",
+        "cp",
+        "--target",
+        str(site),
+        "-r",
+        str(requirements),
+    ]
+    if quiet:
+        command.append("--quiet")
+    result = subprocess.run(command, check=False, capture_output=quiet, text=True)
+    if result.returncode != 0:
+        detail = f"\n{result.stdout}{result.stderr}" if quiet else ""
+        raise PackageError(f"pip install for {target.runtime}/{target.architecture} failed{detail}")
+
+
+def _skipped(relative: Path) -> bool:
+    return any(part in SKIPPED_NAMES for part in relative.parts) or relative.name.endswith(SKIPPED_SUFFIXES)
+
+
+def zip_dir(src: Path, zip_path: Path) -> Artifact:
+    """Zip the contents of ``src`` (paths relative to it, caches left out), deterministically."""
+    files = sorted(p for p in src.rglob("*") if p.is_file() and not _skipped(p.relative_to(src)))
+    unzipped = 0
+    zip_path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=ZIP_LEVEL) as zf:
+        for path in files:
+            info = zipfile.ZipInfo(path.relative_to(src).as_posix(), date_time=ZIP_EPOCH)
+            mode = 0o755 if os.access(path, os.X_OK) else 0o644
+            info.external_attr = (0o100000 | mode) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            data = path.read_bytes()
+            unzipped += len(data)
+            zf.writestr(info, data, compresslevel=ZIP_LEVEL)
+    return Artifact(zip_path, zip_path.stat().st_size, unzipped)
+
+
+def build_layer(target: Target, out: Path, quiet: bool = False) -> tuple[Artifact, tuple[str, ...]]:
+    staging = out / "layer"
+    site = staging / "python"
+    if staging.exists():
+        shutil.rmtree(staging)
+    site.mkdir(parents=True)
+
+    requirements = target.layer_dir / "requirements.txt"
+    platforms = ", ".join(target.platforms)
+    _say(quiet, f"==> layer: pip install -r {_rel(requirements)} for {target.runtime} on {platforms}")
+    _pip_install(requirements, site, target, quiet)
+
+    removed: list[str] = []
+    for dist_info in sorted(site.glob("*.dist-info")):
+        if _dist_name(dist_info) in PROVIDED_BY_RUNTIME:
+            removed.append(dist_info.name.removesuffix(".dist-info"))
+            _remove_distribution(site, dist_info)
+    if removed:
+        _say(quiet, f"==> layer: dropped {', '.join(removed)} (the Lambda runtime provides them)")
+    shutil.rmtree(site / "bin", ignore_errors=True)  # console scripts, with this machine's shebang
+
+    packages = sorted(p for p in target.layer_dir.iterdir() if p.is_dir() and (p / "__init__.py").is_file())
+    if not packages:
+        raise PackageError(f"{_rel(target.layer_dir)}: no Python package to put in the layer")
+    for package in packages:
+        _say(quiet, f"==> layer: adding {_rel(package)}")
+        _copy_tree(package, site / package.name)
+    _strip_caches(staging)
+
+    _say(quiet, f"==> layer: zipping {_rel(out / 'layer.zip')}")
+    return zip_dir(staging, out / "layer.zip"), tuple(removed)
+
+
+def build_functions(target: Target, out: Path, quiet: bool = False) -> dict[str, Artifact]:
+    functions_out = out / "functions"
+    if functions_out.exists():
+        shutil.rmtree(functions_out)
+    artifacts: dict[str, Artifact] = {}
+    for name, code_dir in target.functions.items():
+        if not (code_dir / "app.py").is_file():
+            raise PackageError(f"{_rel(code_dir)}: no app.py")
+        artifacts[name] = zip_dir(code_dir, functions_out / f"{name}.zip")
+    _say(quiet, f"==> functions: {', '.join(artifacts)} -> {_rel(functions_out)}/")
+    return artifacts
+
+
+_URI_LINE = re.compile(r"^(?P<lead>\s*(?:CodeUri|ContentUri):\s*)(?P<value>[^\s#]+)(?P<tail>\s*(?:#.*)?)$")
+
+
+def write_template(template_path: Path, target: Target, out: Path) -> Path:
+    """``<out>/template.yaml``: the template with each ``CodeUri``/``ContentUri`` folder replaced by
+    the zip built from it (paths relative to ``<out>``). ``sam deploy`` uploads local zips as they
+    are, so ``sam deploy --template-file build/template.yaml`` deploys these artifacts, no ``sam build``.
+    """
+    base = template_path.resolve().parent
+    zips = {target.layer_dir: "layer.zip"} | {
+        folder: f"functions/{name}.zip" for name, folder in target.functions.items()
+    }
+    replaced: set[Path] = set()
+    lines = []
+    for line in template_path.read_text(encoding="utf-8").splitlines():
+        match = _URI_LINE.match(line)
+        if match and (folder := (base / match["value"]).resolve()) in zips:
+            line = f"{match['lead']}{zips[folder]}{match['tail']}"
+            replaced.add(folder)
+        lines.append(line)
+    if missing := sorted(_rel(p) for p in set(zips) - replaced):
+        raise PackageError(f"{_rel(template_path)}: could not point these at their zips: {', '.join(missing)}")
+    header = f"# Generated by `python -m local.package` from {template_path.name}; do not edit.\n"
+    written = out / "template.yaml"
+    written.write_text(header + "\n".join(lines) + "\n", encoding="utf-8")
+    return written
+
+
+def package(template_path: Path, out: Path, quiet: bool = False) -> PackageResult:
+    """Build ``<out>/layer.zip``, ``<out>/functions/<name>.zip`` and ``<out>/template.yaml`` (pointing
+    at them) for the template's Lambda target."""
+    target = read_target(template_path)
+    out.mkdir(parents=True, exist_ok=True)
+    layer, removed = build_layer(target, out, quiet)
+    functions = build_functions(target, out, quiet)
+    template = write_template(template_path, target, out)
+    _say(quiet, f"==> template: {_rel(template)} (sam deploy --template-file {_rel(template)} --guided)")
+    return PackageResult(target, layer, functions, removed)
+
+
+# Report
+# --------------------------------------------------------------------------------------------
+
+
+def _rel(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def size_report(result: PackageResult) -> str:
+    mb = 1024 * 1024
+    layer = result.layer
+    rows = [
+        ("artifact", "zipped", "unzipped"),
+        (_rel(layer.path), f"{layer.zipped_bytes / mb:.2f} MB", f"{layer.unzipped_bytes / mb:.2f} MB"),
+        *(
+            (_rel(a.path), f"{a.zipped_bytes / 1024:.1f} KB", f"{a.unzipped_bytes / 1024:.1f} KB")
+            for a in result.functions.values()
+        ),
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    lines = [f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}" for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    total = result.largest_deployment_bytes
+    share = total / LAMBDA_UNZIPPED_LIMIT
+    verdict = "OK" if total <= LAMBDA_UNZIPPED_LIMIT else "OVER THE LIMIT"
+    lines.append(
+        f"layer + largest function unzipped: {total / mb:.2f} MB of Lambda's "
+        f"{LAMBDA_UNZIPPED_LIMIT // mb} MB limit ({share:.1%}) - {verdict}"
+    )
+    lines.append(f"target: {result.target.runtime} on {result.target.architecture}")
+    if result.removed:
+        lines.append(f"not vendored (the Lambda runtime provides them): {', '.join(result.removed)}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Build the layer and function zips for Lambda (no Docker).")
+    parser.add_argument("--template", type=Path, default=ROOT / "template.yaml", help="SAM template")
+    parser.add_argument("--out", type=Path, default=ROOT / "build", help="output folder (default: build/)")
+    parser.add_argument("--quiet", action="store_true", help="only the size table")
+    args = parser.parse_args(argv)
+    try:
+        result = package(args.template, args.out, quiet=args.quiet)
+    except PackageError as exc:
+        print(f"package: {exc}", file=sys.stderr)
+        return 1
+    print(size_report(result))
+    return 0 if result.largest_deployment_bytes <= LAMBDA_UNZIPPED_LIMIT else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
