@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
+LOCAL_STAMP = $(VENV)/.installed-local
 PORT   ?= 3000
 
 # aws-sam-cli pins an older boto3 than the project's venv wants, so it (and cfn-lint, which it
@@ -23,12 +24,19 @@ SAM_ENV           = AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} SAM_CLI
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml layers/bff/requirements.txt
+$(LOCAL_STAMP): pyproject.toml layers/bff/requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "hitkey-bff needs Python 3.11 or newer: set PYTHON=python3.11 (or newer) and run make again")'
-	@echo "==> creating $(VENV) and installing hitkey-bff with its dev tools (first run takes a minute)"
+	@echo "==> creating $(VENV) and installing hitkey-bff with the local stack (moto, emulator)"
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -m pip install --quiet --upgrade pip
-	@$(PY) -m pip install --quiet --progress-bar off -e '.[dev]'
+	@$(PY) -m pip install --progress-bar off -e '.[local]' | grep -E '^(Collecting|Successfully)' || true
+	@$(PY) -c 'import hitkey_bff, moto, yaml' || (echo "installing hitkey-bff failed: see the pip output above" && exit 1)
+	@touch $(LOCAL_STAMP)
+
+$(STAMP): $(LOCAL_STAMP)
+	@echo "==> installing the dev tools (pytest, ruff, mypy, playwright, ...)"
+	@$(PY) -m pip install --progress-bar off -e '.[dev]' | grep -E '^(Collecting|Successfully)' || true
+	@$(PY) -c 'import pytest, ruff, mypy' || (echo "installing the dev tools failed: see the pip output above" && exit 1)
 	@touch $(STAMP)
 
 venv: $(STAMP) ## Create the virtualenv and install everything
@@ -44,7 +52,7 @@ $(SAM_STAMP):
 
 sam-venv: $(SAM_STAMP) ## Create the aws-sam-cli + cfn-lint virtualenv (.venv-sam)
 
-run: $(STAMP) ## Serve the whole BFF on http://localhost:$(PORT) (moto, HitKey emulator, demo SPA)
+run: $(LOCAL_STAMP) ## Serve the whole BFF on http://localhost:$(PORT) (moto, HitKey emulator, demo SPA)
 	@PORT=$(PORT) $(PY) -m local.stack
 
 lint: $(STAMP) ## ruff
