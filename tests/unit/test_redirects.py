@@ -56,6 +56,8 @@ def test_same_origin_paths_pass(path: str) -> None:
         "/\uff0fevil.example",  # fullwidth solidus
         "/%EF%BC%8F%EF%BC%8Fevil.example",  # the same, percent-encoded
         "/\u2215\u2215evil.example",  # division slash
+        "/%E2%88%95%E2%88%95evil.example",  # the same, percent-encoded (NFKC does not fold it)
+        "/%E2%88%96%E2%88%96evil.example",  # set minus, a backslash look-alike
         "/x" + "a" * 3000,
         "/%ff%fe",  # not UTF-8
         "dashboard",

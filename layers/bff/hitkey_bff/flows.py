@@ -37,7 +37,7 @@ def callback(request: Request) -> Response:
     if "error" in request.query:
         return _auth_error(oauth.error_code(request.param("error")))
     code, state, binding = request.param("code"), request.param("state"), request.cookie(s.login_cookie_name)
-    if not code or not state or len(code) > MAX_PARAM or len(state) > MAX_PARAM:
+    if code is None or state is None or not (_oauth_value(code) and _oauth_value(state)):
         return _auth_error("invalid_request")
     login = (
         None if binding is None else runtime.store().consume_login_state(digest(state), digest(binding), sessions.now())
@@ -58,6 +58,11 @@ def callback(request: Request) -> Response:
     metrics.add_metric(name="Logins", unit="Count", value=1)
     logger.info("signed in", extra={"sub": key.sub})
     return redirect(s.app_origin + login.return_to, [session_cookie(s.cookie_name, key, s.session_ttl_seconds), *done])
+
+
+def _oauth_value(value: str) -> bool:
+    """OAuth's ``code`` and ``state`` are printable ASCII (RFC 6749 appendix A); a bounded length."""
+    return 0 < len(value) <= MAX_PARAM and all(0x20 <= ord(ch) <= 0x7E for ch in value)
 
 
 def _auth_error(code: str) -> Response:

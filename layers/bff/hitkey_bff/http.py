@@ -30,6 +30,11 @@ _BASE_HEADERS = {
 }
 
 
+def _text(value: str) -> str:
+    """A string that encodes as UTF-8: lone surrogates (JSON allows ``"\\udcff"``) become U+FFFD."""
+    return value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
 def _mapping(value: object) -> Mapping[object, object]:
     return value if isinstance(value, Mapping) else {}
 
@@ -40,7 +45,7 @@ def _parse_cookies(raw: object) -> dict[str, list[str]]:
     for item in items:
         if not isinstance(item, str):
             continue
-        for pair in item.split(";"):
+        for pair in _text(item).split(";"):
             name, sep, value = pair.strip().partition("=")
             if sep and name:
                 jar.setdefault(name, []).append(value.strip())
@@ -63,18 +68,20 @@ class Request:
         ev = _mapping(event)
         http = _mapping(_mapping(ev.get("requestContext")).get("http"))
         raw_query = ev.get("rawQueryString")
-        raw_query = raw_query if isinstance(raw_query, str) else ""
+        raw_query = _text(raw_query) if isinstance(raw_query, str) else ""
         if len(raw_query) > MAX_QUERY:
             raise BadRequest("query string too long", code="query_too_long")
         try:
             query = parse_qs(raw_query, keep_blank_values=True, max_num_fields=MAX_QUERY_FIELDS)
         except ValueError:
             raise BadRequest("too many query parameters", code="query_too_long") from None
-        headers = {str(k).lower(): v for k, v in _mapping(ev.get("headers")).items() if isinstance(v, str)}
+        headers = {
+            _text(str(k)).lower(): _text(v) for k, v in _mapping(ev.get("headers")).items() if isinstance(v, str)
+        }
         method, path = http.get("method"), http.get("path") or ev.get("rawPath")
         return cls(
-            method=method.upper() if isinstance(method, str) else "",
-            path=path if isinstance(path, str) else "",
+            method=_text(method).upper() if isinstance(method, str) else "",
+            path=_text(path) if isinstance(path, str) else "",
             headers=headers,
             query=query,
             cookies=_parse_cookies(ev.get("cookies")),

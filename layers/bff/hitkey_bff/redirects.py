@@ -14,12 +14,21 @@ def _printable_ascii(text: str) -> bool:
     return all(0x21 <= ord(ch) <= 0x7E for ch in text)
 
 
+# Characters that NFKC leaves alone but that look like, or some software treats as, / or \.
+_LOOKALIKES = str.maketrans(
+    {ch: "/" for ch in "\u2044\u2215\u29f8\u2571\u3033\u2cc6"}
+    | {ch: "\\" for ch in "\u2216\u29f5\u29f9\u2572\ufe68\uff3c"}
+    | {"\u2afd": "//"}
+)
+
+
 def _dangerous(text: str) -> bool:
     """Would a browser, or a server that decodes once more, read ``text`` as another host?
     Whitespace and controls are dropped first, as browsers drop tabs and newlines in URLs."""
-    folded = unicodedata.normalize("NFKC", text)
+    folded = unicodedata.normalize("NFKC", text).translate(_LOOKALIKES)
     visible = "".join(ch for ch in folded if not unicodedata.category(ch).startswith(("C", "Z")))
-    return not visible.startswith("/") or "//" in visible or "\\" in visible
+    slashy = any(ord(ch) > 0x7F and "SOLIDUS" in unicodedata.name(ch, "") for ch in visible)
+    return slashy or not visible.startswith("/") or "//" in visible or "\\" in visible
 
 
 def _decodings(value: str, rounds: int = 4) -> list[str]:
