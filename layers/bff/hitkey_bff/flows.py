@@ -39,13 +39,14 @@ def callback(request: Request) -> Response:
     code, state, binding = request.param("code"), request.param("state"), request.cookie(s.login_cookie_name)
     if code is None or state is None or not (_oauth_value(code) and _oauth_value(state)):
         return _auth_error("invalid_request")
-    login = (
-        None if binding is None else runtime.store().consume_login_state(digest(state), digest(binding), sessions.now())
-    )
+    if binding is None:
+        return _auth_error("invalid_state")
+    client_secret = runtime.client_secret()  # before the state is spent: a failure here can be retried
+    login = runtime.store().consume_login_state(digest(state), digest(binding), sessions.now())
     if login is None:
         return _auth_error("invalid_state")
     try:
-        tokens = runtime.hitkey().exchange_code(code, login.verifier, s.redirect_uri, runtime.client_secret())
+        tokens = runtime.hitkey().exchange_code(code, login.verifier, s.redirect_uri, client_secret)
         user = runtime.hitkey().userinfo(tokens.access_token)
     except InvalidGrant:
         return _auth_error("invalid_grant")
@@ -93,16 +94,19 @@ def session(request: Request) -> Response:
 
 
 def userinfo(request: Request) -> Response:
-    """``GET /auth/userinfo`` - HitKey's userinfo with the stored access token (refreshed first
-    if it has expired, or once if HitKey refuses it)."""
+    """``GET /auth/userinfo`` - HitKey's userinfo with the stored access token: refreshed first if
+    it has expired, or once if HitKey refuses it - at most one refresh per request."""
     require_same_origin(request, settings().app_origin)
     key, record = sessions.require(request)
-    if not sessions.access_token_fresh(record):
+    refreshed = not sessions.access_token_fresh(record)
+    if refreshed:
         record = refresher.refresh(key, record)
     try:
         return json_response(200, runtime.hitkey().userinfo(sessions.access_token(key, record)))
     except AccessTokenRejected:
-        record = refresher.refresh(key, record)
+        if refreshed:
+            raise UpstreamError("HitKey refused a freshly refreshed access token") from None
+    record = refresher.refresh(key, record)
     try:
         return json_response(200, runtime.hitkey().userinfo(sessions.access_token(key, record)))
     except AccessTokenRejected:

@@ -10,6 +10,7 @@ with a version check, retrying transient failures: the new refresh token exists 
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Callable
@@ -64,18 +65,27 @@ def _wait_for_winner(
 
 
 def _rotate(key: SessionKey, record: SessionRecord, owner: str) -> SessionRecord:
+    """Refresh at HitKey under our lease. Everything that can fail without harm (decrypting the
+    old token, the client secret, a data key for sealing) happens before HitKey rotates."""
     store = runtime.store()
     try:
         old_refresh = sessions.refresh_token(key, record)
-        tokens = runtime.hitkey().refresh(old_refresh, runtime.client_secret())
+        secret = runtime.client_secret()
+        runtime.keyring().for_sealing()  # a KMS failure after rotation would lose the new token
+        tokens = runtime.hitkey().refresh(old_refresh, secret)
     except InvalidGrant:
         _end_rejected_session(key)
         raise sessions.signed_out("HitKey ended this session; sign in again") from None
     except BaseException:
         store.release_lease(record, owner)
         raise
-    sealed = sessions.seal_tokens(key, tokens, previous_refresh_token=old_refresh)
-    updated = store.commit_tokens(record, owner, sealed)
+    try:
+        updated = store.commit_tokens(record, owner, sessions.seal_tokens(key, tokens, old_refresh))
+    except BaseException:
+        with contextlib.suppress(Exception):  # let the next request take over without waiting
+            store.release_lease(record, owner)
+        logger.error("rotated tokens could not be stored; the session will end at its next refresh")
+        raise
     metrics.add_metric(name="Refreshes", unit="Count", value=1)
     return updated
 

@@ -29,7 +29,8 @@ _lock = threading.Lock()
 def _boto_config() -> Any:
     from botocore.config import Config
 
-    return Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=2, read_timeout=5)
+    # 3 attempts of at most 1 s + 3 s each: AWS calls cannot eat the Lambda's 25 s on their own.
+    return Config(retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=1, read_timeout=3)
 
 
 def _client(service: str) -> Any:
@@ -70,17 +71,25 @@ def hitkey() -> HitKeyClient:
     return HitKeyClient(new_http_client(), s.api_url, s.client_id)
 
 
+@cache
+def _secrets() -> Any:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    with _lock:
+        return SecretsProvider(boto_config=_boto_config())
+
+
 def client_secret() -> str:
     """The HitKey client secret from Secrets Manager, cached for five minutes.
 
     The SecretString is the secret itself or JSON ``{"client_secret": "..."}``.
     """
-    from aws_lambda_powertools.utilities import parameters
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
     secret_id = config.settings().client_secret_id
     try:
-        raw = parameters.get_secret(secret_id, max_age=SECRET_MAX_AGE)
-    except parameters.exceptions.GetParameterError as exc:
+        raw = _secrets().get(secret_id, max_age=SECRET_MAX_AGE)
+    except GetParameterError as exc:
         if "ResourceNotFoundException" in str(exc):
             raise ConfigError(f"the client secret {secret_id} does not exist", code="client_secret_missing") from None
         raise ServiceUnavailable("the client secret could not be read, try again") from None
@@ -107,6 +116,6 @@ def reset() -> None:
     from aws_lambda_powertools.utilities import parameters
 
     config.reset()
-    for cached in (dynamodb, kms, store, keyring, hitkey):
+    for cached in (dynamodb, kms, store, keyring, hitkey, _secrets):
         cached.cache_clear()
     parameters.clear_caches()  # type: ignore[no-untyped-call]

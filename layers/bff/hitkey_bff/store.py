@@ -122,9 +122,14 @@ class Store:
     """The table, through a low-level DynamoDB client (cheaper to import than the resource API)."""
 
     def __init__(
-        self, client: Callable[[], DynamoDBClient], table: str, *, sleep: Callable[[float], None] = time.sleep
+        self,
+        client: Callable[[], DynamoDBClient],
+        table: str,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        base_delay: float = 0.1,
     ):
-        self._client, self._table, self._sleep = client, table, sleep
+        self._client, self._table, self._sleep, self._base_delay = client, table, sleep, base_delay
 
     # --- login states -------------------------------------------------------------------------
     def put_login_state(self, state_hash: str, binding_hash: str, state: LoginState, expires_at: int) -> None:
@@ -228,13 +233,15 @@ class Store:
         return True, None
 
     def commit_tokens(
-        self, record: SessionRecord, owner: str, tokens: SealedTokens, *, attempts: int = 5, base_delay: float = 0.05
+        self, record: SessionRecord, owner: str, tokens: SealedTokens, *, attempts: int = 5, budget: float = 6.0
     ) -> SessionRecord:
         """Store rotated tokens under our lease (version + 1, lease released).
 
         The refresh token HitKey just rotated exists nowhere else, so transient failures are
-        retried (beyond botocore's own retries) before giving up.
+        retried (beyond botocore's own retries) for up to ``budget`` seconds - bounded so that
+        the whole request stays inside the Lambda's timeout.
         """
+        deadline = time.monotonic() + budget
         for attempt in range(attempts):
             try:
                 out = self._client().update_item(
@@ -257,9 +264,10 @@ class Store:
                 return SessionRecord.from_item(out["Attributes"])
             except ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code", "")
-                if code not in _RETRYABLE or attempt == attempts - 1:
+                delay = self._base_delay * 2**attempt
+                if code not in _RETRYABLE or attempt == attempts - 1 or time.monotonic() + delay > deadline:
                     raise
-                self._sleep(base_delay * 2**attempt)
+                self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def release_lease(self, record: SessionRecord, owner: str) -> None:

@@ -1,0 +1,301 @@
+"""HitKey misbehaving, injected with the emulator's faults, at every place the BFF calls it.
+
+Places: the callback (code exchange, then userinfo), ``POST /auth/refresh``, and
+``GET /auth/userinfo`` with an expired stored token (its refresh runs first). For every fault the
+answer is the stable JSON error of README's table (502/504, never a 500), nothing half-written
+(callback: no session; refresh: the item exactly as it was - same version, same ciphertexts, no
+leftover lease), no retry of a non-idempotent grant, and the user can carry on afterwards.
+
+``hang`` cases shrink HitKey's timeout to :data:`SHORT_TIMEOUT` so that they cost half a second,
+not seven: the emulator holds the request for :data:`HANG_SECONDS` and the BFF must give up first.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+import hitkey_bff.hitkey
+from hitkey_bff import refresher, runtime
+from local.emulator import SEEDED_USERS, Emulator
+from local.resources import load_template
+from tests.conftest import APP_ORIGIN, Aws
+from tests.harness import Browser, approve_at_hitkey, body, set_cookie_attrs
+
+ADA = SEEDED_USERS[0]
+SESSION = "__Host-Http-hitkey-session"
+LOGIN = "__Host-Http-hitkey-session-login"
+SHORT_TIMEOUT = 0.5
+HANG_SECONDS = 2.0
+API_GATEWAY_LIMIT = 29  # HTTP API's integration timeout is 30 s; keep a second for ourselves
+
+# (kind, status, error) for the token endpoint; invalid_grant has its own tests below.
+TOKEN_FAULTS = [
+    pytest.param("error500", 502, "upstream_error", id="error500"),
+    pytest.param("hang", 504, "upstream_timeout", id="hang"),
+    pytest.param("malformed", 502, "upstream_bad_response", id="malformed"),
+    pytest.param("html", 502, "upstream_error", id="html"),  # a 502 page: HitKey's side failed
+    pytest.param("invalid_client", 502, "invalid_client", id="invalid_client"),
+]
+# Places that refresh: the explicit route, and userinfo finding its stored token expired.
+REFRESHING = ["refresh", "userinfo-expired"]
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def inject(hitkey: Emulator, monkeypatch: pytest.MonkeyPatch, endpoint: str, kind: str, count: int = 1) -> None:
+    """Queue a fault; for ``hang``, first give the BFF a short timeout (a fresh client gets it)."""
+    if kind == "hang":
+        monkeypatch.setattr(hitkey_bff.hitkey, "TIMEOUT", httpx.Timeout(SHORT_TIMEOUT))
+        runtime.reset()
+        hitkey.inject_fault(endpoint, "hang", count, seconds=HANG_SECONDS)
+    else:
+        hitkey.inject_fault(endpoint, kind, count)
+    hitkey.reset_counters()
+
+
+def timed(call: Any, *args: Any) -> tuple[dict[str, Any], float]:
+    started = time.monotonic()
+    response = call(*args)
+    return response, time.monotonic() - started
+
+
+def upstream(hitkey: Emulator) -> dict[str, int]:
+    """The emulator's non-zero call counters."""
+    return {k: v for k, v in hitkey.counters.items() if v}
+
+
+def user_items(aws: Aws) -> list[dict[str, Any]]:
+    return [i for i in aws.scan() if str(i["pk"]["S"]).startswith("USER#")]  # type: ignore[index]
+
+
+def only_session(aws: Aws) -> dict[str, Any]:
+    (item,) = user_items(aws)
+    return item
+
+
+def expire_stored_access_token(aws: Aws) -> None:
+    item = only_session(aws)
+    aws.session.client("dynamodb").update_item(
+        TableName=aws.resources.table,
+        Key={"pk": item["pk"], "sk": item["sk"]},
+        UpdateExpression="SET at_exp = :z",
+        ExpressionAttributeValues={":z": {"N": "1"}},
+    )
+
+
+def assert_error(response: dict[str, Any], status: int, code: str) -> None:
+    """The stable JSON error: exactly ``{"error", "message"}``, never a 500."""
+    assert response["statusCode"] == status, response
+    assert response["headers"]["content-type"] == "application/json"
+    data = body(response)
+    assert set(data) == {"error", "message"} and data["error"] == code, data
+    assert isinstance(data["message"], str) and data["message"]
+
+
+def expires(response: dict[str, Any], cookie: str) -> bool:
+    return any(c.startswith(cookie + "=") and set_cookie_attrs(c).get("max-age") == "0" for c in response["cookies"])
+
+
+def signed_in() -> Browser:
+    browser = Browser()
+    assert browser.sign_in(ADA.sub)["statusCode"] == 302
+    return browser
+
+
+def call_refreshing(place: str, browser: Browser) -> dict[str, Any]:
+    if place == "refresh":
+        return browser.call("POST /auth/refresh")
+    return browser.call("GET /auth/userinfo")
+
+
+def prepare_refreshing(place: str, aws: Aws) -> None:
+    if place == "userinfo-expired":
+        expire_stored_access_token(aws)
+
+
+def approved_callback(browser: Browser) -> str:
+    """Login and HitKey's consent; returns the callback query, not yet delivered."""
+    return approve_at_hitkey(browser.login()["headers"]["location"], ADA.sub)
+
+
+def assert_signs_in_again(browser: Browser, hitkey: Emulator) -> None:
+    hitkey.clear_faults()
+    assert browser.sign_in(ADA.sub)["statusCode"] == 302
+    response = browser.call("GET /auth/userinfo")
+    assert response["statusCode"] == 200 and body(response)["sub"] == ADA.sub
+
+
+# --- callback ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("kind", "status", "code"), TOKEN_FAULTS)
+def test_token_fault_at_callback(
+    hitkey: Emulator, aws: Aws, monkeypatch: pytest.MonkeyPatch, kind: str, status: int, code: str
+) -> None:
+    browser = Browser()
+    query = approved_callback(browser)
+    inject(hitkey, monkeypatch, "token", kind)
+    response, took = timed(browser.callback, query)
+    assert_error(response, status, code)
+    assert took < HANG_SECONDS  # a hang is cut by our timeout, not by HitKey hanging up
+    assert expires(response, LOGIN) and LOGIN not in browser.jar and SESSION not in browser.jar
+    assert upstream(hitkey) == {"token": 1, "token.authorization_code": 1}  # exchanged once, not retried
+    assert aws.scan() == []  # no session, and the login state is spent
+    assert_signs_in_again(browser, hitkey)
+
+
+def test_invalid_grant_at_callback_redirects_with_auth_error(
+    hitkey: Emulator, aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    browser = Browser()
+    query = approved_callback(browser)
+    inject(hitkey, monkeypatch, "token", "invalid_grant")
+    response = browser.callback(query)
+    assert response["statusCode"] == 302
+    assert response["headers"]["location"] == f"{APP_ORIGIN}/?auth_error=invalid_grant"
+    assert expires(response, LOGIN) and SESSION not in browser.jar
+    assert upstream(hitkey) == {"token": 1, "token.authorization_code": 1}
+    assert aws.scan() == []
+    assert_signs_in_again(browser, hitkey)
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "code"),
+    [
+        pytest.param("unauthorized", 502, "upstream_error", id="unauthorized"),  # refused a token it just issued
+        pytest.param("error500", 502, "upstream_error", id="error500"),
+        pytest.param("hang", 504, "upstream_timeout", id="hang"),
+    ],
+)
+def test_userinfo_fault_at_callback(
+    hitkey: Emulator, aws: Aws, monkeypatch: pytest.MonkeyPatch, kind: str, status: int, code: str
+) -> None:
+    browser = Browser()
+    query = approved_callback(browser)
+    inject(hitkey, monkeypatch, "userinfo", kind)
+    response, took = timed(browser.callback, query)
+    assert_error(response, status, code)
+    assert took < HANG_SECONDS
+    assert expires(response, LOGIN) and SESSION not in browser.jar
+    # the code was exchanged exactly once; userinfo was not retried either
+    assert upstream(hitkey) == {"token": 1, "token.authorization_code": 1, "userinfo": 1}
+    assert aws.scan() == []
+    assert_signs_in_again(browser, hitkey)
+
+
+# --- refresh, explicit or inside userinfo --------------------------------------------------------
+
+
+@pytest.mark.parametrize("place", REFRESHING)
+@pytest.mark.parametrize(("kind", "status", "code"), TOKEN_FAULTS)
+def test_token_fault_while_refreshing_keeps_the_session(
+    hitkey: Emulator, aws: Aws, monkeypatch: pytest.MonkeyPatch, place: str, kind: str, status: int, code: str
+) -> None:
+    browser = signed_in()
+    prepare_refreshing(place, aws)
+    before = only_session(aws)
+    inject(hitkey, monkeypatch, "token", kind)
+    response, took = timed(call_refreshing, place, browser)
+    assert_error(response, status, code)
+    assert took < HANG_SECONDS
+    assert response["cookies"] == [] and SESSION in browser.jar  # the session is not ended
+    assert upstream(hitkey) == {"token": 1, "token.refresh_token": 1}  # one refresh, not retried, no userinfo
+    after = only_session(aws)
+    assert after == before  # same version and ciphertexts, lease released
+    assert "lease_owner" not in after
+    # the session still works: the stored refresh token is still HitKey's current one
+    hitkey.clear_faults()
+    assert call_refreshing(place, browser)["statusCode"] == 200
+    assert browser.call("POST /auth/refresh")["statusCode"] == 200
+    assert browser.call("GET /auth/userinfo")["statusCode"] == 200
+    assert_signs_in_again(Browser(), hitkey)
+
+
+@pytest.mark.parametrize("place", REFRESHING)
+def test_invalid_grant_while_refreshing_ends_the_session(
+    hitkey: Emulator, aws: Aws, monkeypatch: pytest.MonkeyPatch, place: str
+) -> None:
+    browser = signed_in()
+    prepare_refreshing(place, aws)
+    inject(hitkey, monkeypatch, "token", "invalid_grant")
+    response = call_refreshing(place, browser)
+    assert_error(response, 401, "unauthenticated")
+    assert expires(response, SESSION) and SESSION not in browser.jar
+    assert user_items(aws) == []
+    assert upstream(hitkey) == {"token": 1, "token.refresh_token": 1}
+    assert body(browser.call("GET /auth/session")) == {"authenticated": False}
+    assert_signs_in_again(browser, hitkey)
+
+
+# --- userinfo ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "status", "code"),
+    [
+        pytest.param("error500", 502, "upstream_error", id="error500"),
+        pytest.param("hang", 504, "upstream_timeout", id="hang"),
+    ],
+)
+def test_userinfo_fault_at_userinfo_keeps_the_session(
+    hitkey: Emulator, aws: Aws, monkeypatch: pytest.MonkeyPatch, kind: str, status: int, code: str
+) -> None:
+    browser = signed_in()
+    before = only_session(aws)
+    inject(hitkey, monkeypatch, "userinfo", kind)
+    response, took = timed(browser.call, "GET /auth/userinfo")
+    assert_error(response, status, code)
+    assert took < HANG_SECONDS
+    assert response["cookies"] == [] and SESSION in browser.jar
+    assert upstream(hitkey) == {"userinfo": 1}  # no refresh for a HitKey failure, no retry
+    assert only_session(aws) == before
+    assert browser.call("GET /auth/userinfo")["statusCode"] == 200
+    assert browser.call("POST /auth/refresh")["statusCode"] == 200
+    assert_signs_in_again(Browser(), hitkey)
+
+
+def test_userinfo_refused_once_is_refreshed_and_answered(
+    hitkey: Emulator, aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    browser = signed_in()
+    inject(hitkey, monkeypatch, "userinfo", "unauthorized")
+    response = browser.call("GET /auth/userinfo")
+    assert response["statusCode"] == 200 and body(response)["sub"] == ADA.sub
+    assert upstream(hitkey) == {"userinfo": 2, "token": 1, "token.refresh_token": 1}
+    item = only_session(aws)
+    assert item["version"] == {"N": "2"} and "lease_owner" not in item
+
+
+def test_userinfo_refused_twice_is_a_502_with_the_refreshed_session_kept(
+    hitkey: Emulator, aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    browser = signed_in()
+    before = only_session(aws)
+    inject(hitkey, monkeypatch, "userinfo", "unauthorized", count=2)
+    response = browser.call("GET /auth/userinfo")
+    assert_error(response, 502, "upstream_error")
+    assert upstream(hitkey) == {"userinfo": 2, "token": 1, "token.refresh_token": 1}  # one refresh, no loop
+    after = only_session(aws)  # the refresh was real and committed whole: new version, new tokens
+    assert after["version"] == {"N": "2"} and after["rt"] != before["rt"] and "lease_owner" not in after
+    assert SESSION in browser.jar
+    assert browser.call("GET /auth/userinfo")["statusCode"] == 200
+    assert browser.call("POST /auth/refresh")["statusCode"] == 200
+
+
+# --- timeout budget ----------------------------------------------------------------------------
+
+
+def test_hitkey_timeout_budget_fits_under_api_gateway() -> None:
+    timeout = hitkey_bff.hitkey.TIMEOUT
+    assert timeout.connect is not None and timeout.read is not None
+    per_call = timeout.connect + timeout.read  # worst case of one call: connect, then wait for the answer
+    lambda_timeout = load_template()["Globals"]["Function"]["Timeout"]
+    assert isinstance(lambda_timeout, int) and lambda_timeout <= API_GATEWAY_LIMIT
+    assert 2 * per_call < API_GATEWAY_LIMIT  # the callback's two sequential calls
+    assert 2 * per_call < lambda_timeout  # ... and they end before the Lambda is killed
+    assert per_call < refresher.LEASE_SECONDS  # a lease outlives its holder's HitKey call
