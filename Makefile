@@ -74,6 +74,12 @@ unit: $(STAMP) ## pytest only
 package: $(STAMP) ## Layer + function zips for arm64 Lambda in build/ (no Docker, no Python 3.12)
 	@$(PY) -m local.package
 
+bench: $(STAMP) ## Benchmarks: calls per route, cold start, warm CPU, the AWS bill (~5 min)
+	$(PY) -m bench.calls
+	$(PY) -m bench.coldstart
+	$(PY) -m bench.warm
+	$(PY) -m bench.cost
+
 test: lint typecheck template-check unit ## Everything CI runs: lint, types, template, tests
 
 clean: ## Remove the virtualenv and caches

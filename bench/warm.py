@@ -1,0 +1,182 @@
+"""Warm invocations: the handlers' own time per request, as a ratio to a bare Powertools handler.
+
+    python -m bench.warm [--calls 3000]
+
+In-process, on a warm "Lambda" (caches filled by earlier calls): AWS is answered in memory at
+the HTTP layer (``bench.common.FakeAws``: botocore still serializes, signs with SigV4 and parses
+every call) and HitKey by an httpx ``MockTransport`` (httpx still builds and reads every
+request), so what is timed is the BFF's CPU work per request - what Lambda bills beyond waiting
+on the network. The reference is the least any Powertools-based handler does: an
+``APIGatewayHttpResolver`` with one route returning a constant, called with the same event.
+
+Variants run interleaved in rounds; per-call CPU time (``thread_time``) medians are reported
+with wall-clock medians beside them. Below the handlers, the parts they are made of.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bench.common import (
+    FUNCTIONS,
+    TABLE,
+    FakeAws,
+    Progress,
+    heading,
+    load_handler,
+    median,
+    quiet,
+    seed,
+    stubbed_runtime,
+    table,
+)
+
+REFERENCE = "bare Powertools APIGatewayHttpResolver (1 route, constant)"
+PARTS = (
+    "endpoint() around a flow returning a constant",
+    "1 DynamoDB GetItem via botocore (in-memory answer)",
+    "1 HitKey userinfo via httpx (MockTransport)",
+    "open 1 sealed token (HKDF + AES-GCM, data key cached)",
+)
+EXPECTED_STATUS = {"login": 302, "callback": 302, "session": 200, "userinfo": 200, "refresh": 200, "logout": 204}
+
+
+def bare_handler() -> Callable[[dict[str, Any], Any], Any]:
+    """The reference: Powertools' HTTP API resolver with one route that returns a constant."""
+    from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+
+    app = APIGatewayHttpResolver()
+
+    @app.get("/auth/session")
+    def _session() -> dict[str, bool]:
+        return {"authenticated": False}
+
+    def handler(event: dict[str, Any], context: Any) -> Any:
+        return app.resolve(event, context)
+
+    return handler
+
+
+@dataclass(frozen=True)
+class Warm:
+    """Per-call medians (seconds) per variant."""
+
+    cpu: dict[str, float]
+    wall: dict[str, float]
+    calls: int
+
+    def ratio(self, variant: str) -> float:
+        return self.cpu[variant] / self.cpu[REFERENCE]
+
+
+def _variants(fake: FakeAws) -> dict[str, Callable[[], Any]]:
+    from hitkey_bff import runtime, sessions
+    from hitkey_bff.cookies import SessionKey
+    from hitkey_bff.http import endpoint, json_response
+    from local.gateway import make_context
+
+    seeded = seed(fake)
+    key = SessionKey.decode(seeded.session_cookie)
+    assert key is not None
+    record = runtime.store().get_session(key.sub, key.session_hash, sessions.now())
+    assert record is not None
+    session_event = seeded.event("session")
+    bare, constant = bare_handler(), endpoint(lambda request: json_response(200, {"authenticated": False}))
+    contexts = {name: make_context(name) for name in (*FUNCTIONS, "bare")}
+    access_token = sessions.access_token(key, record)
+    dynamodb_key = {"pk": {"S": f"USER#{key.sub}"}, "sk": {"S": f"SESSION#{key.session_hash}"}}
+
+    def handler_call(function: str) -> Callable[[], Any]:
+        handler, event, context = load_handler(function), seeded.event(function), contexts[function]
+        expected = EXPECTED_STATUS[function]
+
+        def call() -> Any:
+            response = handler(event, context)
+            if response["statusCode"] != expected:
+                raise RuntimeError(f"{function} answered {response['statusCode']}: {response.get('body')}")
+            return response
+
+        return call
+
+    variants: dict[str, Callable[[], Any]] = {
+        REFERENCE: lambda: bare(session_event, contexts["bare"]),
+        PARTS[0]: lambda: constant(session_event, contexts["session"]),
+        PARTS[1]: lambda: runtime.dynamodb().get_item(TableName=TABLE, Key=dynamodb_key),
+        PARTS[2]: lambda: runtime.hitkey().userinfo(access_token),
+        PARTS[3]: lambda: sessions.access_token(key, record),
+    }
+    variants.update({function: handler_call(function) for function in FUNCTIONS})
+    return variants
+
+
+def measure(calls: int = 3000, rounds: int = 15) -> Warm:
+    """``calls`` timed calls per variant, interleaved in ``rounds`` (after a warm-up)."""
+    fake = FakeAws()
+    cpu: dict[str, list[float]] = defaultdict(list)
+    wall: dict[str, list[float]] = defaultdict(list)
+    per_round = max(1, calls // rounds)
+    with stubbed_runtime(fake), quiet():
+        variants = _variants(fake)
+        for call in variants.values():  # fill every cache: clients, data key, client secret
+            for _ in range(50):
+                call()
+        bar = Progress("warm calls", rounds * len(variants))
+        thread_ns, perf_ns = time.thread_time_ns, time.perf_counter_ns
+        for r in range(rounds):
+            for i, (name, call) in enumerate(variants.items()):
+                c_samples, w_samples = cpu[name], wall[name]
+                for _ in range(per_round):
+                    c0, w0 = thread_ns(), perf_ns()
+                    call()
+                    w1, c1 = perf_ns(), thread_ns()
+                    c_samples.append((c1 - c0) / 1e9)
+                    w_samples.append((w1 - w0) / 1e9)
+                bar.update(r * len(variants) + i + 1)
+        bar.close()
+    return Warm({k: median(v) for k, v in cpu.items()}, {k: median(v) for k, v in wall.items()}, per_round * rounds)
+
+
+def us(seconds: float) -> str:
+    return f"{seconds * 1e6:,.0f}"
+
+
+def print_report(result: Warm) -> None:
+    heading(f"Warm invocations, in-process (median of {result.calls:,} calls each, CPU µs per call)")
+    rows: list[list[object]] = []
+    for name in (REFERENCE, "session", "userinfo", "login", "callback", "refresh", "logout"):
+        rows.append([name, us(result.cpu[name]), f"{result.ratio(name):.2f}x", us(result.wall[name])])
+    print(table(["handler", "CPU µs", "ratio", "wall µs"], rows, right=(1, 2, 3)))
+    verdicts = ", ".join(
+        f"{f} {result.ratio(f):.2f}x ({'met' if result.ratio(f) <= 3 else 'not met'})" for f in ("session", "userinfo")
+    )
+    print(f"\nTarget ≤ 3x the bare Powertools handler: {verdicts}.")
+    own = {
+        "session": result.cpu["session"] - result.cpu[PARTS[1]],
+        "userinfo": result.cpu["userinfo"] - result.cpu[PARTS[1]] - result.cpu[PARTS[2]],
+    }
+    print(
+        "By subtraction (an upper bound: the parts alone run hotter in the caches), everything but the "
+        "botocore GetItem (and, for userinfo, the httpx call): "
+        + ", ".join(f"{f} {us(t)} µs = {t / result.cpu[REFERENCE]:.2f}x" for f, t in own.items())
+        + "."
+    )
+    heading("What a warm request is made of (CPU µs per call)")
+    rows = [[name, us(result.cpu[name]), f"{result.ratio(name):.2f}x"] for name in PARTS]
+    print(table(["part", "CPU µs", "ratio to the bare handler"], rows, right=(1, 2)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.warm", description=__doc__.split("\n")[0])
+    parser.add_argument("--calls", type=int, default=3000, help="timed calls per variant (default 3000)")
+    args = parser.parse_args(argv)
+    print_report(measure(args.calls))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
