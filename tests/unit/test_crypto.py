@@ -103,3 +103,17 @@ def test_a_blob_kms_rejects_is_a_decryption_failure(aws: Aws, kms: CountingKms) 
     keys = ring(aws, kms)
     with pytest.raises(DecryptionFailed):
         keys.for_opening(b"not a kms blob" * 4)
+
+
+def test_opened_keys_outlive_the_sealing_key_but_not_forever(aws: Aws, kms: CountingKms) -> None:
+    now = [0.0]
+    writer = ring(aws, kms)
+    reader = ring(aws, kms, max_age=300.0, max_open_age=3600.0, clock=lambda: now[0])
+    blob, sealed = seal(writer, b"s" * 32, "u", {"rt": "r"})
+    for t in (0.0, 1000.0, 3599.0):  # past the sealing key's age, within the opened key's
+        now[0] = t
+        assert unseal(reader, b"s" * 32, "u", blob, "rt", sealed["rt"]) == "r"
+    assert kms.calls == ["GenerateDataKey", "Decrypt"]
+    now[0] = 3601.0
+    unseal(reader, b"s" * 32, "u", blob, "rt", sealed["rt"])
+    assert kms.calls == ["GenerateDataKey", "Decrypt", "Decrypt"]

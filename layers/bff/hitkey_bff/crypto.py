@@ -49,20 +49,24 @@ class DataKey:
 
 class KeyRing:
     """Caches KMS data keys: one current key for sealing (rotated after ``max_age`` seconds or
-    ``max_uses`` seals) and a bounded LRU of decrypted blobs for opening."""
+    ``max_uses`` seals) and a bounded LRU of decrypted blobs for opening, each kept for
+    ``max_open_age`` seconds - the longest a warm Lambda keeps decrypting after KMS access to
+    the key is revoked."""
 
     def __init__(
         self,
         kms: Callable[[], KMSClient],
         key_id: str,
         *,
-        max_age: float = 300.0,
+        max_age: float = 900.0,
         max_uses: int = 10_000,
+        max_open_age: float = 3600.0,
         max_cached: int = 64,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._kms, self._key_id = kms, key_id
         self._max_age, self._max_uses, self._max_cached = max_age, max_uses, max_cached
+        self._max_open_age = max_open_age
         self._clock = clock
         self._lock = threading.Lock()
         self._current: tuple[DataKey, float, int] | None = None
@@ -86,7 +90,7 @@ class KeyRing:
             if current is not None and current[0].blob == blob and not self._expired(current[1], now):
                 return current[0].plaintext
             hit = self._opened.get(blob)
-            if hit is not None and not self._expired(hit[1], now):
+            if hit is not None and now - hit[1] < self._max_open_age:
                 self._opened.move_to_end(blob)
                 return hit[0]
         plaintext = self._decrypt(blob)

@@ -1,8 +1,10 @@
 """Process-wide collaborators, built once per warm Lambda on first use.
 
-boto3 clients honour ``AWS_ENDPOINT_URL`` natively (so the same code runs against moto's
-server) and use botocore's standard retry mode. Nothing here runs at import time: a missing
-setting surfaces at the first invocation as a 503.
+AWS clients come from one botocore session (boto3 would only add import time), honour
+``AWS_ENDPOINT_URL`` natively (so the same code runs against moto's server) and use botocore's
+standard retry mode. Nothing here runs at import time - a missing setting surfaces at the first
+invocation as a 503 - and httpx and cryptography are imported only by the functions that use
+them, so ``session``, ``login`` and ``logout`` never pay for them at cold start.
 """
 
 from __future__ import annotations
@@ -13,14 +15,15 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from hitkey_bff import config
-from hitkey_bff.crypto import KeyRing
 from hitkey_bff.errors import ConfigError, ServiceUnavailable
-from hitkey_bff.hitkey import HitKeyClient, new_http_client
 from hitkey_bff.store import Store
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_kms import KMSClient
+
+    from hitkey_bff.crypto import KeyRing
+    from hitkey_bff.hitkey import HitKeyClient
 
 SECRET_MAX_AGE = 300
 _lock = threading.Lock()
@@ -33,11 +36,16 @@ def _boto_config() -> Any:
     return Config(retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=1, read_timeout=3)
 
 
-def _client(service: str) -> Any:
-    import boto3
+@cache
+def _session() -> Any:
+    import botocore.session
 
-    with _lock:  # boto3's default session is not safe to create clients from concurrently
-        return boto3.client(service, config=_boto_config())  # type: ignore[call-overload]
+    return botocore.session.get_session()
+
+
+def _client(service: str) -> Any:
+    with _lock:  # creating clients from one session concurrently is not thread-safe
+        return _session().create_client(service, config=_boto_config())
 
 
 @cache
@@ -61,12 +69,16 @@ def store() -> Store:
 @cache
 def keyring() -> KeyRing:
     """The data key cache."""
+    from hitkey_bff.crypto import KeyRing
+
     return KeyRing(kms, config.settings().kms_key_id)
 
 
 @cache
 def hitkey() -> HitKeyClient:
     """The HitKey API client (one ``httpx.Client`` reused across warm invocations)."""
+    from hitkey_bff.hitkey import HitKeyClient, new_http_client
+
     s = config.settings()
     return HitKeyClient(new_http_client(), s.api_url, s.client_id)
 
@@ -75,8 +87,7 @@ def hitkey() -> HitKeyClient:
 def _secrets() -> Any:
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
-    with _lock:
-        return SecretsProvider(boto_config=_boto_config())
+    return SecretsProvider(boto3_client=_client("secretsmanager"))
 
 
 def client_secret() -> str:
@@ -116,6 +127,6 @@ def reset() -> None:
     from aws_lambda_powertools.utilities import parameters
 
     config.reset()
-    for cached in (dynamodb, kms, store, keyring, hitkey, _secrets):
+    for cached in (_session, dynamodb, kms, store, keyring, hitkey, _secrets):
         cached.cache_clear()
     parameters.clear_caches()  # type: ignore[no-untyped-call]

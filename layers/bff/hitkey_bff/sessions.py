@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hitkey_bff import runtime
 from hitkey_bff.config import settings
 from hitkey_bff.cookies import SessionKey, expired_cookie
-from hitkey_bff.crypto import DecryptionFailed, seal, unseal
 from hitkey_bff.errors import Unauthenticated
-from hitkey_bff.hitkey import TokenSet
 from hitkey_bff.http import Request
 from hitkey_bff.observability import logger
 from hitkey_bff.store import SealedTokens, SessionRecord
+
+if TYPE_CHECKING:
+    from hitkey_bff.hitkey import TokenSet
 
 ACCESS_TOKEN_SKEW = 30
 
@@ -51,6 +52,8 @@ def require(request: Request) -> tuple[SessionKey, SessionRecord]:
 
 def seal_tokens(key: SessionKey, tokens: TokenSet, previous_refresh_token: str = "") -> SealedTokens:
     """Encrypt a token response for this session (zero KMS calls while a data key is cached)."""
+    from hitkey_bff.crypto import seal  # cryptography: only for the routes that hold tokens
+
     refresh_token = tokens.refresh_token or previous_refresh_token
     blob, sealed = seal(
         runtime.keyring(),
@@ -78,6 +81,8 @@ def create(key: SessionKey, tokens: TokenSet, user: dict[str, Any]) -> SessionRe
 
 
 def _open(key: SessionKey, record: SessionRecord, name: str, ciphertext: bytes) -> str:
+    from hitkey_bff.crypto import DecryptionFailed, unseal
+
     try:
         return unseal(runtime.keyring(), key.secret, _binding(key), record.tokens.data_key, name, ciphertext)
     except DecryptionFailed:
