@@ -346,10 +346,10 @@ def print_routes(result: RouteCalls) -> None:
     print(table(HEADERS, [_row(name, result.cold[name]) for name in ROWS], right=(1, 2, 3, 4, 5)))
     heading("Stored item sizes (DynamoDB billing size)")
     rows = [
-        [kind, size, 0.5 * math.ceil(size / 4096), math.ceil(size / 1024)]
+        [kind, size, 1.0 * math.ceil(size / 4096), math.ceil(size / 1024)]
         for kind, size in sorted(result.item_bytes.items())
     ]
-    print(table(["item", "bytes", "RRU per GetItem (eventually consistent)", "WRU per write"], rows, right=(1, 2, 3)))
+    print(table(["item", "bytes", "RRU per GetItem (strongly consistent)", "WRU per write"], rows, right=(1, 2, 3)))
 
 
 def print_mixed(results: list[MixedResult]) -> None:
