@@ -15,10 +15,13 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 
+from local.emulator import SEEDED_USERS, Emulator
 from local.gateway import build_event, load_routes, make_context
+from tests.conftest import Aws
 
 ROOT = Path(__file__).resolve().parent.parent
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+SESSION = "__Host-Http-hitkey-session"
 
 
 @cache
@@ -101,3 +104,44 @@ def approve_at_hitkey(authorize_url: str, sub: str | None = None, decision: str 
 def body(response: dict[str, Any]) -> Any:
     """The JSON body of a handler response."""
     return json.loads(response["body"])
+
+
+# --- shared checks -------------------------------------------------------------------------------
+
+
+def upstream(hitkey: Emulator) -> dict[str, int]:
+    """The emulator's non-zero call counters."""
+    return {k: v for k, v in hitkey.counters.items() if v}
+
+
+def signed_in(sub: str = SEEDED_USERS[0].sub, return_to: str = "/") -> Browser:
+    """A browser that has just signed in as ``sub``."""
+    browser = Browser()
+    response = browser.sign_in(sub, return_to)
+    assert response["statusCode"] == 302 and SESSION in browser.jar, response
+    return browser
+
+
+def items(aws: Aws, prefix: str = "") -> list[dict[str, Any]]:
+    """Table items whose partition key starts with ``prefix`` (``USER#``, ``LOGIN#``)."""
+    return [i for i in aws.scan() if str(i["pk"]["S"]).startswith(prefix)]  # type: ignore[index]
+
+
+def only_session(aws: Aws) -> dict[str, Any]:
+    """The one session item in the table."""
+    (item,) = items(aws, "USER#")
+    return item
+
+
+def assert_error(response: dict[str, Any], status: int, code: str) -> None:
+    """The stable JSON error: exactly ``{"error", "message"}``, never a 500."""
+    assert response["statusCode"] == status, response
+    assert response["headers"]["content-type"] == "application/json"
+    data = body(response)
+    assert set(data) == {"error", "message"} and data["error"] == code, data
+    assert isinstance(data["message"], str) and data["message"]
+
+
+def expires(response: dict[str, Any], cookie: str) -> bool:
+    """Whether the response deletes ``cookie``."""
+    return any(c.startswith(cookie + "=") and set_cookie_attrs(c).get("max-age") == "0" for c in response["cookies"])

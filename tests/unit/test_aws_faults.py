@@ -42,7 +42,17 @@ from hitkey_bff import runtime
 from local.emulator import SEEDED_USERS, Emulator
 from local.resources import load_template
 from tests.conftest import Aws
-from tests.harness import Browser, approve_at_hitkey, body, set_cookie_attrs
+from tests.harness import (
+    Browser,
+    approve_at_hitkey,
+    assert_error,
+    body,
+    expires,
+    items,
+    only_session,
+    signed_in,
+    upstream,
+)
 
 ADA = SEEDED_USERS[0]
 SESSION = "__Host-Http-hitkey-session"
@@ -182,40 +192,8 @@ def login_state(params: dict[str, Any]) -> bool:
 # --- assertions --------------------------------------------------------------------------------
 
 
-def assert_error(response: dict[str, Any], status: int, code: str) -> None:
-    """The stable JSON error: exactly ``{"error", "message"}``, never a 500."""
-    assert response["statusCode"] == status, response
-    assert response["headers"]["content-type"] == "application/json"
-    data = body(response)
-    assert set(data) == {"error", "message"} and data["error"] == code, data
-    assert isinstance(data["message"], str) and data["message"]
-
-
-def items(aws: Aws, prefix: str = "") -> list[dict[str, Any]]:
-    return [i for i in aws.scan() if str(i["pk"]["S"]).startswith(prefix)]  # type: ignore[index]
-
-
-def only_session(aws: Aws) -> dict[str, Any]:
-    (item,) = items(aws, "USER#")
-    return item
-
-
-def signed_in() -> Browser:
-    browser = Browser()
-    assert browser.sign_in(ADA.sub)["statusCode"] == 302
-    return browser
-
-
 def approved_callback(browser: Browser) -> str:
     return approve_at_hitkey(browser.login()["headers"]["location"], ADA.sub)
-
-
-def upstream(hitkey: Emulator) -> dict[str, int]:
-    return {k: v for k, v in hitkey.counters.items() if v}
-
-
-def expires(response: dict[str, Any], cookie: str) -> bool:
-    return any(c.startswith(cookie + "=") and set_cookie_attrs(c).get("max-age") == "0" for c in response["cookies"])
 
 
 # --- DynamoDB: the session route's GetItem -----------------------------------------------------

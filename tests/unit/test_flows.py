@@ -13,7 +13,7 @@ import pytest
 from hitkey_bff import runtime
 from local.emulator import SEEDED_USERS, Emulator
 from tests.conftest import APP_ORIGIN, CLIENT_ID, REDIRECT_URI, Aws
-from tests.harness import Browser, approve_at_hitkey, body, set_cookie_attrs
+from tests.harness import Browser, approve_at_hitkey, body, set_cookie_attrs, signed_in, upstream
 
 ADA, ALAN = SEEDED_USERS[0], SEEDED_USERS[1]
 SESSION = "__Host-Http-hitkey-session"
@@ -32,18 +32,6 @@ def aws_calls(hitkey: Emulator) -> Counter[str]:
     runtime.dynamodb().meta.events.register("before-call.dynamodb.*", count)
     runtime.kms().meta.events.register("before-call.kms.*", count)
     return seen
-
-
-def upstream(hitkey: Emulator) -> dict[str, int]:
-    """The emulator's non-zero call counters."""
-    return {k: v for k, v in hitkey.counters.items() if v}
-
-
-def signed_in(sub: str = ADA.sub, return_to: str = "/") -> Browser:
-    browser = Browser()
-    response = browser.sign_in(sub, return_to)
-    assert response["statusCode"] == 302, response
-    return browser
 
 
 def session_items(aws: Aws) -> list[dict[str, object]]:

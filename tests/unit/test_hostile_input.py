@@ -23,7 +23,7 @@ from hitkey_bff.cookies import b64url
 from local.emulator import SEEDED_USERS, Emulator
 from local.gateway import build_event, make_context
 from tests.conftest import APP_ORIGIN, Aws
-from tests.harness import Browser, approve_at_hitkey, body, handlers
+from tests.harness import Browser, approve_at_hitkey, body, handlers, items, signed_in
 
 ADA, ALAN = SEEDED_USERS[0], SEEDED_USERS[1]
 SESSION = "__Host-Http-hitkey-session"
@@ -60,10 +60,6 @@ def invoke(
     return handler(event, make_context(name))
 
 
-def items(aws: Aws, prefix: str) -> list[dict[str, Any]]:
-    return [i for i in aws.scan() if str(i["pk"]["S"]).startswith(prefix)]  # type: ignore[index]
-
-
 def session_count(aws: Aws) -> int:
     return len(items(aws, "USER#"))
 
@@ -92,13 +88,6 @@ def expect_signed_out(route: str, response: dict[str, Any]) -> None:
         assert status == 204 and any(c.startswith(SESSION + "=;") for c in response["cookies"]), response
     else:
         assert status == 401 and body(response)["error"] == "unauthenticated", response
-
-
-def signed_in(sub: str = ADA.sub) -> Browser:
-    browser = Browser()
-    assert browser.sign_in(sub)["statusCode"] == 302
-    assert SESSION in browser.jar
-    return browser
 
 
 def secret_b64() -> str:

@@ -12,7 +12,7 @@ import pytest
 from hitkey_bff import runtime
 from local.emulator import SEEDED_USERS, Emulator
 from tests.conftest import Aws
-from tests.harness import Browser
+from tests.harness import signed_in
 
 ADA, ALAN = SEEDED_USERS[0], SEEDED_USERS[1]
 SESSION = "__Host-Http-hitkey-session"
@@ -20,12 +20,6 @@ SESSION = "__Host-Http-hitkey-session"
 
 def users_with_sessions(aws: Aws) -> list[str]:
     return sorted(str(i["pk"]["S"]) for i in aws.scan() if str(i["pk"]["S"]).startswith("USER#"))  # type: ignore[index]
-
-
-def signed_in(sub: str) -> Browser:
-    browser = Browser()
-    browser.sign_in(sub)
-    return browser
 
 
 def json_lines(text: str) -> list[dict[str, object]]:

@@ -23,7 +23,16 @@ from hitkey_bff import refresher, runtime
 from local.emulator import SEEDED_USERS, Emulator
 from local.resources import load_template
 from tests.conftest import APP_ORIGIN, Aws
-from tests.harness import Browser, approve_at_hitkey, body, set_cookie_attrs
+from tests.harness import (
+    Browser,
+    approve_at_hitkey,
+    assert_error,
+    body,
+    expires,
+    only_session,
+    signed_in,
+    upstream,
+)
 
 ADA = SEEDED_USERS[0]
 SESSION = "__Host-Http-hitkey-session"
@@ -64,18 +73,8 @@ def timed(call: Any, *args: Any) -> tuple[dict[str, Any], float]:
     return response, time.monotonic() - started
 
 
-def upstream(hitkey: Emulator) -> dict[str, int]:
-    """The emulator's non-zero call counters."""
-    return {k: v for k, v in hitkey.counters.items() if v}
-
-
 def user_items(aws: Aws) -> list[dict[str, Any]]:
     return [i for i in aws.scan() if str(i["pk"]["S"]).startswith("USER#")]  # type: ignore[index]
-
-
-def only_session(aws: Aws) -> dict[str, Any]:
-    (item,) = user_items(aws)
-    return item
 
 
 def expire_stored_access_token(aws: Aws) -> None:
@@ -86,25 +85,6 @@ def expire_stored_access_token(aws: Aws) -> None:
         UpdateExpression="SET at_exp = :z",
         ExpressionAttributeValues={":z": {"N": "1"}},
     )
-
-
-def assert_error(response: dict[str, Any], status: int, code: str) -> None:
-    """The stable JSON error: exactly ``{"error", "message"}``, never a 500."""
-    assert response["statusCode"] == status, response
-    assert response["headers"]["content-type"] == "application/json"
-    data = body(response)
-    assert set(data) == {"error", "message"} and data["error"] == code, data
-    assert isinstance(data["message"], str) and data["message"]
-
-
-def expires(response: dict[str, Any], cookie: str) -> bool:
-    return any(c.startswith(cookie + "=") and set_cookie_attrs(c).get("max-age") == "0" for c in response["cookies"])
-
-
-def signed_in() -> Browser:
-    browser = Browser()
-    assert browser.sign_in(ADA.sub)["statusCode"] == 302
-    return browser
 
 
 def call_refreshing(place: str, browser: Browser) -> dict[str, Any]:
