@@ -27,6 +27,7 @@ from local.gateway import (
     MalformedResponse,
     build_event,
     load_routes,
+    load_template,
     make_context,
     translate_response,
 )
@@ -85,13 +86,16 @@ def test_real_template_has_exactly_the_six_bff_routes() -> None:
         ("POST", "/auth/refresh"),
         ("POST", "/auth/logout"),
     }
+    template = load_template(ROOT / "template.yaml")
+    default_memory = template["Globals"]["Function"]["MemorySize"]
     for (_, path), route in routes.items():
         name = path.rsplit("/", 1)[1]
+        own = template["Resources"][route.function.logical_id]["Properties"].get("MemorySize")
         assert route.function.code_uri == ROOT / "functions" / name
         assert route.function.handler == "app.handler"
         assert route.function.handler_file == ROOT / "functions" / name / "app.py"
         assert route.function.timeout == 25
-        assert route.function.memory_size == 256
+        assert route.function.memory_size == (own or default_memory)  # the function's own, else Globals
         assert route.function.layer_paths == (ROOT / "layers" / "bff",)
     module_names = {r.function.module_name for r in routes.values()}
     assert len(module_names) == 6  # every function is app.py, yet each gets its own module
