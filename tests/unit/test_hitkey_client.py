@@ -105,6 +105,8 @@ def test_userinfo(client: HitKeyClient) -> None:
         (httpx.Response(401, json={"error": "invalid_token"}), AccessTokenRejected),
         (httpx.Response(500), UpstreamError),
         (httpx.Response(200, json={"name": "no sub"}), UpstreamError),
+        (httpx.Response(200, json={"sub": "x" * 256}), UpstreamError),  # would not fit the cookie
+        (httpx.Response(200, json={"sub": "a\nb"}), UpstreamError),
         (httpx.Response(200, text="not json"), UpstreamError),
     ],
 )

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from hitkey_bff.cookies import MAX_SUB_BYTES
 from hitkey_bff.errors import AccessTokenRejected, InvalidGrant, UpstreamError, UpstreamTimeout
 
 TIMEOUT = httpx.Timeout(connect=3.0, read=7.0, write=5.0, pool=2.0)
@@ -124,6 +125,6 @@ class HitKeyClient:
             raise UpstreamError(f"HitKey's userinfo answered {response.status_code}")
         body = _json(response)
         sub = body.get("sub")
-        if not isinstance(sub, str) or not sub:
-            raise UpstreamError("HitKey's userinfo has no sub", code="upstream_bad_response")
+        if not isinstance(sub, str) or not sub or len(sub.encode()) > MAX_SUB_BYTES or not sub.isprintable():
+            raise UpstreamError("HitKey's userinfo has no usable sub", code="upstream_bad_response")
         return body
