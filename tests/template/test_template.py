@@ -473,3 +473,14 @@ def test_deploy_guide_cloudfront_example_routes_auth_to_the_api_uncached(
     assert auth["OriginRequestPolicyId"] == ALL_VIEWER_EXCEPT_HOST_HEADER
     assert {"GET", "POST"} <= set(auth["AllowedMethods"])
     assert "FunctionAssociations" not in auth, "the SPA fallback must not touch /auth/*"
+
+
+def test_every_function_logs_to_one_group_with_a_retention(cfn: dict[str, Any]) -> None:
+    """Lambda's default log groups keep logs forever; ours expire after LogRetentionInDays."""
+    (group_id,) = _resources(cfn, "AWS::Logs::LogGroup")
+    group = cfn["Resources"][group_id]["Properties"]
+    assert group["RetentionInDays"] == {"Ref": "LogRetentionInDays"}
+    assert cfn["Parameters"]["LogRetentionInDays"]["Default"] == 30
+    for function_id in FUNCTIONS.values():
+        config = cfn["Resources"][function_id]["Properties"]["LoggingConfig"]
+        assert config["LogGroup"] == {"Ref": group_id}, function_id
