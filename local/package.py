@@ -231,13 +231,67 @@ def _pip_install(requirements: Path, site: Path, target: Target, quiet: bool) ->
         raise PackageError(f"pip install for {target.runtime}/{target.architecture} failed{detail}")
 
 
-def _skipped(relative: Path) -> bool:
+def _skipped(relative: Path, keep_bytecode: bool = False) -> bool:
+    if keep_bytecode and relative.name.endswith(".pyc") and relative.parent.name == "__pycache__":
+        return False
     return any(part in SKIPPED_NAMES for part in relative.parts) or relative.name.endswith(SKIPPED_SUFFIXES)
 
 
-def zip_dir(src: Path, zip_path: Path) -> Artifact:
-    """Zip the contents of ``src`` (paths relative to it, caches left out), deterministically."""
-    files = sorted(p for p in src.rglob("*") if p.is_file() and not _skipped(p.relative_to(src)))
+def find_python(version: str) -> str | None:
+    """A working interpreter of ``version`` ("3.12"): on PATH, or one pyenv installed (a pyenv
+    shim on PATH may exist without being active)."""
+    candidates = [shutil.which(f"python{version}")]
+    candidates += sorted(str(p) for p in Path.home().glob(f".pyenv/versions/{version}.*/bin/python{version}"))
+    for candidate in filter(None, candidates):
+        probe = subprocess.run(
+            [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if probe.returncode == 0 and probe.stdout.strip() == version:
+            return candidate
+    return None
+
+
+def compile_bytecode(site: Path, target: Target, quiet: bool = False) -> bool:
+    """Compile the layer for the runtime's Python, if that interpreter is on PATH.
+
+    Lambda mounts layers read-only, so without ``.pyc`` every cold start compiles every module it
+    imports (~0.2 s of CPU here). ``unchecked-hash`` pycs do not depend on file times (the zip
+    stamps every file 1980-01-01) and are byte-identical from build to build.
+    """
+    python = find_python(target.python_version)
+    if python is None:
+        _say(
+            quiet,
+            f"==> layer: no python{target.python_version} on PATH - shipping without .pyc "
+            "(each cold start then compiles the layer: about 0.2 s more CPU)",
+        )
+        return False
+    _say(quiet, f"==> layer: compiling .pyc with {python}")
+    subprocess.run(
+        [
+            python,
+            "-m",
+            "compileall",
+            "-q",
+            "--invalidation-mode",
+            "unchecked-hash",
+            "-d",
+            "/opt/python",
+            str(site),
+        ],
+        check=True,
+        env={**os.environ, "PYTHONHASHSEED": "0"},  # frozenset constants in a stable order
+    )
+    return True
+
+
+def zip_dir(src: Path, zip_path: Path, *, keep_bytecode: bool = False) -> Artifact:
+    """Zip the contents of ``src`` (paths relative to it, caches left out unless ``keep_bytecode``
+    keeps ``__pycache__/*.pyc``), deterministically."""
+    files = sorted(p for p in src.rglob("*") if p.is_file() and not _skipped(p.relative_to(src), keep_bytecode))
     unzipped = 0
     zip_path.parent.mkdir(parents=True, exist_ok=True)
     with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=ZIP_LEVEL) as zf:
@@ -280,9 +334,10 @@ def build_layer(target: Target, out: Path, quiet: bool = False) -> tuple[Artifac
         _say(quiet, f"==> layer: adding {_rel(package)}")
         _copy_tree(package, site / package.name)
     _strip_caches(staging)
+    compiled = compile_bytecode(site, target, quiet)
 
     _say(quiet, f"==> layer: zipping {_rel(out / 'layer.zip')}")
-    return zip_dir(staging, out / "layer.zip"), tuple(removed)
+    return zip_dir(staging, out / "layer.zip", keep_bytecode=compiled), tuple(removed)
 
 
 def build_functions(target: Target, out: Path, quiet: bool = False) -> dict[str, Artifact]:

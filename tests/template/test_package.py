@@ -21,6 +21,7 @@ from local.package import (
     LAMBDA_UNZIPPED_LIMIT,
     PROVIDED_BY_RUNTIME,
     PackageError,
+    find_python,
     read_target,
     zip_dir,
 )
@@ -97,7 +98,11 @@ def test_layer_contains(packaged: Packaged, path: str) -> None:
 
 def test_layer_has_this_checkouts_hitkey_bff(packaged: Packaged) -> None:
     sources = {p.relative_to(LAYER_SOURCE).as_posix(): p for p in LAYER_SOURCE.rglob("*.py")}
-    zipped = {n.removeprefix("python/hitkey_bff/") for n in packaged.names if n.startswith("python/hitkey_bff/")}
+    zipped = {
+        n.removeprefix("python/hitkey_bff/")
+        for n in packaged.names
+        if n.startswith("python/hitkey_bff/") and not _is_runtime_bytecode(n)
+    }
     assert zipped == set(sources)
     for relative, path in sources.items():
         assert packaged.read(f"python/hitkey_bff/{relative}") == path.read_bytes(), relative
@@ -111,13 +116,33 @@ def test_no_runtime_provided_sdk_vendored(packaged: Packaged) -> None:
         assert not any(name.startswith(f"{module}-") and name.endswith(".dist-info") for name in top), dist
 
 
+def _is_runtime_bytecode(name: str) -> bool:
+    return "/__pycache__/" in name and name.endswith(".cpython-312.pyc")
+
+
 def test_no_caches_scripts_or_build_metadata(packaged: Packaged) -> None:
+    """Only bytecode for the Lambda runtime's Python (3.12), and nothing else of the kind."""
     junk = sorted(
         n
         for n in packaged.names
-        if "__pycache__/" in n or n.endswith((".pyc", ".pyo")) or ".egg-info/" in n or n.startswith("python/bin/")
+        if ("__pycache__/" in n and not _is_runtime_bytecode(n))
+        or n.endswith(".pyo")
+        or (n.endswith(".pyc") and not _is_runtime_bytecode(n))
+        or ".egg-info/" in n
+        or n.startswith("python/bin/")
     )
     assert not junk, junk[:10]
+
+
+@pytest.mark.skipif(find_python("3.12") is None, reason="no python3.12 to compile the layer with")
+def test_layer_ships_unchecked_hash_bytecode_for_python312(packaged: Packaged) -> None:
+    """Lambda mounts the layer read-only: without .pyc every cold start compiles it."""
+    for module in ("flows", "http", "store", "crypto"):
+        name = f"python/hitkey_bff/__pycache__/{module}.cpython-312.pyc"
+        assert name in packaged.names, name
+        header = packaged.read(name)[:16]
+        assert int.from_bytes(header[4:8], "little") == 0b01, "hash-based, unchecked (PEP 552)"
+    assert any(n.startswith("python/httpx/__pycache__/") for n in packaged.names)
 
 
 def test_compiled_extensions_are_aarch64(packaged: Packaged) -> None:
@@ -243,7 +268,8 @@ def test_progress_is_printed(packaged: Packaged) -> None:
 
 def test_zips_are_deterministic(packaged: Packaged, tmp_path: Path) -> None:
     """Same tree, same bytes: an unchanged layer does not become a new layer version."""
-    again = zip_dir(packaged.out / "layer", tmp_path / "again.zip")
+    has_bytecode = any(_is_runtime_bytecode(n) for n in packaged.names)
+    again = zip_dir(packaged.out / "layer", tmp_path / "again.zip", keep_bytecode=has_bytecode)
     assert again.path.read_bytes() == (packaged.out / "layer.zip").read_bytes()
 
 
