@@ -10,7 +10,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import pytest
+
+from local.stack import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "out" / "e2e"
@@ -53,12 +54,6 @@ def find_chromium() -> str | None:
     if Path("/usr/bin/chromium").is_file():
         return "/usr/bin/chromium"
     return shutil.which("chromium")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True)

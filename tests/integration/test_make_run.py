@@ -18,15 +18,11 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from local.stack import free_port
+
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 SESSION = "__Host-Http-hitkey-session"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

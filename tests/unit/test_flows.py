@@ -13,7 +13,7 @@ import pytest
 from hitkey_bff import runtime
 from local.emulator import SEEDED_USERS, Emulator
 from tests.conftest import APP_ORIGIN, CLIENT_ID, REDIRECT_URI, Aws
-from tests.harness import Browser, approve_at_hitkey, body, set_cookie_attrs, signed_in, upstream
+from tests.harness import Browser, approve_at_hitkey, body, items, set_cookie_attrs, signed_in, upstream
 
 ADA, ALAN = SEEDED_USERS[0], SEEDED_USERS[1]
 SESSION = "__Host-Http-hitkey-session"
@@ -34,13 +34,9 @@ def aws_calls(hitkey: Emulator) -> Counter[str]:
     return seen
 
 
-def session_items(aws: Aws) -> list[dict[str, object]]:
-    return [i for i in aws.scan() if str(i["pk"]["S"]).startswith("USER#")]  # type: ignore[index]
-
-
 def expire_stored_access_token(aws: Aws) -> None:
     client = aws.session.client("dynamodb")
-    for item in session_items(aws):
+    for item in items(aws, "USER#"):
         client.update_item(
             TableName=aws.resources.table,
             Key={"pk": item["pk"], "sk": item["sk"]},  # type: ignore[typeddict-item]
@@ -105,7 +101,7 @@ def test_callback_opens_a_session(hitkey: Emulator, aws: Aws) -> None:
     assert LOGIN not in browser.jar
     counters = hitkey.counters
     assert counters.get("token.authorization_code") == 1 and counters.get("userinfo") == 1
-    (item,) = session_items(aws)
+    (item,) = items(aws, "USER#")
     assert item["pk"] == {"S": f"USER#{ADA.sub}"} and item["version"] == {"N": "1"}
     assert int(item["ttl"]["N"]) > int(item["created_at"]["N"])  # type: ignore[index]
 
@@ -114,7 +110,7 @@ def test_each_sign_in_is_a_new_session_id(hitkey: Emulator, aws: Aws) -> None:
     browser = signed_in()
     first = browser.jar[SESSION]
     browser.sign_in(ADA.sub)
-    assert browser.jar[SESSION] != first and len(session_items(aws)) == 2
+    assert browser.jar[SESSION] != first and len(items(aws, "USER#")) == 2
 
 
 def test_no_plaintext_token_in_the_table(hitkey: Emulator, aws: Aws) -> None:
@@ -134,7 +130,7 @@ def test_replayed_callback_is_refused_without_a_token_call(hitkey: Emulator, aws
     hitkey.reset_counters()
     replay = browser.callback(query)
     assert replay["headers"]["location"] == APP_ORIGIN + "/?auth_error=invalid_state"
-    assert upstream(hitkey).get("token", 0) == 0 and len(session_items(aws)) == 1
+    assert upstream(hitkey).get("token", 0) == 0 and len(items(aws, "USER#")) == 1
 
 
 def test_state_from_another_browsers_login_is_refused(hitkey: Emulator, aws: Aws) -> None:
@@ -143,7 +139,7 @@ def test_state_from_another_browsers_login_is_refused(hitkey: Emulator, aws: Aws
     victim.login()
     response = victim.callback(attacker_query)  # login CSRF: victim lands on attacker's code
     assert response["headers"]["location"] == APP_ORIGIN + "/?auth_error=invalid_state"
-    assert session_items(aws) == [] and upstream(hitkey).get("token", 0) == 0
+    assert items(aws, "USER#") == [] and upstream(hitkey).get("token", 0) == 0
     assert attacker.callback(attacker_query)["statusCode"] == 302  # not burnt for its owner
 
 
@@ -165,7 +161,7 @@ def test_bad_callbacks_redirect_with_auth_error(hitkey: Emulator, aws: Aws, quer
     response = browser.callback(query)
     assert response["statusCode"] == 302
     assert response["headers"]["location"] == f"{APP_ORIGIN}/?auth_error={code}"
-    assert session_items(aws) == [] and upstream(hitkey).get("token", 0) == 0
+    assert items(aws, "USER#") == [] and upstream(hitkey).get("token", 0) == 0
 
 
 def test_callback_without_login_cookie_is_refused(hitkey: Emulator, aws: Aws) -> None:
@@ -173,7 +169,7 @@ def test_callback_without_login_cookie_is_refused(hitkey: Emulator, aws: Aws) ->
     query = approve_at_hitkey(browser.login()["headers"]["location"], ADA.sub)
     browser.jar.clear()
     assert browser.callback(query)["headers"]["location"].endswith("auth_error=invalid_state")
-    assert session_items(aws) == []
+    assert items(aws, "USER#") == []
 
 
 def test_expired_login_state_is_refused(hitkey: Emulator, aws: Aws) -> None:
@@ -195,7 +191,7 @@ def test_expired_login_state_is_refused(hitkey: Emulator, aws: Aws) -> None:
 def test_declined_at_hitkey(hitkey: Emulator, aws: Aws) -> None:
     response = Browser().sign_in(ADA.sub, decision="deny")
     assert response["headers"]["location"] == APP_ORIGIN + "/?auth_error=access_denied"
-    assert session_items(aws) == []
+    assert items(aws, "USER#") == []
 
 
 # --- session -----------------------------------------------------------------------------------
@@ -255,7 +251,7 @@ def test_expired_access_token_triggers_exactly_one_refresh(hitkey: Emulator, aws
     response = browser.call("GET /auth/userinfo")
     assert response["statusCode"] == 200 and body(response)["sub"] == ADA.sub
     assert upstream(hitkey).get("token.refresh_token") == 1 and upstream(hitkey).get("userinfo") == 1
-    (item,) = session_items(aws)
+    (item,) = items(aws, "USER#")
     assert item["version"] == {"N": "2"} and int(item["at_exp"]["N"]) > 1  # type: ignore[index]
     assert browser.call("GET /auth/userinfo")["statusCode"] == 200
     assert upstream(hitkey).get("token.refresh_token") == 1
@@ -271,11 +267,11 @@ def test_access_token_refused_upstream_is_refreshed_once(hitkey: Emulator) -> No
 
 def test_refresh_rotates_and_stores_the_new_refresh_token(hitkey: Emulator, aws: Aws) -> None:
     browser = signed_in()
-    (before,) = session_items(aws)
+    (before,) = items(aws, "USER#")
     for _ in range(3):  # every rotation's token is the one used next: HitKey would revoke on reuse
         response = browser.call("POST /auth/refresh")
         assert response["statusCode"] == 200 and body(response)["expires_at"] > 0
-    (after,) = session_items(aws)
+    (after,) = items(aws, "USER#")
     assert after["rt"] != before["rt"] and after["version"] == {"N": "4"}
     assert upstream(hitkey).get("token.refresh_token") == 3
     assert browser.call("GET /auth/userinfo")["statusCode"] == 200
@@ -287,7 +283,7 @@ def test_invalid_grant_ends_the_session(hitkey: Emulator, aws: Aws) -> None:
     response = browser.call("POST /auth/refresh")
     assert response["statusCode"] == 401 and body(response)["error"] == "unauthenticated"
     assert any(c.startswith(SESSION + "=;") for c in response["cookies"])
-    assert session_items(aws) == [] and SESSION not in browser.jar
+    assert items(aws, "USER#") == [] and SESSION not in browser.jar
     assert signed_in().call("GET /auth/userinfo")["statusCode"] == 200  # can sign in again
 
 
@@ -300,11 +296,11 @@ def test_refresh_and_userinfo_need_a_session(hitkey: Emulator) -> None:
 @pytest.mark.parametrize("kind", ["error500", "malformed", "html"])
 def test_upstream_faults_at_refresh_leave_the_session_intact(hitkey: Emulator, aws: Aws, kind: str) -> None:
     browser = signed_in()
-    (before,) = session_items(aws)
+    (before,) = items(aws, "USER#")
     hitkey.inject_fault("token", kind)
     response = browser.call("POST /auth/refresh")
     assert response["statusCode"] == 502 and body(response)["error"].startswith("upstream")
-    (after,) = session_items(aws)
+    (after,) = items(aws, "USER#")
     assert after == before  # no half-written session, lease released
     assert browser.call("POST /auth/refresh")["statusCode"] == 200
 
@@ -315,7 +311,7 @@ def test_upstream_fault_at_callback_is_json_and_creates_nothing(hitkey: Emulator
     hitkey.inject_fault("token", "error500")
     response = browser.callback(query)
     assert response["statusCode"] == 502 and body(response)["error"] == "upstream_error"
-    assert session_items(aws) == [] and upstream(hitkey).get("token") == 1
+    assert items(aws, "USER#") == [] and upstream(hitkey).get("token") == 1
     assert signed_in().jar
 
 
@@ -324,8 +320,8 @@ def test_upstream_fault_at_callback_is_json_and_creates_nothing(hitkey: Emulator
 
 def test_ciphertext_swapped_into_another_users_item_does_not_decrypt(hitkey: Emulator, aws: Aws) -> None:
     ada, alan = signed_in(ADA.sub), signed_in(ALAN.sub)
-    items = {str(i["pk"]["S"]): i for i in session_items(aws)}  # type: ignore[index]
-    ada_item, alan_item = items[f"USER#{ADA.sub}"], items[f"USER#{ALAN.sub}"]
+    by_user = {str(i["pk"]["S"]): i for i in items(aws, "USER#")}
+    ada_item, alan_item = by_user[f"USER#{ADA.sub}"], by_user[f"USER#{ALAN.sub}"]
     aws.session.client("dynamodb").update_item(
         TableName=aws.resources.table,
         Key={"pk": alan_item["pk"], "sk": alan_item["sk"]},  # type: ignore[typeddict-item]
@@ -347,7 +343,7 @@ def test_logout_deletes_the_session_and_is_idempotent(hitkey: Emulator, aws: Aws
     stolen = browser.jar[SESSION]
     response = browser.call("POST /auth/logout")
     assert response["statusCode"] == 204 and any(c.startswith(SESSION + "=;") for c in response["cookies"])
-    assert session_items(aws) == []
+    assert items(aws, "USER#") == []
     assert browser.call("POST /auth/logout")["statusCode"] == 204
     thief = Browser(jar={SESSION: stolen})
     assert body(thief.call("GET /auth/session")) == {"authenticated": False}
@@ -367,7 +363,7 @@ def test_csrf_is_required(hitkey: Emulator, aws: Aws, route: str, headers: dict[
     browser = signed_in()
     response = browser.call(route, headers=headers, csrf=False)
     assert response["statusCode"] == 403 and body(response)["error"] in ("csrf_header_missing", "origin_not_allowed")
-    assert len(session_items(aws)) == 1
+    assert len(items(aws, "USER#")) == 1
 
 
 # --- configuration -----------------------------------------------------------------------------

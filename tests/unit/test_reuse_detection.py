@@ -12,14 +12,10 @@ import pytest
 from hitkey_bff import runtime
 from local.emulator import SEEDED_USERS, Emulator
 from tests.conftest import Aws
-from tests.harness import signed_in
+from tests.harness import items, signed_in
 
 ADA, ALAN = SEEDED_USERS[0], SEEDED_USERS[1]
 SESSION = "__Host-Http-hitkey-session"
-
-
-def users_with_sessions(aws: Aws) -> list[str]:
-    return sorted(str(i["pk"]["S"]) for i in aws.scan() if str(i["pk"]["S"]).startswith("USER#"))  # type: ignore[index]
 
 
 def json_lines(text: str) -> list[dict[str, object]]:
@@ -51,7 +47,7 @@ def test_setting_ends_every_session_of_that_user(hitkey: Emulator, aws: Aws, mon
     ada_laptop, ada_phone, alan = signed_in(ADA.sub), signed_in(ADA.sub), signed_in(ALAN.sub)
     hitkey.inject_fault("token", "invalid_grant")
     assert ada_laptop.call("POST /auth/refresh")["statusCode"] == 401
-    assert users_with_sessions(aws) == [f"USER#{ALAN.sub}"]
+    assert sorted(str(i["pk"]["S"]) for i in items(aws, "USER#")) == [f"USER#{ALAN.sub}"]
     assert ada_phone.call("GET /auth/userinfo")["statusCode"] == 401
     assert alan.call("GET /auth/userinfo")["statusCode"] == 200
 
@@ -65,4 +61,4 @@ def test_a_real_reuse_at_hitkey_is_detected(hitkey: Emulator, aws: Aws) -> None:
     aws.session.client("dynamodb").put_item(TableName=aws.resources.table, Item=old_item)  # type: ignore[arg-type]
     response = browser.call("POST /auth/refresh")
     assert response["statusCode"] == 401
-    assert users_with_sessions(aws) == [] and SESSION not in browser.jar
+    assert sorted(str(i["pk"]["S"]) for i in items(aws, "USER#")) == [] and SESSION not in browser.jar
