@@ -21,13 +21,12 @@ import pytest
 
 from hitkey_bff.cookies import b64url
 from local.emulator import SEEDED_USERS, Emulator
-from local.gateway import build_event, make_context
+from local.gateway import build_event
 from tests.conftest import APP_ORIGIN, Aws
-from tests.harness import Browser, approve_at_hitkey, body, handlers, items, signed_in
+from tests.harness import LOGIN, SESSION, Browser, approve_at_hitkey, body, current, items, signed_in
+from tests.kit import routes
 
 ADA, ALAN = SEEDED_USERS[0], SEEDED_USERS[1]
-SESSION = "__Host-Http-hitkey-session"
-LOGIN = "__Host-Http-hitkey-session-login"
 LOGIN_ROUTE, CALLBACK_ROUTE = "GET /auth/login", "GET /auth/callback"
 SESSION_ROUTE, USERINFO_ROUTE = "GET /auth/session", "GET /auth/userinfo"
 REFRESH_ROUTE, LOGOUT_ROUTE = "POST /auth/refresh", "POST /auth/logout"
@@ -38,7 +37,7 @@ STACK_TRACE = re.compile(r"Traceback|File \"|\.py\b|line \d+|Exception|botocore|
 
 
 def test_every_route_is_covered() -> None:
-    assert set(handlers()) == set(ALL_ROUTES)
+    assert set(routes()) == set(ALL_ROUTES)
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -56,8 +55,7 @@ def invoke(
     differ from the route's: what a handler would see if a wrong method reached it)."""
     route_method, path = route.split(" ", 1)
     event = build_event(method or route_method, path, query, headers=headers, cookies=list(cookies), route_key=route)
-    handler, name = handlers()[route]
-    return handler(event, make_context(name))
+    return current().invoke(route, event)
 
 
 def session_count(aws: Aws) -> int:
