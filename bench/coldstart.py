@@ -71,9 +71,7 @@ ALONE = {
     "cryptography (AESGCM, HKDF)": ",".join(
         ["cryptography.hazmat.primitives.ciphers.aead", "cryptography.hazmat.primitives.kdf.hkdf"]
     ),
-    "hitkey_bff.routes.* (all of the layer)": ",".join(
-        f"hitkey_bff.routes.{name}" for name in ("login", "callback", "session", "userinfo", "refresh", "logout")
-    ),
+    "hitkey_bff.routes.* (all of the layer)": ",".join(f"hitkey_bff.routes.{name}" for name in FUNCTIONS),
 }
 """One import each in a fresh interpreter: what every dependency costs on its own."""
 RESULT_PREFIX = "BENCH-RESULT "

@@ -32,15 +32,17 @@ from local.emulator import SEEDED_USERS, Emulator
 from local.gateway import build_event
 from tests.conftest import APP_ORIGIN, Aws
 from tests.harness import LOGIN, SESSION, current
+from tests.kit import routes
 
 LOGIN_ROUTE, CALLBACK_ROUTE = "GET /auth/login", "GET /auth/callback"
 SESSION_ROUTE, USERINFO_ROUTE = "GET /auth/session", "GET /auth/userinfo"
 REFRESH_ROUTE, LOGOUT_ROUTE = "POST /auth/refresh", "POST /auth/logout"
-ROUTES = (LOGIN_ROUTE, CALLBACK_ROUTE, SESSION_ROUTE, USERINFO_ROUTE, REFRESH_ROUTE, LOGOUT_ROUTE)
+ROUTES = tuple(routes())  # template.yaml's
 
 
 # What a route may answer to a request that cannot carry a valid session or login state
 # (besides an upstream/AWS 5xx, see UPSTREAM_CODES).
+SESSION_REQUIRED = {400, 401, 403}  # any route declared session="required" (the default below)
 ALLOWED_STATUS = {
     LOGIN_ROUTE: {302, 400},
     CALLBACK_ROUTE: {302, 400},
@@ -369,7 +371,7 @@ def check(route: str, event: object, seen: Watch, *, count: bool = True) -> None
             assert data["error"] in UPSTREAM_CODES.get(status, set()), f"BUG: {status} {data} for {event!r}"[:2000]
         else:
             assert data["error"] in ERROR_CODES.get(status, set()), data
-    assert status in ALLOWED_STATUS[route] | UPSTREAM_CODES.keys(), response
+    assert status in ALLOWED_STATUS.get(route, SESSION_REQUIRED) | UPSTREAM_CODES.keys(), response
     if status == 302:
         location = response["headers"]["location"]
         if route == LOGIN_ROUTE:

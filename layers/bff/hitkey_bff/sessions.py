@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
 from hitkey_bff.cookies import SessionKey
 from hitkey_bff.errors import Unauthenticated
 from hitkey_bff.observability import logger, metrics
@@ -83,8 +85,15 @@ def end_all(deps: Deps, sub: str, reason: EndReason) -> int:
 
 def _ended(sub: str, reason: EndReason, count: int) -> None:
     logger.info("session ended", extra={"sub": sub, "reason": reason, "sessions_ended": count})
-    if count:
-        metrics.add_metric(name=f"SessionsEnded_{reason}", unit="Count", value=count)
+    if count:  # its own EMF line: the reason is a dimension of this metric only
+        with single_metric(
+            name="SessionsEnded",
+            unit=MetricUnit.Count,
+            value=count,
+            namespace=metrics.namespace,
+            default_dimensions={"reason": reason},
+        ):
+            pass
 
 
 # --- the session's tokens, sealed ------------------------------------------------------------------
