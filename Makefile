@@ -67,8 +67,9 @@ lint: $(STAMP) ## ruff
 	$(VENV)/bin/ruff check --extend-exclude $(SAM_VENV) .
 	$(VENV)/bin/ruff format --check --extend-exclude $(SAM_VENV) .
 
-typecheck: $(STAMP) ## mypy on the layer
+typecheck: $(STAMP) ## mypy --strict on the layer, bench, tools and every function's app.py
 	$(VENV)/bin/mypy
+	@for app in functions/*/app.py; do $(VENV)/bin/mypy --no-error-summary $$app || exit 1; done
 
 template-check: $(SAM_STAMP) ## cfn-lint and sam validate --lint on template.yaml (offline)
 	@echo "==> cfn-lint template.yaml"

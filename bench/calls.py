@@ -4,15 +4,14 @@
 
 Everything runs in-process: the real handlers (``functions/<name>/app.py``), moto's
 ``mock_aws`` for DynamoDB, KMS and Secrets Manager, the HitKey emulator on loopback. Each
-function runs as its own warm Lambda (:class:`bench.common.Fleet`: its own copy of everything
-``hitkey_bff.runtime`` caches - data keys, the client secret, clients - as separate Lambda
-processes have). AWS calls are counted by a
-``before-call`` hook on every botocore client the BFF creates (the ``runtime`` clients and
-Powertools' Secrets Manager client alike); HitKey calls by the emulator's counters (``token``
-and ``userinfo``; the user's own visit to the sign-in page is not the BFF's call).
+function runs as its own warm Lambda (:class:`bench.common.Fleet`: its own ``Deps`` - data keys,
+the client secret, clients - as separate Lambda processes have). AWS calls are counted by a
+``before-call`` hook on the botocore session each of those Lambdas creates its clients from;
+HitKey calls by the emulator's counters (``token`` and ``userinfo``; the user's own visit to the
+sign-in page is not the BFF's call).
 
-* cold: before each step, that function gets a fresh Lambda: ``hitkey_bff.runtime.reset()``
-  and a new copy of every cached collaborator (empty data-key and secret caches);
+* cold: before each step, that function gets a fresh Lambda: new ``Deps`` (new clients, empty
+  data-key and secret caches);
 * warm: the same steps again on Lambdas that have served them once (caches filled).
 
 Mixed traffic: ``burst`` replays the requests back to back (one data-key lifetime, the issue's
@@ -37,9 +36,9 @@ from bench.common import (
     AwsCalls,
     Browser,
     Fleet,
+    ManualClock,
     Progress,
     Stack,
-    VirtualClock,
     approve_at_hitkey,
     expect,
     heading,
@@ -149,14 +148,11 @@ TARGETS: dict[str, tuple[str, tuple[int, int, int, int, int]]] = {
 
 def route_cycle(stack: Stack, fleet: Fleet, meter: Meter | None, *, cold: bool) -> dict[str, Calls]:
     """One browser through every route; with ``cold`` each step lands on a fresh Lambda."""
-    from hitkey_bff import runtime
-
     browser = Browser(fleet.invoke)
     out: dict[str, Calls] = {}
 
     def step(row: str, function: str, status: int, call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         if cold:
-            runtime.reset()
             fleet.cold(function)
         if meter is None:
             return expect(call(), status, row)
@@ -207,8 +203,9 @@ def dynamodb_item_bytes(item: Mapping[str, Any]) -> int:
 
 def measure_routes() -> RouteCalls:
     """Calls per route: a cold cycle, then a warm one, on one warm Lambda per function."""
-    with local_stack() as stack, AwsCalls() as aws, quiet():
-        fleet, meter = Fleet(), Meter(aws, stack)
+    aws = AwsCalls()
+    with local_stack() as stack, quiet():
+        fleet, meter = Fleet(stack.settings, hooks=[aws.hook]), Meter(aws, stack)
         cold = route_cycle(stack, fleet, meter, cold=True)
         warm = route_cycle(stack, fleet, meter, cold=False)
         stack.sign_in(Browser(fleet.invoke))  # a session and a pending login to weigh
@@ -255,16 +252,14 @@ def mixed_run(
     """``requests`` invocations drawn from ``mix`` over a pool of signed-in browsers, on warm
     Lambdas (a warm-up cycle and the initial sign-ins are not counted). With ``spread_rate``
     (requests/s) a simulated clock advances between requests (exponential gaps)."""
-    clock = VirtualClock() if spread_rate else None
+    clock = ManualClock() if spread_rate else None
     rng = random.Random(seed)
     names, weights = list(mix), list(mix.values())
     with contextlib.ExitStack() as stack_:
         stack = stack_.enter_context(local_stack(clock=clock.time if clock else time.monotonic))
-        aws = stack_.enter_context(AwsCalls())
+        aws = AwsCalls()
         stack_.enter_context(quiet())
-        if clock is not None:
-            stack_.enter_context(clock.patched())
-        fleet = Fleet(clock=clock.time if clock else time.monotonic)
+        fleet = Fleet(stack.settings, clock, hooks=[aws.hook])
         route_cycle(stack, fleet, None, cold=False)
         pool: list[Browser] = []
         for _ in range(initial_sessions):
@@ -342,7 +337,7 @@ def print_routes(result: RouteCalls) -> None:
             verdict = f"no: target {target[0]}"
         rows.append([*_row(name, c), verdict])
     print(table([*HEADERS, "issue target met?"], rows, right=(1, 2, 3, 4, 5)))
-    heading("Calls per request, cold (fresh Lambda: runtime.reset() + empty data-key and secret caches)")
+    heading("Calls per request, cold (fresh Lambda: new clients, empty data-key and secret caches)")
     print(table(HEADERS, [_row(name, result.cold[name]) for name in ROWS], right=(1, 2, 3, 4, 5)))
     heading("Stored item sizes (DynamoDB billing size)")
     rows = [

@@ -47,12 +47,14 @@ from bench.common import (
     Progress,
     Seeded,
     aws_env,
+    bff_env,
+    environment,
     heading,
     hitkey_answer,
     median,
     seed,
-    stub_env,
-    stubbed_runtime,
+    stub_deps,
+    stub_settings,
     table,
 )
 
@@ -65,12 +67,11 @@ ALONE = {
     "boto3": "boto3",
     "botocore.session": "botocore.session",
     "aws_lambda_powertools (Logger, Metrics)": "aws_lambda_powertools",
-    "aws_lambda_powertools.utilities.parameters": "aws_lambda_powertools.utilities.parameters",
     "httpx": "httpx",
     "cryptography (AESGCM, HKDF)": ",".join(
         ["cryptography.hazmat.primitives.ciphers.aead", "cryptography.hazmat.primitives.kdf.hkdf"]
     ),
-    "hitkey_bff.flows (all of the layer)": "hitkey_bff.flows",
+    "hitkey_bff.routes.* (all of the layer)": ",".join(f"hitkey_bff.routes.{name}" for name in FUNCTIONS),
 }
 """One import each in a fresh interpreter: what every dependency costs on its own."""
 RESULT_PREFIX = "BENCH-RESULT "
@@ -204,8 +205,8 @@ def stub_server() -> Iterator[tuple[str, Seeded, float]]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        with stubbed_runtime(fake, api_url=url):
-            seeded = seed(fake)
+        with environment(aws_env()):
+            seeded = seed(stub_deps(fake, api_url=url))
         connection = http.client.HTTPConnection("127.0.0.1", server.server_address[1])
         times = []
         for _ in range(200):
@@ -238,7 +239,7 @@ class Run:
 def child_env(url: str, function: str, event: dict[str, Any] | None) -> dict[str, str]:
     """A Lambda-like environment for the measured process."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "HITKEY_", "POWERTOOLS_", "PYTHON"))}
-    for values in (aws_env(endpoint=url), stub_env(api_url=url)):
+    for values in (aws_env(endpoint=url), bff_env(stub_settings(api_url=url))):
         env.update({k: v for k, v in values.items() if v is not None})
     env.update(
         AWS_LAMBDA_FUNCTION_NAME=f"hitkey-bff-{function}",

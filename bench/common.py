@@ -1,16 +1,16 @@
-"""Shared pieces of the benchmarks: the handlers, a browser, moto + the HitKey emulator, call
-counters, "one warm Lambda per function", in-memory AWS/HitKey answers and Markdown tables.
+"""Shared pieces of the benchmarks: the BFF's dependencies built for a bench (moto + the HitKey
+emulator, or in-memory answers), a browser, call counters, "one warm Lambda per function" and
+Markdown tables.
 
-Nothing here changes the BFF: the handlers are ``functions/<name>/app.py`` loaded by file path,
-exactly as Lambda (and ``local.gateway``) does, and AWS is reached through the BFF's own
-``hitkey_bff.runtime`` clients.
+Nothing here changes the BFF: the handlers are ``functions/<name>/app.py`` loaded by file path
+(:mod:`tests.kit`), exactly as Lambda does, and each is invoked on a ``Deps`` built here - the
+same object a Lambda builds from its environment, with a bench's clock, AWS and HitKey.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
-import importlib.util
 import json
 import os
 import statistics
@@ -20,42 +20,32 @@ import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.kit import FUNCTIONS_DIR, LAYER_DIR, ROOT, TEMPLATE, Body, ManualClock, load_handler, route_of, routes
 
 if TYPE_CHECKING:
     import boto3
     import httpx
 
+    from hitkey_bff.clock import Clock
+    from hitkey_bff.config import Settings
+    from hitkey_bff.crypto import DataKey, KeyRing
+    from hitkey_bff.deps import Deps
     from local.emulator import Emulator
     from local.resources import LocalResources
 
-ROOT = Path(__file__).resolve().parent.parent
-LAYER_DIR = ROOT / "layers" / "bff"
-FUNCTIONS_DIR = ROOT / "functions"
-TEMPLATE = ROOT / "template.yaml"
+__all__ = ["FUNCTIONS_DIR", "LAYER_DIR", "ROOT", "TEMPLATE", "ManualClock", "load_handler"]
 
-ROUTES: dict[str, str] = {
-    "login": "GET /auth/login",
-    "callback": "GET /auth/callback",
-    "session": "GET /auth/session",
-    "userinfo": "GET /auth/userinfo",
-    "refresh": "POST /auth/refresh",
-    "logout": "POST /auth/logout",
-}
-"""Function folder -> its route (``tests/bench`` checks this against template.yaml)."""
-FUNCTIONS = tuple(ROUTES)
+FUNCTIONS = tuple(dict.fromkeys(r.function for r in routes().values()))
+"""The function folders, from template.yaml's routes."""
 
 APP_ORIGIN = "https://app.example.com"
 REDIRECT_URI = f"{APP_ORIGIN}/auth/callback"
 CLIENT_ID = "bench0client0id0000000000000000"
 CLIENT_SECRET = "bench-client-secret-" + "7" * 32
 REGION = "us-east-1"
-SESSION_COOKIE = "__Host-Http-hitkey-session"
-LOGIN_COOKIE = f"{SESSION_COOKIE}-login"
-SECRET_MAX_AGE = 300  # hitkey_bff.runtime.SECRET_MAX_AGE
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 
@@ -151,25 +141,40 @@ def aws_env(endpoint: str | None = None) -> dict[str, str | None]:
         AWS_CONFIG_FILE=nowhere,
         AWS_SHARED_CREDENTIALS_FILE=nowhere,
         AWS_EC2_METADATA_DISABLED="true",
-        AWS_RETRY_MODE="standard",  # as template.yaml sets them
-        AWS_MAX_ATTEMPTS="4",
+        AWS_RETRY_MODE="standard",  # as template.yaml sets it
     )
     if endpoint is not None:
         env["AWS_ENDPOINT_URL"] = endpoint
     return env
 
 
-def bff_env(*, api_url: str, authorize_url: str, table: str, key_id: str, secret_id: str) -> dict[str, str | None]:
-    """The functions' environment, as template.yaml sets it."""
+def settings(*, api_url: str, authorize_url: str, table: str, key_id: str, secret_id: str) -> Settings:
+    """The BFF's settings for a bench (the rest: ``Settings``' defaults, as the template's)."""
+    from hitkey_bff.config import Settings
+
+    return Settings(
+        client_id=CLIENT_ID,
+        client_secret_id=secret_id,
+        redirect_uri=REDIRECT_URI,
+        app_origin=APP_ORIGIN,
+        session_table=table,
+        kms_key_id=key_id,
+        authorize_url=authorize_url,
+        api_url=api_url,
+    )
+
+
+def bff_env(s: Settings) -> dict[str, str | None]:
+    """The functions' environment for ``s``, as template.yaml sets it (for a child process)."""
     return {
-        "HITKEY_AUTHORIZE_URL": authorize_url,
-        "HITKEY_API_URL": api_url,
-        "HITKEY_CLIENT_ID": CLIENT_ID,
-        "HITKEY_CLIENT_SECRET_ARN": secret_id,
-        "REDIRECT_URI": REDIRECT_URI,
-        "APP_ORIGIN": APP_ORIGIN,
-        "SESSION_TABLE": table,
-        "KMS_KEY_ID": key_id,
+        "HITKEY_AUTHORIZE_URL": s.authorize_url,
+        "HITKEY_API_URL": s.api_url,
+        "HITKEY_CLIENT_ID": s.client_id,
+        "HITKEY_CLIENT_SECRET_ARN": s.client_secret_id,
+        "REDIRECT_URI": s.redirect_uri,
+        "APP_ORIGIN": s.app_origin,
+        "SESSION_TABLE": s.session_table,
+        "KMS_KEY_ID": s.kms_key_id,
         "SCOPES": None,
         "SESSION_TTL_SECONDS": None,
         "COOKIE_NAME": None,
@@ -195,21 +200,7 @@ def quiet() -> Iterator[None]:
         logger.setLevel(level)
 
 
-# -- handlers and a browser ------------------------------------------------------------------------
-
-
-def load_handler(function: str) -> Handler:
-    """``functions/<function>/app.py``'s ``handler``, imported once by file path."""
-    name = f"_bench_fn_{function}"
-    module: ModuleType | None = sys.modules.get(name)
-    if module is None:
-        spec = importlib.util.spec_from_file_location(name, FUNCTIONS_DIR / function / "app.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    handler: Handler = module.handler
-    return handler
+# -- events and a browser ------------------------------------------------------------------------
 
 
 def make_event(
@@ -218,18 +209,10 @@ def make_event(
     """The API Gateway 2.0 event of ``function``'s route, built as ``local.gateway`` builds it."""
     from local.gateway import build_event
 
-    route = ROUTES[function]
-    method, path = route.split(" ", 1)
+    route = route_of(function)
     headers = {"x-csrf": "1", "origin": APP_ORIGIN} if csrf else {}
     jar = [f"{k}={v}" for k, v in (cookies or {}).items()]
-    return build_event(method, path, query, headers=headers, cookies=jar, route_key=route)
-
-
-def invoke(function: str, event: dict[str, Any]) -> dict[str, Any]:
-    """Call ``function``'s handler with a fresh Lambda context."""
-    from local.gateway import make_context
-
-    return load_handler(function)(event, make_context(function))
+    return build_event(route.method, route.path, query, headers=headers, cookies=jar, route_key=route.key)
 
 
 Invoker = Callable[[str, dict[str, Any]], dict[str, Any]]
@@ -237,9 +220,9 @@ Invoker = Callable[[str, dict[str, Any]], dict[str, Any]]
 
 @dataclass
 class Browser:
-    """A cookie jar that calls the handlers the way the SPA and API Gateway would."""
+    """A cookie jar that calls the handlers (through ``invoker``) the way the SPA and API Gateway would."""
 
-    invoker: Invoker = invoke
+    invoker: Invoker
     jar: dict[str, str] = field(default_factory=dict)
 
     def call(self, function: str, query: str = "", csrf: bool = True) -> dict[str, Any]:
@@ -261,10 +244,9 @@ class Browser:
         """``GET /auth/callback?...`` as HitKey's redirect lands."""
         return self.call("callback", query, csrf=False)
 
-    @property
-    def session_cookie(self) -> str | None:
-        """The session cookie's value, if signed in."""
-        return self.jar.get(SESSION_COOKIE)
+    def session_cookie(self, name: str) -> str | None:
+        """The value of the session cookie ``name``, if signed in."""
+        return self.jar.get(name)
 
 
 def approve_at_hitkey(http: httpx.Client, authorize_url: str, sub: str | None = None) -> str:
@@ -295,12 +277,14 @@ def expect(response: dict[str, Any], status: int, what: str) -> dict[str, Any]:
 
 @dataclass
 class Stack:
-    """moto (in-process) with the template's resources, and the HitKey emulator on loopback."""
+    """moto (in-process) with the template's resources, the HitKey emulator on loopback, and the
+    BFF's settings for both."""
 
     emulator: Emulator
     resources: LocalResources
     session: boto3.Session
-    dynamodb: Any  # the bench's own client (never counted: made before any counter)
+    settings: Settings
+    dynamodb: Any  # the bench's own client (never counted: not made by a Fleet)
     http: httpx.Client  # the user's browser at HitKey's sign-in page
 
     def sign_in(self, browser: Browser, sub: str | None = None) -> None:
@@ -312,7 +296,7 @@ class Stack:
         """Make the stored access token of ``browser``'s session look expired (``at_exp = 1``)."""
         from hitkey_bff.cookies import SessionKey
 
-        key = SessionKey.decode(browser.session_cookie)
+        key = SessionKey.decode(browser.session_cookie(self.settings.cookie_name))
         assert key is not None, "not signed in"
         self.dynamodb.update_item(
             TableName=self.resources.table,
@@ -329,13 +313,12 @@ class Stack:
 
 @contextlib.contextmanager
 def local_stack(clock: Callable[[], float] = time.monotonic) -> Iterator[Stack]:
-    """moto's ``mock_aws`` with table, key and secret from template.yaml, the HitKey emulator
-    (on ``clock``), and the BFF's environment pointing at both; everything restored afterwards."""
+    """moto's ``mock_aws`` with table, key and secret from template.yaml and the HitKey emulator
+    (on ``clock``); the process environment restored afterwards."""
     import boto3
     import httpx
     from moto import mock_aws
 
-    from hitkey_bff import runtime
     from local.emulator import Emulator
     from local.resources import create_resources
 
@@ -347,7 +330,7 @@ def local_stack(clock: Callable[[], float] = time.monotonic) -> Iterator[Stack]:
         emulator.register_client(
             name="hitkey-bff bench", redirect_uri=REDIRECT_URI, client_id=CLIENT_ID, client_secret=CLIENT_SECRET
         )
-        env = bff_env(
+        s = settings(
             api_url=base_url,
             authorize_url=emulator.authorize_url,
             table=resources.table,
@@ -355,102 +338,47 @@ def local_stack(clock: Callable[[], float] = time.monotonic) -> Iterator[Stack]:
             secret_id=resources.secret_id,
         )
         try:
-            with environment(env), httpx.Client() as http:
-                runtime.reset()
-                yield Stack(emulator, resources, session, session.client("dynamodb"), http)
+            with httpx.Client() as http:
+                yield Stack(emulator, resources, session, s, session.client("dynamodb"), http)
         finally:
-            runtime.reset()
             emulator.stop()
 
 
 # -- counting AWS calls --------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def on_new_clients(callback: Callable[[Any], None]) -> Iterator[None]:
-    """Call ``callback(client)`` for every botocore client created in the block, whichever
-    boto3/botocore session creates it (the BFF's ``runtime`` clients come from boto3's default
-    session; Powertools' Secrets Manager client from a ``boto3.session.Session()`` of its own)."""
-    import botocore.session
-
-    original = botocore.session.Session.create_client
-
-    def create_client(self: botocore.session.Session, *args: Any, **kwargs: Any) -> Any:
-        client = original(self, *args, **kwargs)
-        callback(client)
-        return client
-
-    botocore.session.Session.create_client = create_client  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        botocore.session.Session.create_client = original  # type: ignore[method-assign]
-
-
 class AwsCalls:
     """Counts every AWS API call as ``service.Operation`` (``dynamodb.GetItem``,
-    ``secretsmanager.GetSecretValue``) with a ``before-call`` hook on each client's own event
-    system. The service comes from the operation model, not the event name (whose service part
-    is ``secrets-manager`` for Secrets Manager, so ``before-call.secretsmanager.*`` never fires)."""
+    ``secretsmanager.GetSecretValue``) with a ``before-call`` hook on the botocore sessions the
+    BFF's clients come from. The service comes from the operation model, not the event name
+    (whose service part is ``secrets-manager`` for Secrets Manager)."""
 
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
-        self._stack = contextlib.ExitStack()
 
     def _count(self, model: Any = None, **_: Any) -> None:
         self.counts[f"{model.service_model.service_name}.{model.name}"] += 1
 
-    def hook(self, client: Any) -> None:
-        """Count ``client``'s calls (for clients made before :meth:`__enter__`)."""
-        client.meta.events.register("before-call", self._count, unique_id="hitkey-bff-bench-aws-calls")
+    def hook(self, session: Any) -> None:
+        """Count the calls of every client ``session`` (botocore's) creates from now on."""
+        session.register("before-call", self._count, unique_id="hitkey-bff-bench-aws-calls")
 
     def snapshot(self) -> Counter[str]:
         """A copy of the counts so far."""
         return Counter(self.counts)
 
-    def __enter__(self) -> AwsCalls:
-        self._stack.enter_context(on_new_clients(self.hook))
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stack.close()
-
 
 # -- one warm Lambda per function ----------------------------------------------------------------
 
 
-class VirtualClock:
-    """Simulated wall time for long traffic patterns replayed in seconds (epoch seconds)."""
+def botocore_session(*hooks: Callable[[Any], None]) -> Any:
+    """A new botocore session (what one Lambda process has), with ``hooks(session)`` applied."""
+    import botocore.session
 
-    def __init__(self, start: float | None = None) -> None:
-        self.t = time.time() if start is None else start
-
-    def time(self) -> float:
-        """Now, simulated."""
-        return self.t
-
-    def advance(self, seconds: float) -> None:
-        """Let ``seconds`` pass."""
-        self.t += seconds
-
-    @contextlib.contextmanager
-    def patched(self) -> Iterator[None]:
-        """The BFF's notion of now (``hitkey_bff.sessions.now``: token and lease expiry) follows this clock."""
-        from hitkey_bff import sessions
-
-        original = sessions.now
-        sessions.now = lambda: int(self.t)
-        try:
-            yield
-        finally:
-            sessions.now = original
-
-
-@dataclass
-class _Lambda:
-    cached: dict[str, Any] = field(default_factory=dict)  # runtime's @cache collaborators, this Lambda's
-    providers: dict[str, Any] = field(default_factory=dict)  # Powertools' DEFAULT_PROVIDERS, this Lambda's
-    secret_born: float | None = None
+    session = botocore.session.get_session()
+    for hook in hooks:
+        hook(session)
+    return session
 
 
 @dataclass
@@ -459,114 +387,77 @@ class _Request:
     blobs: set[bytes] = field(default_factory=set)
 
 
-def _runtime_caches() -> dict[str, Any]:
-    """``hitkey_bff.runtime``'s process-wide collaborators: its ``functools.cache`` functions."""
-    from hitkey_bff import runtime
+def counting_keyring(fleet: Fleet, deps_settings: Settings, kms: Callable[[], Any], clock: Clock) -> KeyRing:
+    """The layer's own ``KeyRing``, counting what a design without a data-key cache would send to KMS."""
+    from hitkey_bff.crypto import KeyRing
 
-    return {
-        name: value
-        for name, value in vars(runtime).items()
-        if callable(value) and hasattr(value, "cache_clear") and hasattr(value, "__wrapped__")
-    }
+    class CountingKeyRing(KeyRing):
+        def for_sealing(self) -> DataKey:
+            key = super().for_sealing()
+            request = fleet.request
+            if request is not None:
+                if not request.sealed:
+                    fleet.key_uses["seal"] += 1
+                    request.sealed = True
+                request.blobs.add(key.blob)
+            return key
+
+        def for_opening(self, blob: bytes) -> bytes:
+            request = fleet.request
+            if request is not None and blob not in request.blobs:
+                fleet.key_uses["open"] += 1
+                request.blobs.add(blob)
+            return super().for_opening(blob)
+
+    return CountingKeyRing(kms, deps_settings.kms_key_id, clock=clock.monotonic)
 
 
 class Fleet:
     """Runs each function as its own warm Lambda would, in this one process.
 
     Lambda gives every function its own processes, so each has its own KMS data-key cache, its
-    own client-secret cache and its own clients. The fleet gives every function its own copy of
-    each collaborator ``hitkey_bff.runtime`` caches (every ``@cache`` function there:
-    ``keyring()``, the secret provider, clients...) and of Powertools' default parameter
-    providers, swapped in for each invocation. ``cold(f)`` gives ``f`` a fresh Lambda.
+    own client-secret cache and its own clients: here, its own ``Deps`` (on the fleet's clock,
+    which may be simulated), built at its first invocation. ``cold(f)`` gives ``f`` a fresh one.
 
     ``key_uses`` counts what a design without a data-key cache would send to KMS: one
     ``GenerateDataKey`` per request that seals and one ``Decrypt`` per distinct stored blob a
     request opens (a blob it sealed itself it already holds in the clear).
     """
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._lambdas: dict[str, _Lambda] = {}
-        self._request: _Request | None = None
+    def __init__(
+        self, settings: Settings, clock: Clock | None = None, hooks: Sequence[Callable[[Any], None]] = ()
+    ) -> None:
+        from hitkey_bff.clock import SystemClock
+
+        self.settings, self.clock, self._hooks = settings, clock or SystemClock(), tuple(hooks)
+        self._lambdas: dict[str, Handler] = {}
+        self.request: _Request | None = None
         self.key_uses: Counter[str] = Counter()
 
     def cold(self, function: str) -> None:
         """The next invocation of ``function`` lands on a fresh Lambda."""
         self._lambdas.pop(function, None)
 
-    def _counting(self, ring: Any) -> Any:
-        """``ring`` (the layer's own ``KeyRing``) on this fleet's clock, counting its uses."""
-        fleet, base = self, type(ring)
+    def deps(self) -> Deps:
+        """A new Lambda's dependencies: its own botocore session, clients and caches."""
+        from hitkey_bff.aws import AwsClients
+        from hitkey_bff.deps import Deps
 
-        class CountingKeyRing(base):  # type: ignore[valid-type,misc]
-            def for_sealing(self) -> Any:
-                key = super().for_sealing()
-                request = fleet._request
-                if request is not None:
-                    if not request.sealed:
-                        fleet.key_uses["seal"] += 1
-                        request.sealed = True
-                    request.blobs.add(key.blob)
-                return key
-
-            def for_opening(self, blob: bytes) -> bytes:
-                request = fleet._request
-                if request is not None and blob not in request.blobs:
-                    fleet.key_uses["open"] += 1
-                    request.blobs.add(blob)
-                return bytes(super().for_opening(blob))
-
-        if hasattr(ring, "_clock"):
-            ring._clock = self._clock
-        ring.__class__ = CountingKeyRing
-        return ring
-
-    def _per_lambda(self, state: _Lambda, name: str, original: Any) -> Callable[[], Any]:
-        def collaborator() -> Any:
-            if name not in state.cached:
-                value = original.__wrapped__()
-                state.cached[name] = self._counting(value) if name == "keyring" else value
-            return state.cached[name]
-
-        collaborator.cache_clear = lambda: state.cached.pop(name, None)  # type: ignore[attr-defined]
-        return collaborator
-
-    def _expire_secrets(self, state: _Lambda) -> None:
-        """Powertools' secret cache (max_age) on this fleet's clock, which may be simulated."""
-        providers = [p for p in (*state.cached.values(), *state.providers.values()) if hasattr(p, "clear_cache")]
-        if state.secret_born is not None and self._clock() - state.secret_born >= SECRET_MAX_AGE:
-            for provider in providers:
-                provider.clear_cache()
-            state.secret_born = None
+        aws = AwsClients(botocore_session(*self._hooks))
+        keyring = counting_keyring(self, self.settings, aws.kms, self.clock)
+        return Deps(self.settings, clock=self.clock, aws=aws, keyring=keyring)
 
     def invoke(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
         """Invoke ``function``'s handler on its own warm Lambda."""
-        from aws_lambda_powertools.utilities.parameters import base
+        from local.gateway import make_context
 
-        from hitkey_bff import runtime
-
-        state = self._lambdas.setdefault(function, _Lambda())
-        self._expire_secrets(state)
-        default_providers: dict[str, Any] = getattr(base, "DEFAULT_PROVIDERS")  # noqa: B009 - not re-exported
-        originals = _runtime_caches()
-        outside_providers = dict(default_providers)
-        for name, original in originals.items():
-            setattr(runtime, name, self._per_lambda(state, name, original))
-        default_providers.clear()
-        default_providers.update(state.providers)
-        self._request = _Request()
+        if function not in self._lambdas:
+            self._lambdas[function] = load_handler(function).using(self.deps())
+        self.request = _Request()
         try:
-            return invoke(function, event)
+            return self._lambdas[function](event, make_context(function))
         finally:
-            self._request = None
-            state.providers = dict(default_providers)
-            default_providers.clear()
-            default_providers.update(outside_providers)
-            for name, original in originals.items():
-                setattr(runtime, name, original)
-            holders = [p for p in (*state.cached.values(), *state.providers.values()) if hasattr(p, "clear_cache")]
-            if state.secret_born is None and any(getattr(p, "store", None) for p in holders):
-                state.secret_born = self._clock()
+            self.request = None
 
 
 # -- in-memory AWS and HitKey (warm and cold-start benches) ---------------------------------------
@@ -647,9 +538,10 @@ class FakeAws:
             return {"Attributes": stored} if stored and body.get("ReturnValues") == "ALL_NEW" else {}
         raise NotImplementedError(f"FakeAws does not answer DynamoDB {operation}")
 
-    def install(self, client: Any) -> None:
-        """Answer ``client``'s requests from memory (a ``before-send`` hook, as moto does)."""
-        client.meta.events.register("before-send", self._before_send, unique_id="hitkey-bff-bench-fake-aws")
+    def install(self, session: Any) -> None:
+        """Answer the requests of every client ``session`` (botocore's) creates from memory
+        (a ``before-send`` hook, as moto does)."""
+        session.register("before-send", self._before_send, unique_id="hitkey-bff-bench-fake-aws")
 
     def _before_send(self, request: Any, **_: Any) -> Any:
         from botocore.awsrequest import AWSResponse, HTTPHeaders
@@ -661,17 +553,7 @@ class FakeAws:
         data = json.dumps(self.answer(target, body)).encode()
         headers = HTTPHeaders()
         headers["Content-Type"] = "application/x-amz-json-1.1"
-        return AWSResponse(request.url, 200, headers, _RawBody(data))
-
-
-class _RawBody:
-    """What ``AWSResponse.content`` reads a body from."""
-
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-
-    def stream(self, **_: Any) -> Iterator[bytes]:
-        yield self._data
+        return AWSResponse(request.url, 200, headers, Body(data))
 
 
 def hitkey_answer(method: str, path: str) -> tuple[int, dict[str, Any]]:
@@ -694,11 +576,22 @@ def hitkey_transport() -> httpx.MockTransport:
     return httpx.MockTransport(handle)
 
 
-def stub_env(api_url: str = "https://api.hitkey.example") -> dict[str, str | None]:
-    """The BFF's environment for :class:`FakeAws` and the HitKey answers."""
-    return bff_env(
+def stub_settings(api_url: str = "https://api.hitkey.example") -> Settings:
+    """The BFF's settings for :class:`FakeAws` and the HitKey answers."""
+    return settings(
         api_url=api_url, authorize_url="https://hitkey.example/", table=TABLE, key_id=KEY_ARN, secret_id=SECRET_ARN
     )
+
+
+def stub_deps(fake: FakeAws, api_url: str = "https://api.hitkey.example") -> Deps:
+    """The BFF's dependencies against ``fake`` and an in-memory HitKey (httpx ``MockTransport``)."""
+    from hitkey_bff.aws import AwsClients
+    from hitkey_bff.deps import Deps
+    from hitkey_bff.hitkey import HitKeyClient, new_http_client
+
+    s = stub_settings(api_url)
+    hitkey = HitKeyClient(new_http_client(transport=hitkey_transport()), s.api_url, s.client_id)
+    return Deps(s, aws=AwsClients(botocore_session(fake.install)), hitkey=hitkey)
 
 
 @dataclass(frozen=True)
@@ -708,6 +601,7 @@ class Seeded:
     session_cookie: str
     login_state: str
     login_binding: str
+    cookie_name: str
 
     def event(self, function: str) -> dict[str, Any]:
         """The first (and every) event each function is benchmarked with."""
@@ -715,48 +609,21 @@ class Seeded:
             return make_event(function, "return_to=%2Fdashboard", csrf=False)
         if function == "callback":
             query = f"code=bench-code&state={self.login_state}"
-            return make_event(function, query, {LOGIN_COOKIE: self.login_binding}, csrf=False)
-        return make_event(function, "", {SESSION_COOKIE: self.session_cookie})
+            return make_event(function, query, {f"{self.cookie_name}-login": self.login_binding}, csrf=False)
+        return make_event(function, "", {self.cookie_name: self.session_cookie})
 
 
-def seed(fake: FakeAws) -> Seeded:
-    """A session and a login state written by the BFF's own code into ``fake`` (the BFF's
-    runtime must be configured with :func:`stub_env` and its clients answered by ``fake``)."""
-    from hitkey_bff import runtime, sessions
+def seed(deps: Deps) -> Seeded:
+    """A session and a login state written by the BFF's own code through ``deps``."""
+    from hitkey_bff import sessions
     from hitkey_bff.cookies import SessionKey, digest
     from hitkey_bff.hitkey import TokenSet
     from hitkey_bff.store import LoginState
 
     key = SessionKey.new(str(USER["sub"]))
     tokens = TokenSet(str(TOKENS["access_token"]), str(TOKENS["refresh_token"]), 3600, str(TOKENS["scope"]))
-    sessions.create(key, tokens, dict(USER))
+    sessions.create(deps, key, tokens, dict(USER))
     state, binding = "bench-state-" + "s" * 32, "bench-binding-" + "b" * 30
     login = LoginState(verifier="v" * 64, return_to="/dashboard")
-    runtime.store().put_login_state(digest(state), digest(binding), login, sessions.now() + 3600)
-    return Seeded(key.encode(), state, binding)
-
-
-@contextlib.contextmanager
-def stubbed_runtime(fake: FakeAws, api_url: str = "https://api.hitkey.example") -> Iterator[None]:
-    """The BFF's runtime against ``fake`` and an in-memory HitKey (httpx ``MockTransport``)."""
-    import httpx
-
-    from hitkey_bff import hitkey, runtime
-
-    def http_client() -> httpx.Client:
-        return httpx.Client(timeout=hitkey.TIMEOUT, follow_redirects=False, transport=hitkey_transport())
-
-    # hitkey.new_http_client for a runtime that imports it lazily, runtime.new_http_client for one
-    # that imported the name at module level
-    patched = [m for m in (hitkey, runtime) if hasattr(m, "new_http_client")]
-    originals = [m.new_http_client for m in patched]
-    with environment(aws_env()), environment(stub_env(api_url)), on_new_clients(fake.install):
-        runtime.reset()
-        for module in patched:
-            module.new_http_client = http_client  # type: ignore[attr-defined]
-        try:
-            yield
-        finally:
-            for module, original in zip(patched, originals, strict=True):
-                module.new_http_client = original  # type: ignore[attr-defined]
-            runtime.reset()
+    deps.store.put_login_state(digest(state), digest(binding), login, deps.clock.now() + 3600)
+    return Seeded(key.encode(), state, binding, deps.settings.cookie_name)

@@ -27,18 +27,20 @@ from bench.common import (
     TABLE,
     FakeAws,
     Progress,
+    aws_env,
+    environment,
     heading,
     load_handler,
     median,
     quiet,
     seed,
-    stubbed_runtime,
+    stub_deps,
     table,
 )
 
 REFERENCE = "bare Powertools APIGatewayHttpResolver (1 route, constant)"
 PARTS = (
-    "endpoint() around a flow returning a constant",
+    "route() around a flow returning a constant",
     "1 DynamoDB GetItem via botocore (in-memory answer)",
     "1 HitKey userinfo via httpx (MockTransport)",
     "open 1 sealed token (HKDF + AES-GCM, data key cached)",
@@ -75,25 +77,28 @@ class Warm:
 
 
 def _variants(fake: FakeAws) -> dict[str, Callable[[], Any]]:
-    from hitkey_bff import runtime, sessions
+    from hitkey_bff import sessions
     from hitkey_bff.cookies import SessionKey
-    from hitkey_bff.http import endpoint, json_response
+    from hitkey_bff.http import json_response
+    from hitkey_bff.route import route
     from local.gateway import make_context
 
-    seeded = seed(fake)
+    deps = stub_deps(fake)
+    seeded = seed(deps)
     key = SessionKey.decode(seeded.session_cookie)
     assert key is not None
-    record = runtime.store().get_session(key.sub, key.session_hash, sessions.now())
-    assert record is not None
+    found = sessions.load(deps, key)
+    assert found is not None
     session_event = seeded.event("session")
-    bare, constant = bare_handler(), endpoint(lambda request: json_response(200, {"authenticated": False}))
+    constant = route(lambda request, deps: json_response(200, {"authenticated": False})).using(deps)
+    bare = bare_handler()
     contexts = {name: make_context(name) for name in (*FUNCTIONS, "bare")}
-    access_token = sessions.access_token(key, record)
+    access_token = sessions.access_token(deps, found)
     dynamodb_key = {"pk": {"S": f"USER#{key.sub}"}, "sk": {"S": f"SESSION#{key.session_hash}"}}
 
     def handler_call(function: str) -> Callable[[], Any]:
-        handler, event, context = load_handler(function), seeded.event(function), contexts[function]
-        expected = EXPECTED_STATUS[function]
+        handler, event, context = load_handler(function).using(deps), seeded.event(function), contexts[function]
+        expected = EXPECTED_STATUS.get(function, 200)
 
         def call() -> Any:
             response = handler(event, context)
@@ -106,9 +111,9 @@ def _variants(fake: FakeAws) -> dict[str, Callable[[], Any]]:
     variants: dict[str, Callable[[], Any]] = {
         REFERENCE: lambda: bare(session_event, contexts["bare"]),
         PARTS[0]: lambda: constant(session_event, contexts["session"]),
-        PARTS[1]: lambda: runtime.dynamodb().get_item(TableName=TABLE, Key=dynamodb_key),
-        PARTS[2]: lambda: runtime.hitkey().userinfo(access_token),
-        PARTS[3]: lambda: sessions.access_token(key, record),
+        PARTS[1]: lambda: deps.aws.dynamodb().get_item(TableName=TABLE, Key=dynamodb_key),
+        PARTS[2]: lambda: deps.hitkey.userinfo(access_token),
+        PARTS[3]: lambda: sessions.access_token(deps, found),
     }
     variants.update({function: handler_call(function) for function in FUNCTIONS})
     return variants
@@ -120,7 +125,7 @@ def measure(calls: int = 3000, rounds: int = 15) -> Warm:
     cpu: dict[str, list[float]] = defaultdict(list)
     wall: dict[str, list[float]] = defaultdict(list)
     per_round = max(1, calls // rounds)
-    with stubbed_runtime(fake), quiet():
+    with environment(aws_env()), quiet():
         variants = _variants(fake)
         for call in variants.values():  # fill every cache: clients, data key, client secret
             for _ in range(50):

@@ -1,4 +1,5 @@
-"""Shared fixtures: an isolated environment, AWS in moto (in-process), and the app's settings."""
+"""Shared fixtures: an isolated environment, AWS in moto (in-process), the HitKey emulator, and
+the BFF under test (:class:`tests.harness.Bff`: its ``Deps`` built here, directly)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import boto3
 import pytest
+from hypothesis import settings as hypothesis_settings
 from moto import mock_aws
 
-from hitkey_bff import runtime
+from hitkey_bff.config import Settings
 from local.emulator import Emulator
 from local.resources import LocalResources, create_resources
 
@@ -21,6 +24,13 @@ REDIRECT_URI = f"{APP_ORIGIN}/auth/callback"
 CLIENT_ID = "3f1c2b7a9d8e4f60a1b2c3d4e5f60718"
 CLIENT_SECRET = "s3cr3t-client-" + "9" * 40
 REGION = "us-east-1"
+
+# Fuzz volume: a quick `dev` profile by default, the full `ci` one where CI=true (1,700 examples
+# per fuzz test: over 10,000 events across the six routes). HYPOTHESIS_PROFILE picks one by name.
+hypothesis_settings.register_profile("dev", max_examples=100)
+hypothesis_settings.register_profile("ci", max_examples=1700)
+_PROFILE = "ci" if os.environ.get("CI") == "true" else "dev"
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or _PROFILE)
 
 
 @pytest.fixture(autouse=True)
@@ -38,9 +48,7 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "HitKeyBffTest")
-    runtime.reset()
     yield
-    runtime.reset()
 
 
 @dataclass(frozen=True)
@@ -64,7 +72,6 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         monkeypatch.setenv("SESSION_TABLE", resources.table)
         monkeypatch.setenv("KMS_KEY_ID", resources.key_id)
         monkeypatch.setenv("HITKEY_CLIENT_SECRET_ARN", resources.secret_id)
-        runtime.reset()
         yield Aws(session, resources)
 
 
@@ -74,7 +81,6 @@ def app_env(monkeypatch: pytest.MonkeyPatch, aws: Aws) -> Aws:
     monkeypatch.setenv("HITKEY_CLIENT_ID", CLIENT_ID)
     monkeypatch.setenv("REDIRECT_URI", REDIRECT_URI)
     monkeypatch.setenv("APP_ORIGIN", APP_ORIGIN)
-    runtime.reset()
     return aws
 
 
@@ -90,15 +96,40 @@ def emulator() -> Iterator[Emulator]:
     emu.stop()
 
 
+def settings_for(aws: Aws, emulator: Emulator) -> Settings:
+    """The BFF's settings for moto's resources and the emulator (the rest: Settings' defaults)."""
+    return Settings(
+        client_id=CLIENT_ID,
+        client_secret_id=aws.resources.secret_id,
+        redirect_uri=REDIRECT_URI,
+        app_origin=APP_ORIGIN,
+        session_table=aws.resources.table,
+        kms_key_id=aws.resources.key_id,
+        authorize_url=emulator.authorize_url,
+        api_url=emulator.base_url,
+    )
+
+
 @pytest.fixture
-def hitkey(emulator: Emulator, app_env: Aws, monkeypatch: pytest.MonkeyPatch) -> Emulator:
-    """The BFF configured against the emulator; counters and faults start clean."""
+def hitkey(emulator: Emulator, app_env: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
+    """The BFF against moto and the emulator (the ``bff`` fixture); counters and faults start clean.
+    The environment says the same, for tests of ``Deps.from_env``."""
+    from tests.harness import Bff, serving
+
     emulator.reset()
     emulator.access_token_ttl = 3600
     monkeypatch.setenv("HITKEY_AUTHORIZE_URL", emulator.authorize_url)
     monkeypatch.setenv("HITKEY_API_URL", emulator.base_url)
-    runtime.reset()
-    return emulator
+    with serving(Bff(settings_for(app_env, emulator))):
+        yield emulator
+
+
+@pytest.fixture
+def bff(hitkey: Emulator) -> Any:
+    """The BFF under test: ``bff.deps``, ``bff.configure(...)``, ``bff.cold()``."""
+    from tests.harness import current
+
+    return current()
 
 
 @pytest.fixture

@@ -1,40 +1,87 @@
-"""A browser for in-process tests: it invokes the real handlers with API Gateway 2.0 events built
-from template.yaml's routes, keeps a cookie jar, and signs in through the HitKey emulator's page
-over real HTTP."""
+"""The BFF under test and a browser for in-process tests.
+
+:class:`Bff` holds the ``Deps`` a test built (moto's AWS, the emulator's HitKey) and invokes the
+real handlers (``functions/*/app.py``, routes from template.yaml) on them; :class:`Browser`
+sends API Gateway 2.0 events built as the local gateway builds them, keeps a cookie jar, and
+signs in through the HitKey emulator's page over real HTTP."""
 
 from __future__ import annotations
 
-import importlib.util
+import contextlib
+import dataclasses
 import json
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import cache
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 
+from hitkey_bff.clock import Clock, SystemClock
+from hitkey_bff.config import Settings
+from hitkey_bff.deps import Deps
+from hitkey_bff.route import Route
 from local.emulator import SEEDED_USERS, Emulator
-from local.gateway import build_event, load_routes, make_context
+from local.gateway import build_event, make_context
 from tests.conftest import Aws
+from tests.kit import handler_for, routes
 
-ROOT = Path(__file__).resolve().parent.parent
-Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
-SESSION = "__Host-Http-hitkey-session"
+SESSION: str = next(f.default for f in dataclasses.fields(Settings) if f.name == "cookie_name")  # type: ignore[assignment]
+"""The session cookie's name (Settings' default)."""
+LOGIN = f"{SESSION}-login"
+"""The login cookie's name."""
 
 
-@cache
-def handlers() -> dict[str, tuple[Handler, str]]:
-    """``"GET /auth/login"`` -> (handler, function name), for every route in template.yaml."""
-    table: dict[str, tuple[Handler, str]] = {}
-    for (method, path), route in load_routes(ROOT / "template.yaml").items():
-        spec = importlib.util.spec_from_file_location(f"fn_{route.function.logical_id}", route.function.handler_file)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        table[f"{method} {path}"] = (module.handler, route.function.logical_id)
-    return table
+class Bff:
+    """The BFF under test: ``settings``, ``clock`` and the ``deps`` every handler is invoked with
+    (one set for all routes, like one warm process)."""
+
+    def __init__(self, settings: Settings, *, clock: Clock | None = None, **parts: Any) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        self.deps = self.cold(**parts)
+
+    def cold(self, **parts: Any) -> Deps:
+        """Fresh dependencies, as a new Lambda would build (new clients, empty caches);
+        ``parts`` as :class:`Deps` takes them (``hitkey=``, ``keyring=``, ``aws=``...)."""
+        self.deps = Deps(self.settings, clock=self.clock, **parts)
+        self._handlers: dict[str, Route] = {}
+        return self.deps
+
+    def configure(self, **changes: Any) -> Deps:
+        """Other settings (``dataclasses.replace``), on fresh dependencies."""
+        self.settings = dataclasses.replace(self.settings, **changes)
+        return self.cold()
+
+    def handler(self, route: str) -> Route:
+        """The real handler of ``route`` ("GET /auth/session"), on these dependencies."""
+        if route not in self._handlers:
+            self._handlers[route] = handler_for(route).using(self.deps)
+        return self._handlers[route]
+
+    def invoke(self, route: str, event: dict[str, Any]) -> dict[str, Any]:
+        """Call ``route``'s handler with ``event`` and a Lambda context."""
+        response: dict[str, Any] = self.handler(route)(event, make_context(routes()[route].logical_id))
+        return response
+
+
+_serving: list[Bff] = []
+
+
+@contextlib.contextmanager
+def serving(bff: Bff) -> Iterator[Bff]:
+    """Make ``bff`` the one :class:`Browser` and :func:`current` use, for the block."""
+    _serving.append(bff)
+    try:
+        yield bff
+    finally:
+        _serving.remove(bff)
+
+
+def current() -> Bff:
+    """The BFF under test (the ``hitkey`` fixture serves one)."""
+    assert _serving, "no BFF is being served: use the hitkey (or bff) fixture"
+    return _serving[-1]
 
 
 def set_cookie_attrs(header: str) -> dict[str, str]:
@@ -60,8 +107,7 @@ class Browser:
         sent.update(headers or {})
         cookies = [f"{k}={v}" for k, v in self.jar.items()]
         event = build_event(method, path, query, headers=sent, cookies=cookies, route_key=route)
-        handler, name = handlers()[route]
-        response = handler(event, make_context(name))
+        response = current().invoke(route, event)
         for header in response.get("cookies", []):
             self.set_cookies.append(header)
             name_value = header.split(";", 1)[0]

@@ -1,6 +1,3 @@
-"""Callback - see hitkey_bff.flows.callback for the route's story."""
+"""Callback - the flow and its policy are in hitkey_bff.routes.callback."""
 
-from hitkey_bff.flows import callback
-from hitkey_bff.http import endpoint
-
-handler = endpoint(callback)
+from hitkey_bff.routes.callback import handler as handler

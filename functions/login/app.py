@@ -1,6 +1,3 @@
-"""Login - see hitkey_bff.flows.login for the route's story."""
+"""Login - the flow and its policy are in hitkey_bff.routes.login."""
 
-from hitkey_bff.flows import login
-from hitkey_bff.http import endpoint
-
-handler = endpoint(login)
+from hitkey_bff.routes.login import handler as handler

@@ -1,6 +1,3 @@
-"""Logout - see hitkey_bff.flows.logout for the route's story."""
+"""Logout - the flow and its policy are in hitkey_bff.routes.logout."""
 
-from hitkey_bff.flows import logout
-from hitkey_bff.http import endpoint
-
-handler = endpoint(logout)
+from hitkey_bff.routes.logout import handler as handler

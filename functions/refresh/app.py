@@ -1,6 +1,3 @@
-"""Refresh - see hitkey_bff.flows.refresh for the route's story."""
+"""Refresh - the flow and its policy are in hitkey_bff.routes.refresh."""
 
-from hitkey_bff.flows import refresh
-from hitkey_bff.http import endpoint
-
-handler = endpoint(refresh)
+from hitkey_bff.routes.refresh import handler as handler

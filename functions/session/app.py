@@ -1,6 +1,3 @@
-"""Session - see hitkey_bff.flows.session for the route's story."""
+"""Session - the flow and its policy are in hitkey_bff.routes.session."""
 
-from hitkey_bff.flows import session
-from hitkey_bff.http import endpoint
-
-handler = endpoint(session)
+from hitkey_bff.routes.session import handler as handler

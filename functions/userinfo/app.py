@@ -1,6 +1,3 @@
-"""Userinfo - see hitkey_bff.flows.userinfo for the route's story."""
+"""Userinfo - the flow and its policy are in hitkey_bff.routes.userinfo."""
 
-from hitkey_bff.flows import userinfo
-from hitkey_bff.http import endpoint
-
-handler = endpoint(userinfo)
+from hitkey_bff.routes.userinfo import handler as handler

@@ -20,6 +20,7 @@ import pytest
 
 from local.emulator import SEEDED_USERS
 from tests.e2e.conftest import TIMEOUT_MS, Stack
+from tests.harness import LOGIN, SESSION
 
 try:
     from playwright.sync_api import expect
@@ -28,8 +29,6 @@ except ImportError:  # the browser fixture skips (or fails in CI) with how to in
 
 pytestmark = pytest.mark.e2e
 
-SESSION = "__Host-Http-hitkey-session"
-LOGIN = f"{SESSION}-login"
 ADA = SEEDED_USERS[0]
 
 FETCH = """async (path) => {

@@ -7,7 +7,7 @@ connection error) and never reaches moto - a throttled write writes nothing. Eve
 ``before-send`` is botocore's own: the response is parsed, the standard retry mode decides
 whether to retry (and how long to back off: recorded, not slept), and the last error is raised
 into the BFF. The clients are configured as the Lambda's are (``template.yaml``'s
-``AWS_RETRY_MODE``/``AWS_MAX_ATTEMPTS`` for the Powertools-built Secrets Manager client).
+``hitkey_bff.aws.client_config()``, the same for every client).
 
 What the rotated-token write does when it still fails after every retry
 -------------------------------------------------------------------------
@@ -38,15 +38,17 @@ from botocore.compat import HTTPHeaders
 from botocore.exceptions import EndpointConnectionError
 from moto.core.models import botocore_stubber
 
-from hitkey_bff import runtime
 from local.emulator import SEEDED_USERS, Emulator
 from local.resources import load_template
 from tests.conftest import Aws
 from tests.harness import (
+    LOGIN,
+    SESSION,
     Browser,
     approve_at_hitkey,
     assert_error,
     body,
+    current,
     expires,
     items,
     only_session,
@@ -55,13 +57,11 @@ from tests.harness import (
 )
 
 ADA = SEEDED_USERS[0]
-SESSION = "__Host-Http-hitkey-session"
-LOGIN = "__Host-Http-hitkey-session-login"
 FOREVER = 10_000
 TEMPLATE = load_template()
 LAMBDA_TIMEOUT: int = TEMPLATE["Globals"]["Function"]["Timeout"]
 LAMBDA_ENV: dict[str, str] = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
-BFF_ATTEMPTS = 3  # runtime's Config(retries={"total_max_attempts": 3}), Secrets Manager's client too
+BFF_ATTEMPTS = 3  # hitkey_bff.aws.MAX_ATTEMPTS, for every client (Secrets Manager's too)
 SECRETS_ATTEMPTS = BFF_ATTEMPTS
 COMMIT_ATTEMPTS = 5  # Store.commit_tokens' own attempts, each retried by botocore
 
@@ -165,19 +165,17 @@ class AwsFaults:
 def faults(hitkey: Emulator, monkeypatch: pytest.MonkeyPatch) -> AwsFaults:
     """Fault injection for this test; botocore's backoff delays are recorded instead of slept."""
     for name in ("AWS_RETRY_MODE", "AWS_MAX_ATTEMPTS"):
-        monkeypatch.setenv(name, LAMBDA_ENV[name])
+        if name in LAMBDA_ENV:
+            monkeypatch.setenv(name, LAMBDA_ENV[name])
     backoffs: list[float] = []
     monkeypatch.setattr(botocore.endpoint, "time", types.SimpleNamespace(sleep=backoffs.append))
-    runtime.reset()
+    current().cold()
     return AwsFaults(backoffs)
 
 
 def secrets_client() -> Any:
-    """The Secrets Manager client the BFF reads its client secret with (Powertools builds it)."""
-    runtime.client_secret()
-    provider = runtime._secrets()
-    provider.clear_cache()  # the next read goes to Secrets Manager again
-    return provider.client
+    """The Secrets Manager client the BFF reads its client secret with (the one every handler uses)."""
+    return current().deps.aws.secretsmanager()
 
 
 def commit(params: dict[str, Any]) -> bool:
@@ -202,7 +200,7 @@ def approved_callback(browser: Browser) -> str:
 def test_throttled_get_item_is_retried_by_botocore(hitkey: Emulator, aws: Aws, faults: AwsFaults) -> None:
     browser = signed_in()
     before = aws.scan()
-    faults.attach(runtime.dynamodb())
+    faults.attach(current().deps.aws.dynamodb())
     faults.add("dynamodb.GetItem", THROTTLED_DDB, count=2)
     response = browser.call("GET /auth/session")
     assert response["statusCode"] == 200 and body(response)["authenticated"] is True
@@ -213,7 +211,7 @@ def test_throttled_get_item_is_retried_by_botocore(hitkey: Emulator, aws: Aws, f
 def test_persistent_get_item_throttling_is_a_503(hitkey: Emulator, aws: Aws, faults: AwsFaults) -> None:
     browser = signed_in()
     before = aws.scan()
-    faults.attach(runtime.dynamodb())
+    faults.attach(current().deps.aws.dynamodb())
     faults.add("dynamodb.GetItem", THROTTLED_DDB)
     response = browser.call("GET /auth/session")
     assert_error(response, 503, "service_unavailable")
@@ -230,7 +228,7 @@ def test_persistent_get_item_throttling_is_a_503(hitkey: Emulator, aws: Aws, fau
 def test_throttled_commit_is_saved_by_the_stores_own_retries(hitkey: Emulator, aws: Aws, faults: AwsFaults) -> None:
     browser = signed_in()
     before = only_session(aws)
-    faults.attach(runtime.dynamodb())
+    faults.attach(current().deps.aws.dynamodb())
     # more failures than botocore's attempts: only Store.commit_tokens' own retry gets through
     faults.add("dynamodb.UpdateItem", THROTTLED_DDB, count=BFF_ATTEMPTS + 1, match=commit)
     hitkey.reset_counters()
@@ -252,7 +250,7 @@ def test_commit_that_never_succeeds_loses_the_rotated_token_and_then_the_session
 ) -> None:
     browser = signed_in()
     before = only_session(aws)
-    faults.attach(runtime.dynamodb())
+    faults.attach(current().deps.aws.dynamodb())
     faults.add("dynamodb.UpdateItem", THROTTLED_DDB, match=commit)
     response = browser.call("POST /auth/refresh")
     assert_error(response, 503, "service_unavailable")
@@ -277,7 +275,7 @@ def test_commit_that_never_succeeds_loses_the_rotated_token_and_then_the_session
 def test_failed_commit_leaves_no_lease_behind(hitkey: Emulator, aws: Aws, faults: AwsFaults) -> None:
     browser = signed_in()
     before = only_session(aws)
-    faults.attach(runtime.dynamodb())
+    faults.attach(current().deps.aws.dynamodb())
     faults.add("dynamodb.UpdateItem", THROTTLED_DDB, match=commit)
     assert_error(browser.call("POST /auth/refresh"), 503, "service_unavailable")
     assert only_session(aws) == before
@@ -295,8 +293,8 @@ def test_commit_retries_fit_in_the_lambda_timeout(
 
     monkeypatch.setattr(standard.ExponentialBackoff, "__init__", average_jitter)
     browser = signed_in()
-    runtime.reset()  # a refresh Lambda with its own clients (built with the average jitter)
-    faults.attach(runtime.dynamodb())
+    current().cold()  # a refresh Lambda with its own clients (built with the average jitter)
+    faults.attach(current().deps.aws.dynamodb())
     faults.add("dynamodb.UpdateItem", THROTTLED_DDB, match=commit)
     assert_error(browser.call("POST /auth/refresh"), 503, "service_unavailable")
     store_backoff = sum(0.1 * 2**i for i in range(COMMIT_ATTEMPTS - 1))
@@ -307,7 +305,7 @@ def test_commit_retries_fit_in_the_lambda_timeout(
 
 
 def test_login_state_that_cannot_be_stored_sets_no_cookie(hitkey: Emulator, aws: Aws, faults: AwsFaults) -> None:
-    faults.attach(runtime.dynamodb())
+    faults.attach(current().deps.aws.dynamodb())
     faults.add("dynamodb.PutItem", THROTTLED_DDB, match=login_state)
     browser = Browser()
     response = browser.login()
@@ -321,7 +319,7 @@ def test_login_state_that_cannot_be_stored_sets_no_cookie(hitkey: Emulator, aws:
 
 
 def test_throttled_login_state_write_is_retried(hitkey: Emulator, aws: Aws, faults: AwsFaults) -> None:
-    faults.attach(runtime.dynamodb())
+    faults.attach(current().deps.aws.dynamodb())
     faults.add("dynamodb.PutItem", THROTTLED_DDB, count=1, match=login_state)
     browser = Browser()
     response = browser.login()
@@ -354,7 +352,7 @@ def test_kms_fault_at_callback(
 ) -> None:
     browser = Browser()
     query = approved_callback(browser)
-    faults.attach(runtime.kms())
+    faults.attach(current().deps.aws.kms())
     faults.add("kms.GenerateDataKey", respond, count=count)
     hitkey.reset_counters()
     response = browser.callback(query)
@@ -375,8 +373,8 @@ def test_kms_fault_at_callback(
 
 def test_throttled_kms_at_refresh_is_retried(hitkey: Emulator, aws: Aws, faults: AwsFaults) -> None:
     browser = signed_in()
-    runtime.reset()  # a cold refresh Lambda: no data key cached yet
-    faults.attach(runtime.kms())
+    current().cold()  # a cold refresh Lambda: no data key cached yet
+    faults.attach(current().deps.aws.kms())
     faults.add("kms.GenerateDataKey", THROTTLED_KMS, count=2)
     response = browser.call("POST /auth/refresh")
     assert response["statusCode"] == 200 and faults.attempts["kms.GenerateDataKey"] == 3
@@ -387,8 +385,8 @@ def test_throttled_kms_at_refresh_is_retried(hitkey: Emulator, aws: Aws, faults:
 def test_kms_failure_at_refresh_happens_before_hitkey_rotates(hitkey: Emulator, aws: Aws, faults: AwsFaults) -> None:
     browser = signed_in()
     before = only_session(aws)
-    runtime.reset()  # a cold refresh Lambda: no data key cached yet
-    faults.attach(runtime.kms())
+    current().cold()  # a cold refresh Lambda: no data key cached yet
+    faults.attach(current().deps.aws.kms())
     faults.add("kms.GenerateDataKey", THROTTLED_KMS)
     hitkey.reset_counters()
     response = browser.call("POST /auth/refresh")
@@ -439,4 +437,4 @@ def test_secrets_manager_client_has_the_runtimes_timeouts(hitkey: Emulator, faul
     def timeouts(client: Any) -> tuple[float, float]:
         return client.meta.config.connect_timeout, client.meta.config.read_timeout
 
-    assert timeouts(secrets_client()) == timeouts(runtime.dynamodb())  # runtime's (1, 3), not (60, 60)
+    assert timeouts(secrets_client()) == timeouts(current().deps.aws.dynamodb())  # (1, 3), not botocore's (60, 60)

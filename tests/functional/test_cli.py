@@ -1,4 +1,4 @@
-"""``python -m hitkey_bff.cli register-client``: HitKey (the emulator, over real HTTP) to Secrets Manager (moto)."""
+"""``python -m tools.cli register-client``: HitKey (the emulator, over real HTTP) to Secrets Manager (moto)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 
-from hitkey_bff import cli
 from local.emulator import Emulator
+from tools import cli
 
 pytestmark = pytest.mark.integration
 
@@ -333,7 +333,7 @@ def test_runs_as_a_module() -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "layers" / "bff"), str(REPO_ROOT)])}
 
     result = subprocess.run(
-        [sys.executable, "-m", "hitkey_bff.cli", "register-client", "--help"],
+        [sys.executable, "-m", "tools.cli", "register-client", "--help"],
         env=env,
         capture_output=True,
         text=True,

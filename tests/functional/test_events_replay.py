@@ -8,15 +8,12 @@ from typing import Any
 
 import pytest
 
-from hitkey_bff import runtime
 from local.emulator import SEEDED_USERS, Emulator
-from local.gateway import make_context
 from tests.conftest import Aws
-from tests.harness import Browser, body, handlers
+from tests.harness import SESSION, Browser, body, current
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 ORIGIN = "http://localhost:3000"  # the events were captured from the local stack
-SESSION = "__Host-Http-hitkey-session"
 
 
 def load(name: str) -> dict[str, Any]:
@@ -25,14 +22,12 @@ def load(name: str) -> dict[str, Any]:
 
 
 def replay(event: dict[str, Any]) -> dict[str, Any]:
-    handler, function = handlers()[event["routeKey"]]
-    return handler(event, make_context(function))
+    return current().invoke(event["routeKey"], event)
 
 
 @pytest.fixture
-def local_origin(hitkey: Emulator, monkeypatch: pytest.MonkeyPatch) -> Emulator:
-    monkeypatch.setenv("APP_ORIGIN", ORIGIN)
-    runtime.reset()
+def local_origin(hitkey: Emulator) -> Emulator:
+    current().configure(app_origin=ORIGIN)
     return hitkey
 
 

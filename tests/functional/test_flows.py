@@ -10,14 +10,25 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from hitkey_bff import runtime
+from hitkey_bff.deps import Deps
 from local.emulator import SEEDED_USERS, Emulator
+from local.gateway import build_event, make_context
 from tests.conftest import APP_ORIGIN, CLIENT_ID, REDIRECT_URI, Aws
-from tests.harness import Browser, approve_at_hitkey, body, items, set_cookie_attrs, signed_in, upstream
+from tests.harness import (
+    LOGIN,
+    SESSION,
+    Browser,
+    approve_at_hitkey,
+    body,
+    current,
+    items,
+    set_cookie_attrs,
+    signed_in,
+    upstream,
+)
+from tests.kit import handler_for
 
 ADA, ALAN = SEEDED_USERS[0], SEEDED_USERS[1]
-SESSION = "__Host-Http-hitkey-session"
-LOGIN = "__Host-Http-hitkey-session-login"
 
 
 @pytest.fixture
@@ -29,8 +40,9 @@ def aws_calls(hitkey: Emulator) -> Counter[str]:
         _, service, operation = event_name.split(".")
         seen[f"{service}.{operation}"] += 1
 
-    runtime.dynamodb().meta.events.register("before-call.dynamodb.*", count)
-    runtime.kms().meta.events.register("before-call.kms.*", count)
+    aws = current().deps.aws  # the clients every handler uses
+    aws.dynamodb().meta.events.register("before-call.dynamodb.*", count)
+    aws.kms().meta.events.register("before-call.kms.*", count)
     return seen
 
 
@@ -371,9 +383,11 @@ def test_csrf_is_required(hitkey: Emulator, aws: Aws, route: str, headers: dict[
 
 def test_missing_setting_is_a_503_naming_it(hitkey: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SESSION_TABLE")
-    runtime.reset()
     for route in ("GET /auth/login", "GET /auth/session"):
-        response = Browser().call(route)
+        cold = handler_for(route).using(Deps.from_env)  # a Lambda reads its environment at the first event
+        method, path = route.split(" ", 1)
+        event = build_event(method, path, headers={"x-csrf": "1", "origin": APP_ORIGIN}, route_key=route)
+        response = cold(event, make_context(route))
         assert response["statusCode"] == 503
         assert body(response)["error"] == "missing_config" and "SESSION_TABLE" in body(response)["message"]
 

@@ -3,6 +3,7 @@ response header or Location URL - across the whole flow, success and failure pat
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import logging
@@ -10,17 +11,14 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
+import httpx
 import pytest
 
-from hitkey_bff import hitkey as hitkey_module
-from hitkey_bff.hitkey import TokenSet
+from hitkey_bff.hitkey import HitKeyClient, new_http_client
 from hitkey_bff.observability import logger
 from local.emulator import SEEDED_USERS, Emulator
 from tests.conftest import CLIENT_SECRET, Aws
-from tests.harness import Browser, approve_at_hitkey
-
-SESSION = "__Host-Http-hitkey-session"
-LOGIN = "__Host-Http-hitkey-session-login"
+from tests.harness import LOGIN, SESSION, Browser, approve_at_hitkey, current
 
 
 class Secrets:
@@ -34,18 +32,26 @@ class Secrets:
 
 
 @pytest.fixture
-def issued(monkeypatch: pytest.MonkeyPatch) -> Secrets:
-    """Records every token HitKey issues to the BFF (a spy on the real client, not a stand-in)."""
+def issued(hitkey: Emulator) -> Secrets:
+    """Records every grant the BFF sends to HitKey's token endpoint and every token it gets back,
+    with httpx's event hooks on the real client (the BFF's HitKey client is built on it)."""
     secrets = Secrets()
-    original = hitkey_module.HitKeyClient._token
 
-    def spy(self: hitkey_module.HitKeyClient, grant: dict[str, str]) -> TokenSet:
-        secrets.add(grant.get("code"), grant.get("code_verifier"), grant.get("refresh_token"))
-        tokens = original(self, grant)
-        secrets.add(tokens.access_token, tokens.refresh_token)
-        return tokens
+    def on_request(request: httpx.Request) -> None:
+        if request.url.path.endswith("/oauth/token"):
+            grant = json.loads(request.content or b"{}")
+            secrets.add(grant.get("code"), grant.get("code_verifier"), grant.get("refresh_token"))
 
-    monkeypatch.setattr(hitkey_module.HitKeyClient, "_token", spy)
+    def on_response(response: httpx.Response) -> None:
+        if response.request.url.path.endswith("/oauth/token") and response.status_code == 200:
+            with contextlib.suppress(ValueError, AttributeError):  # a fault may send broken JSON
+                tokens = json.loads(response.read())
+                secrets.add(tokens.get("access_token"), tokens.get("refresh_token"))
+
+    http = new_http_client()
+    http.event_hooks = {"request": [on_request], "response": [on_response]}
+    bff = current()
+    bff.cold(hitkey=HitKeyClient(http, bff.settings.api_url, bff.settings.client_id))
     return secrets
 
 

@@ -9,13 +9,11 @@ import json
 
 import pytest
 
-from hitkey_bff import runtime
 from local.emulator import SEEDED_USERS, Emulator
 from tests.conftest import Aws
-from tests.harness import items, signed_in
+from tests.harness import SESSION, current, items, signed_in
 
 ADA, ALAN = SEEDED_USERS[0], SEEDED_USERS[1]
-SESSION = "__Host-Http-hitkey-session"
 
 
 def json_lines(text: str) -> list[dict[str, object]]:
@@ -41,9 +39,8 @@ def test_rejected_refresh_token_ends_the_session_with_event_and_metric(
     assert ada_phone.call("GET /auth/userinfo")["statusCode"] == 200  # default: only this session
 
 
-def test_setting_ends_every_session_of_that_user(hitkey: Emulator, aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("END_ALL_SESSIONS_ON_REUSE", "true")
-    runtime.reset()
+def test_setting_ends_every_session_of_that_user(hitkey: Emulator, aws: Aws) -> None:
+    current().configure(end_all_sessions_on_reuse=True)
     ada_laptop, ada_phone, alan = signed_in(ADA.sub), signed_in(ADA.sub), signed_in(ALAN.sub)
     hitkey.inject_fault("token", "invalid_grant")
     assert ada_laptop.call("POST /auth/refresh")["statusCode"] == 401

@@ -19,15 +19,19 @@ import httpx
 import pytest
 
 import hitkey_bff.hitkey
-from hitkey_bff import refresher, runtime
+from hitkey_bff import refresher
+from hitkey_bff.hitkey import HitKeyClient, new_http_client
 from local.emulator import SEEDED_USERS, Emulator
 from local.resources import load_template
 from tests.conftest import APP_ORIGIN, Aws
 from tests.harness import (
+    LOGIN,
+    SESSION,
     Browser,
     approve_at_hitkey,
     assert_error,
     body,
+    current,
     expires,
     only_session,
     signed_in,
@@ -35,8 +39,6 @@ from tests.harness import (
 )
 
 ADA = SEEDED_USERS[0]
-SESSION = "__Host-Http-hitkey-session"
-LOGIN = "__Host-Http-hitkey-session-login"
 SHORT_TIMEOUT = 0.5
 HANG_SECONDS = 2.0
 API_GATEWAY_LIMIT = 29  # HTTP API's integration timeout is 30 s; keep a second for ourselves
@@ -59,8 +61,9 @@ REFRESHING = ["refresh", "userinfo-expired"]
 def inject(hitkey: Emulator, monkeypatch: pytest.MonkeyPatch, endpoint: str, kind: str, count: int = 1) -> None:
     """Queue a fault; for ``hang``, first give the BFF a short timeout (a fresh client gets it)."""
     if kind == "hang":
-        monkeypatch.setattr(hitkey_bff.hitkey, "TIMEOUT", httpx.Timeout(SHORT_TIMEOUT))
-        runtime.reset()
+        bff = current()  # a fresh Lambda whose HitKey client has a short timeout
+        s = bff.settings
+        bff.cold(hitkey=HitKeyClient(new_http_client(httpx.Timeout(SHORT_TIMEOUT)), s.api_url, s.client_id))
         hitkey.inject_fault(endpoint, "hang", count, seconds=HANG_SECONDS)
     else:
         hitkey.inject_fault(endpoint, kind, count)

@@ -2,7 +2,7 @@
 
 Usage: ``python -m tests.integration.lambda_worker ROUTE_KEY COOKIE START_AT`` with the BFF's
 environment set; waits until the epoch time START_AT so all workers fire together, then prints
-the response's status code.
+the response's status code. The handler builds its dependencies from the environment, as in Lambda.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ import sys
 import time
 
 from local.gateway import build_event, make_context
-from tests.harness import handlers
+from tests.kit import handler_for, routes
 
 
 def main() -> int:
     route, cookie, start_at = sys.argv[1], sys.argv[2], float(sys.argv[3])
-    handler, function = handlers()[route]  # import (cold start) before the starting gun
+    handler, function = handler_for(route), routes()[route].logical_id  # import before the starting gun
     method, path = route.split(" ", 1)
     event = build_event(method, path, headers={"x-csrf": "1"}, cookies=[cookie], route_key=route)
     time.sleep(max(0.0, start_at - time.time()))

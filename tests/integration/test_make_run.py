@@ -19,10 +19,10 @@ import httpx
 import pytest
 
 from local.stack import free_port
+from tests.harness import SESSION
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
-SESSION = "__Host-Http-hitkey-session"
 
 
 @dataclass

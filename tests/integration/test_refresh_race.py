@@ -16,16 +16,15 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from hitkey_bff import runtime
+from hitkey_bff.config import settings_from
 from local.emulator import SEEDED_USERS, Emulator
 from local.resources import create_resources
 from local.stack import free_port
 from tests.conftest import APP_ORIGIN, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI
-from tests.harness import Browser, body
+from tests.harness import SESSION, Bff, Browser, body, serving
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
-SESSION = "__Host-Http-hitkey-session"
 THREADS, PROCESSES = 10, 10
 
 
@@ -51,9 +50,9 @@ def moto_server(monkeypatch: pytest.MonkeyPatch, emulator: Emulator) -> Iterator
         }
         for name, value in env.items():
             monkeypatch.setenv(name, value)
-        runtime.reset()
         emulator.reset()
-        yield env
+        with serving(Bff(settings_from(dict(os.environ)))):  # one warm process: its threads share it
+            yield env
     finally:
         server.stop()
 

@@ -1,4 +1,4 @@
-"""Settings, read once per warm Lambda from the environment.
+"""Settings: what a deployment is, read from the environment by :meth:`hitkey_bff.deps.Deps.from_env`.
 
 A missing required variable raises :class:`~hitkey_bff.errors.ConfigError` at the first
 invocation (a 503 naming the variable), never an import-time crash.
@@ -6,9 +6,8 @@ invocation (a 503 naming the variable), never an import-time crash.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from functools import lru_cache
+from typing import Any
 from urllib.parse import urlsplit
 
 from hitkey_bff.errors import ConfigError
@@ -53,10 +52,10 @@ def _origin(value: str) -> str:
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
-def _int(env: dict[str, str], name: str, default: int) -> int:
+def _int(env: dict[str, str], name: str) -> int | None:
     raw = env.get(name, "").strip()
     if not raw:
-        return default
+        return None
     try:
         value = int(raw)
     except ValueError:
@@ -67,7 +66,21 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
 
 
 def settings_from(env: dict[str, str]) -> Settings:
-    """Build :class:`Settings` from a mapping of environment variables."""
+    """Build :class:`Settings` from a mapping of environment variables (unset or empty optional
+    ones keep the dataclass's defaults)."""
+    optional: dict[str, Any] = {}
+    if authorize_url := env.get("HITKEY_AUTHORIZE_URL"):
+        optional["authorize_url"] = authorize_url
+    if api_url := env.get("HITKEY_API_URL"):
+        optional["api_url"] = api_url.rstrip("/")
+    if scopes := " ".join(env.get("SCOPES", "").split()):
+        optional["scopes"] = scopes
+    if ttl := _int(env, "SESSION_TTL_SECONDS"):
+        optional["session_ttl_seconds"] = ttl
+    if cookie_name := env.get("COOKIE_NAME"):
+        optional["cookie_name"] = cookie_name
+    if env.get("END_ALL_SESSIONS_ON_REUSE", "").lower() in ("1", "true", "yes"):
+        optional["end_all_sessions_on_reuse"] = True
     return Settings(
         client_id=_required(env, "HITKEY_CLIENT_ID"),
         client_secret_id=_required(env, "HITKEY_CLIENT_SECRET_ARN"),
@@ -75,21 +88,5 @@ def settings_from(env: dict[str, str]) -> Settings:
         app_origin=_origin(_required(env, "APP_ORIGIN")),
         session_table=_required(env, "SESSION_TABLE"),
         kms_key_id=_required(env, "KMS_KEY_ID"),
-        authorize_url=env.get("HITKEY_AUTHORIZE_URL") or "https://hitkey.io/",
-        api_url=(env.get("HITKEY_API_URL") or "https://api.hitkey.io").rstrip("/"),
-        scopes=" ".join((env.get("SCOPES") or "openid profile email").split()),
-        session_ttl_seconds=_int(env, "SESSION_TTL_SECONDS", THIRTY_DAYS),
-        cookie_name=env.get("COOKIE_NAME") or "__Host-Http-hitkey-session",
-        end_all_sessions_on_reuse=env.get("END_ALL_SESSIONS_ON_REUSE", "").lower() in ("1", "true", "yes"),
+        **optional,
     )
-
-
-@lru_cache(maxsize=1)
-def settings() -> Settings:
-    """The process's settings (cached; :func:`reset` clears the cache for tests)."""
-    return settings_from(dict(os.environ))
-
-
-def reset() -> None:
-    """Forget cached settings - tests change the environment between cases."""
-    settings.cache_clear()

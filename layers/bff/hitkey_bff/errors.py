@@ -1,6 +1,6 @@
 """Typed errors, each mapped to an HTTP status and a stable ``error`` code.
 
-A handler raises one of these; :func:`hitkey_bff.http.endpoint` turns it into
+A flow raises one of these; :func:`hitkey_bff.route.route` turns it into
 ``{"error": code, "message": text}``. Messages are for humans and never carry a secret.
 """
 
@@ -13,10 +13,9 @@ class BffError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, code: str | None = None, cookies: tuple[str, ...] = ()) -> None:
+    def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
         self.message = message
-        self.cookies = cookies
         if code is not None:
             self.code = code
 
@@ -33,16 +32,10 @@ class Forbidden(BffError):
 
 
 class Unauthenticated(BffError):
-    """No valid session (401)."""
+    """No valid session (401); the route wrapper also deletes the session cookie."""
 
     status = 401
     code = "unauthenticated"
-
-
-class SessionEnded(Unauthenticated):
-    """HitKey refused the session's refresh token; the session is gone (401)."""
-
-    code = "session_ended"
 
 
 class ConfigError(BffError):
@@ -74,7 +67,8 @@ class InvalidGrant(BffError):
 
 
 class AccessTokenRejected(BffError):
-    """HitKey's userinfo refused the access token (401 from upstream)."""
+    """An upstream refused the access token (its 401): raise it from the ``call`` given to
+    :func:`hitkey_bff.tokens.call_with_fresh_token` to get one refresh and one retry."""
 
     status = 401
     code = "access_token_rejected"

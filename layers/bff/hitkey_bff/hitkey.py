@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from hitkey_bff import __version__
 from hitkey_bff.cookies import MAX_SUB_BYTES
 from hitkey_bff.errors import AccessTokenRejected, InvalidGrant, UpstreamError, UpstreamTimeout
 
@@ -30,13 +31,14 @@ class TokenSet:
     scope: str
 
 
-def new_http_client() -> httpx.Client:
-    """The process's HTTP client: explicit timeouts, no redirects, small pool."""
+def new_http_client(timeout: httpx.Timeout = TIMEOUT, transport: httpx.BaseTransport | None = None) -> httpx.Client:
+    """The process's HTTP client: explicit timeouts, no redirects, small pool (``transport``: tests)."""
     return httpx.Client(
-        timeout=TIMEOUT,
+        timeout=timeout,
+        transport=transport,
         follow_redirects=False,
         limits=httpx.Limits(max_connections=10, max_keepalive_connections=5),
-        headers={"user-agent": "hitkey-bff/0.1", "accept": "application/json"},
+        headers={"user-agent": f"hitkey-bff/{__version__}", "accept": "application/json"},
     )
 
 

@@ -1,21 +1,16 @@
-"""API Gateway HTTP API (payload 2.0) in and out: a typed :class:`Request`, response builders,
-and :func:`endpoint`, which turns a flow into a Lambda handler that never lets an exception out.
-"""
+"""API Gateway HTTP API (payload 2.0) in and out: a typed :class:`Request` and response builders."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import wraps
 from typing import Any
 from urllib.parse import parse_qs
 
-from hitkey_bff.errors import BadRequest, BffError, ServiceUnavailable
-from hitkey_bff.observability import logger, metrics
+from hitkey_bff.errors import BadRequest, BffError
 
 Response = dict[str, Any]
-Flow = Callable[["Request"], Response]
 Handler = Callable[[dict[str, Any], Any], Response]
 
 MAX_QUERY = 4096
@@ -129,32 +124,3 @@ def redirect(location: str, cookies: Iterable[str] = ()) -> Response:
 def error_response(error: BffError, cookies: Iterable[str] = ()) -> Response:
     """``{"error": code, "message": text}`` with the error's status."""
     return json_response(error.status, {"error": error.code, "message": error.message}, cookies)
-
-
-def endpoint(flow: Flow) -> Handler:
-    """Wrap a flow as a Lambda handler: structured logs with the request id, metrics flushed,
-    typed errors as JSON, AWS failures as 503, anything unexpected as a 500 without details."""
-
-    @wraps(flow)
-    def run(event: dict[str, Any], context: Any) -> Response:
-        try:
-            return flow(Request.from_event(event))
-        except BffError as err:
-            logger.info("request refused", extra={"status": err.status, "error": err.code})
-            return error_response(err, err.cookies)
-        except Exception as exc:  # every failure must become JSON, never a stack trace
-            if _is_aws_error(exc):
-                logger.warning("AWS dependency failed", extra={"exception_type": type(exc).__name__})
-                metrics.add_metric(name="AwsFailures", unit="Count", value=1)
-                return error_response(ServiceUnavailable("a backing service is unavailable, try again"))
-            logger.exception("unexpected error")
-            return json_response(500, {"error": "internal_error", "message": "unexpected error"})
-
-    handler = logger.inject_lambda_context(correlation_id_path="requestContext.requestId")(run)
-    return metrics.log_metrics(handler)
-
-
-def _is_aws_error(exc: Exception) -> bool:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    return isinstance(exc, BotoCoreError | ClientError)

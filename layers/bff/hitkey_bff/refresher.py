@@ -11,76 +11,74 @@ with a version check, retrying transient failures: the new refresh token exists 
 from __future__ import annotations
 
 import contextlib
-import time
 import uuid
-from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from hitkey_bff import runtime, sessions
-from hitkey_bff.config import settings
-from hitkey_bff.cookies import SessionKey
+from hitkey_bff import sessions
 from hitkey_bff.errors import InvalidGrant, UpstreamTimeout
 from hitkey_bff.observability import logger, metrics
+from hitkey_bff.sessions import Session
 from hitkey_bff.store import SessionRecord
+
+if TYPE_CHECKING:
+    from hitkey_bff.deps import Deps
 
 LEASE_SECONDS = 20  # > HitKey's worst case (connect 3 s + read 7 s) with room to spare
 WAIT_SECONDS = LEASE_SECONDS + 3
 _POLL_FIRST, _POLL_MAX = 0.05, 0.4
 
 
-def refresh(key: SessionKey, record: SessionRecord, *, sleep: Callable[[float], None] = time.sleep) -> SessionRecord:
-    """The session with tokens newer than ``record``'s: refreshed here, or by whoever was first."""
+def refresh(deps: Deps, session: Session) -> Session:
+    """The session with tokens newer than ``session``'s: refreshed here, or by whoever was first."""
+    key, record = session
     owner = uuid.uuid4().hex
-    deadline = time.monotonic() + WAIT_SECONDS
+    deadline = deps.clock.monotonic() + WAIT_SECONDS
     current = record
     while True:
-        now = sessions.now()
-        acquired, seen = runtime.store().try_lease(current, owner, now, now + LEASE_SECONDS)
+        now = deps.clock.now()
+        acquired, seen = deps.store.try_lease(current, owner, now, now + LEASE_SECONDS)
         if acquired:
-            return _rotate(key, current, owner)
-        newer = _wait_for_winner(key, record, seen, deadline, sleep)
+            return Session(key, _rotate(deps, Session(key, current), owner))
+        newer = _wait_for_winner(deps, session, seen, deadline)
         if newer.version > record.version:
             metrics.add_metric(name="RefreshJoined", unit="Count", value=1)
-            return newer
+            return Session(key, newer)
         current = newer  # the lease lapsed with no new version: take it over
 
 
-def _wait_for_winner(
-    key: SessionKey,
-    record: SessionRecord,
-    seen: SessionRecord | None,
-    deadline: float,
-    sleep: Callable[[float], None],
-) -> SessionRecord:
+def _wait_for_winner(deps: Deps, session: Session, seen: SessionRecord | None, deadline: float) -> SessionRecord:
+    key, record = session
     delay = _POLL_FIRST
     while True:
         if seen is None:
             raise sessions.signed_out("the session ended while it was being refreshed")
-        if seen.version > record.version or seen.lease_until < sessions.now():
+        if seen.version > record.version or seen.lease_until < deps.clock.now():
             return seen
-        if time.monotonic() > deadline:
+        if deps.clock.monotonic() > deadline:
             raise UpstreamTimeout("another request's refresh did not finish", code="refresh_in_progress")
-        sleep(delay)
+        deps.clock.sleep(delay)
         delay = min(delay * 2, _POLL_MAX)
-        seen = runtime.store().get_session(key.sub, key.session_hash, sessions.now())
+        seen = deps.store.get_session(key.sub, key.session_hash, deps.clock.now())
 
 
-def _rotate(key: SessionKey, record: SessionRecord, owner: str) -> SessionRecord:
+def _rotate(deps: Deps, session: Session, owner: str) -> SessionRecord:
     """Refresh at HitKey under our lease. Everything that can fail without harm (decrypting the
     old token, the client secret, a data key for sealing) happens before HitKey rotates."""
-    store = runtime.store()
+    key, record = session
+    store = deps.store
     try:
-        old_refresh = sessions.refresh_token(key, record)
-        secret = runtime.client_secret()
-        runtime.keyring().for_sealing()  # a KMS failure after rotation would lose the new token
-        tokens = runtime.hitkey().refresh(old_refresh, secret)
+        old_refresh = sessions.refresh_token(deps, session)
+        secret = deps.client_secret()
+        deps.keyring.for_sealing()  # a KMS failure after rotation would lose the new token
+        tokens = deps.hitkey.refresh(old_refresh, secret)
     except InvalidGrant:
-        _end_rejected_session(key)
+        _end_rejected_session(deps, session)
         raise sessions.signed_out("HitKey ended this session; sign in again") from None
     except BaseException:
         store.release_lease(record, owner)
         raise
     try:
-        updated = store.commit_tokens(record, owner, sessions.seal_tokens(key, tokens, old_refresh))
+        updated = store.commit_tokens(record, owner, sessions.seal_tokens(deps, key, tokens, old_refresh))
     except BaseException:
         with contextlib.suppress(Exception):  # let the next request take over without waiting
             store.release_lease(record, owner)
@@ -90,14 +88,14 @@ def _rotate(key: SessionKey, record: SessionRecord, owner: str) -> SessionRecord
     return updated
 
 
-def _end_rejected_session(key: SessionKey) -> None:
+def _end_rejected_session(deps: Deps, session: Session) -> None:
     """HitKey refused a refresh token we hold as current: revoked, expired - or reused by
     someone who stole it. End the session (and, if configured, every session of the user)."""
-    store = runtime.store()
-    store.delete_session(key.sub, key.session_hash)
+    key = session.key
+    sessions.end(deps, key, "reuse")
     ended = 1
-    if settings().end_all_sessions_on_reuse:
-        ended += store.delete_user_sessions(key.sub)
+    if deps.settings.end_all_sessions_on_reuse:
+        ended += sessions.end_all(deps, key.sub, "reuse")
     logger.warning(
         "refresh token rejected by HitKey; session ended",
         extra={"security_event": "refresh_token_rejected", "sub": key.sub, "sessions_ended": ended},

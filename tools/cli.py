@@ -4,7 +4,7 @@
 Secrets Manager, so the secret never passes through a terminal, a shell history or a file::
 
     export HITKEY_TOKEN=...        # your HitKey API bearer token
-    python -m hitkey_bff.cli register-client --name "My App" \\
+    python -m tools.cli register-client --name "My App" \\
         --redirect-uri https://app.example.com/auth/callback \\
         --secret-id <the stack's ClientSecretArn output, or a name to create>
 
@@ -76,8 +76,8 @@ class RegisteredClient:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``hitkey_bff.cli`` argument parser."""
-    parser = argparse.ArgumentParser(prog="python -m hitkey_bff.cli", description=__doc__.split("\n")[0])
+    """The ``tools.cli`` argument parser."""
+    parser = argparse.ArgumentParser(prog="python -m tools.cli", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     register = commands.add_parser(
         "register-client",

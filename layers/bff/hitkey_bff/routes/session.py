@@ -1,0 +1,27 @@
+"""``GET /auth/session`` - who is signed in, from DynamoDB alone."""
+
+from __future__ import annotations
+
+from hitkey_bff.deps import Deps
+from hitkey_bff.http import Request, Response, json_response
+from hitkey_bff.route import route
+from hitkey_bff.sessions import Session
+
+
+def session(request: Request, deps: Deps, found: Session | None) -> Response:
+    """The user and expiries, or ``{"authenticated": false}``."""
+    if found is None:
+        return json_response(200, {"authenticated": False})
+    record = found.record
+    return json_response(
+        200,
+        {
+            "authenticated": True,
+            "user": record.user,
+            "expires_at": record.expires_at,
+            "access_token_expires_at": record.tokens.access_expires_at,
+        },
+    )
+
+
+handler = route(session, session="optional")

@@ -1,0 +1,18 @@
+"""``GET /auth/userinfo`` - HitKey's userinfo with the session's access token, kept fresh."""
+
+from __future__ import annotations
+
+from hitkey_bff.deps import Deps
+from hitkey_bff.http import Request, Response, json_response
+from hitkey_bff.route import route
+from hitkey_bff.sessions import Session
+from hitkey_bff.tokens import call_with_fresh_token
+
+
+def userinfo(request: Request, deps: Deps, session: Session) -> Response:
+    """At most one refresh per request: first if the token has expired, or once if HitKey refuses it."""
+    _, claims = call_with_fresh_token(deps, session, deps.hitkey.userinfo)
+    return json_response(200, claims)
+
+
+handler = route(userinfo, session="required")

@@ -1,0 +1,57 @@
+"""Calling an API with the session's access token, kept fresh: at most one refresh per request.
+
+:func:`call_with_fresh_token` refreshes first when the stored token has expired (or will within
+:data:`ACCESS_TOKEN_SKEW` seconds), and once more when the upstream refuses the token - never
+twice. ``call`` gets the access token and raises
+:class:`~hitkey_bff.errors.AccessTokenRejected` for the upstream's 401; a proxy that returns the
+upstream's response object does the same for a 401 response (the refused answer is discarded and
+the call made again with the new token)::
+
+    def forward(token: str) -> httpx.Response:
+        response = http.send(build(request, token))
+        if response.status_code == 401:
+            raise AccessTokenRejected("the API refused the access token")
+        return response
+
+    session, response = call_with_fresh_token(deps, session, forward)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
+
+from hitkey_bff import refresher, sessions
+from hitkey_bff.errors import AccessTokenRejected, UpstreamError
+from hitkey_bff.sessions import Session
+
+if TYPE_CHECKING:
+    from hitkey_bff.deps import Deps
+
+T = TypeVar("T")
+ACCESS_TOKEN_SKEW = 30
+
+
+def fresh(deps: Deps, session: Session) -> bool:
+    """Whether the stored access token is good for at least :data:`ACCESS_TOKEN_SKEW` seconds."""
+    return session.record.tokens.access_expires_at > deps.clock.now() + ACCESS_TOKEN_SKEW
+
+
+def call_with_fresh_token(deps: Deps, session: Session, call: Callable[[str], T]) -> tuple[Session, T]:
+    """``call(access_token)``'s result and the session as it is after any refresh.
+
+    A second refusal (of a token refreshed in this request) is :class:`UpstreamError` (502).
+    """
+    refreshed = not fresh(deps, session)
+    if refreshed:
+        session = refresher.refresh(deps, session)
+    try:
+        return session, call(sessions.access_token(deps, session))
+    except AccessTokenRejected:
+        if refreshed:
+            raise UpstreamError("the upstream refused a freshly refreshed access token") from None
+    session = refresher.refresh(deps, session)
+    try:
+        return session, call(sessions.access_token(deps, session))
+    except AccessTokenRejected:
+        raise UpstreamError("the upstream refused a freshly refreshed access token") from None

@@ -1,0 +1,1 @@
+"""Operator tools: they run on your machine, never in Lambda (``python -m tools.cli``)."""
