@@ -11,6 +11,7 @@ from functools import wraps
 from typing import Any
 from urllib.parse import parse_qs
 
+from hitkey_bff import tracing
 from hitkey_bff.errors import BadRequest, BffError, ServiceUnavailable
 from hitkey_bff.observability import logger, metrics
 
@@ -151,7 +152,7 @@ def endpoint(flow: Flow) -> Handler:
             return json_response(500, {"error": "internal_error", "message": "unexpected error"})
 
     handler = logger.inject_lambda_context(correlation_id_path="requestContext.requestId")(run)
-    return metrics.log_metrics(handler)
+    return tracing.instrument(metrics.log_metrics(handler, capture_cold_start_metric=True))
 
 
 def _is_aws_error(exc: Exception) -> bool:
