@@ -875,3 +875,36 @@ def test_execute_api_endpoint_can_be_disabled(
     (server,) = api["Properties"]["Body"]["servers"]
     config = _resolved(sam, server["x-amazon-apigateway-endpoint-configuration"], DisableExecuteApiEndpoint=value)
     assert config == {"disableExecuteApiEndpoint": disabled}
+
+
+def _header_policies(site: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The security headers of each cache behaviour's response-headers policy, by path pattern."""
+    resources = site["Resources"]
+    (distribution,) = (r for r in resources.values() if r["Type"] == "AWS::CloudFront::Distribution")
+    config = distribution["Properties"]["DistributionConfig"]
+    behaviours = {"default": config["DefaultCacheBehavior"]} | {b["PathPattern"]: b for b in config["CacheBehaviors"]}
+    out = {}
+    for pattern, behaviour in behaviours.items():
+        ref = behaviour["ResponseHeadersPolicyId"]
+        policy = resources[ref["Ref"]]
+        assert policy["Type"] == "AWS::CloudFront::ResponseHeadersPolicy"
+        out[pattern] = policy["Properties"]["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"]
+    return out
+
+
+def test_deploy_guide_cloudfront_example_sends_hsts_and_security_headers(
+    site_snippet: tuple[str, dict[str, Any]],
+) -> None:
+    policies = _header_policies(site_snippet[1])
+    assert set(policies) == {"default", "/auth/*"}
+    for pattern, headers in policies.items():
+        hsts = headers["StrictTransportSecurity"]
+        assert hsts["AccessControlMaxAgeSec"] == 63072000, pattern  # two years
+        assert hsts["IncludeSubdomains"] is False and hsts["Override"] is True, pattern  # why: docs/deploy.md
+        assert headers["ContentTypeOptions"]["Override"] is True, pattern
+        assert headers["FrameOptions"]["FrameOption"] == "DENY", pattern
+        assert "ReferrerPolicy" in headers, pattern
+    auth = policies["/auth/*"]
+    assert auth["ReferrerPolicy"]["ReferrerPolicy"] == "no-referrer"  # a callback URL carries code and state
+    csp = auth["ContentSecurityPolicy"]["ContentSecurityPolicy"]
+    assert {d.strip() for d in csp.split(";")} == {"default-src 'none'", "frame-ancestors 'none'"}
