@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, Literal, overload
 
-from hitkey_bff import sessions
+from hitkey_bff import sessions, tracing
 from hitkey_bff.aws import is_aws_error
 from hitkey_bff.cookies import expired_cookie
 from hitkey_bff.csrf import require_same_origin
@@ -48,7 +48,9 @@ class Route:
         self._deps: Deps | None = None
         self._lock = threading.Lock()
         run = logger.inject_lambda_context(correlation_id_path="requestContext.requestId")(self._run)
-        self._handler: Callable[[dict[str, Any], Any], Response] = metrics.log_metrics(run)
+        self._handler: Callable[[dict[str, Any], Any], Response] = tracing.instrument(
+            metrics.log_metrics(run, capture_cold_start_metric=True)
+        )
 
     def __call__(self, event: dict[str, Any], context: Any) -> Response:
         return self._handler(event, context)
