@@ -755,7 +755,7 @@ def test_inject_fault_validates_its_arguments(emu: Emulator) -> None:
         emu.inject_fault("token", "explode")
     with pytest.raises(ValueError, match="count"):
         emu.inject_fault("token", "error500", count=0)
-    assert len(FAULT_KINDS) == 8
+    assert len(FAULT_KINDS) == 9  # trickle (issue 10) joined the eight
 
 
 # -- counters --------------------------------------------------------------------------------
