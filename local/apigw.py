@@ -111,30 +111,6 @@ def _compile_path(path: str) -> tuple[re.Pattern[str], tuple[str, ...], bool]:
     return re.compile("/" + "/".join(parts)), tuple(names), greedy
 
 
-def _compile_path(path: str) -> tuple[re.Pattern[str], tuple[str, ...], bool]:
-    if not path.startswith("/"):
-        raise ValueError(f"route path must start with '/': {path!r}")
-    segments = [] if path == "/" else path[1:].split("/")
-    parts: list[str] = []
-    names: list[str] = []
-    greedy = False
-    for i, segment in enumerate(segments):
-        m = re.fullmatch(r"\{([^{}/+]+)(\+?)\}", segment)
-        if m is None:
-            if "{" in segment or "}" in segment:
-                raise ValueError(f"path variables must be whole segments: {path!r}")
-            parts.append(re.escape(segment))
-            continue
-        name, plus = m.groups()
-        if plus:
-            if i != len(segments) - 1:
-                raise ValueError(f"a greedy {{{name}+}} must be the last segment: {path!r}")
-            greedy = True
-        parts.append(f"(?P<p{len(names)}>{'.+' if plus else '[^/]+'})")
-        names.append(name)
-    return re.compile("/" + "/".join(parts)), tuple(names), greedy
-
-
 def load_routes(template_path: str | os.PathLike[str]) -> dict[tuple[str, str], Route]:
     """Every ``HttpApi`` event of every ``AWS::Serverless::Function`` -> ``{(METHOD, PATH): Route}``.
 
@@ -151,15 +127,6 @@ def load_routes(template_path: str | os.PathLike[str]) -> dict[tuple[str, str], 
             )
         routes[key] = Route(event.method, event.path, event.function, event.name)
     return routes
-
-
-def match_route(routes: Iterable[Route], method: str, raw_path: str) -> tuple[Route, dict[str, str]] | None:
-    """The route API Gateway would pick for ``method raw_path``, with its path parameters."""
-    for route in sorted(routes, key=lambda r: r.specificity):
-        params = route.match(method.upper(), raw_path)
-        if params is not None:
-            return route, params
-    return None
 
 
 # --------------------------------------------------------------------------------------------

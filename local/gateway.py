@@ -6,9 +6,7 @@ in-process (imported lazily, once, by file path) and its answer translated back.
 static SPA (the demo in ``local/spa/`` by default) on ``/``, so browser, BFF and cookies share
 one origin, and answers CORS preflights from the template's ``CorsConfiguration``.
 
-Run it::
-
-    python -m local.gateway --template template.yaml --port 3000
+``make run`` (:mod:`local.stack`) starts it; tests use ``with Gateway(template) as gw:``.
 
 The access log is one line per request - method, path, status, milliseconds - and never carries
 the query string, cookies or ``Set-Cookie`` values: those hold OAuth codes and session secrets.
@@ -16,7 +14,6 @@ the query string, cookies or ``Set-Cookie`` values: those hold OAuth codes and s
 
 from __future__ import annotations
 
-import argparse
 import base64
 import contextlib
 import importlib.util
@@ -27,7 +24,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any, TextIO
@@ -65,7 +62,6 @@ __all__ = [
     "build_event",
     "load_routes",
     "load_template",
-    "main",
     "make_context",
     "translate_response",
 ]
@@ -149,7 +145,7 @@ class Gateway:
     """Routes from a SAM template, served over HTTP like API Gateway HTTP API.
 
     Use :meth:`start`/:meth:`stop` (or ``with Gateway(...) as gw:``) from tests, or
-    :meth:`serve_forever` from the command line. The template is re-read when it changes, so a
+    ``make run``. The template is re-read when it changes, so a
     route added while the gateway runs is served on the next request.
 
     ``spa_fallback`` answers unknown ``GET`` paths outside ``/auth`` and ``/api`` with the SPA's
@@ -256,7 +252,8 @@ class Gateway:
         except Exception:
             self._print_exception(f"cannot read routes from {self.template}")
             return json_response(500, {"message": "Internal Server Error"}, apigw)
-        if method == "OPTIONS" and cors is not None and matched is None:
+        preflight_request = "origin" in lower and "access-control-request-method" in lower
+        if method == "OPTIONS" and cors is not None and preflight_request:  # API Gateway's, for any route
             preflight = cors_preflight(cors, lower)
             preflight.headers.extend(apigw)
             return preflight
@@ -276,9 +273,9 @@ class Gateway:
             )
             response = self.invoke(route, event)
             response.headers.append(("apigw-requestid", request_id))
-            if cors is not None:
-                names = {k.lower() for k, _ in response.headers}
-                response.headers.extend(h for h in cors_response_headers(cors, lower) if h[0] not in names)
+            if cors is not None:  # API Gateway drops the function's CORS headers and adds its own
+                kept = [(k, v) for k, v in response.headers if not k.lower().startswith("access-control-")]
+                response.headers = kept + cors_response_headers(cors, lower)
             return response
         static = self._static(method, raw_path)
         if static is not None:
@@ -438,14 +435,6 @@ class Gateway:
         """Stop serving and close the socket (idempotent)."""
         self._server.stop()
 
-    def serve_forever(self, host: str = "127.0.0.1", port: int = 3000) -> None:
-        """Serve until interrupted."""
-        self.start(host, port)
-        try:
-            threading.Event().wait()
-        finally:
-            self.stop()
-
     def __enter__(self) -> Gateway:
         if not self._server.running:
             self.start()
@@ -453,30 +442,3 @@ class Gateway:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m local.gateway",
-        description="Serve template.yaml's HttpApi routes (and the demo SPA) like API Gateway HTTP API.",
-    )
-    parser.add_argument("--template", default="template.yaml", help="SAM template (default: template.yaml)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=3000, help="port (default: 3000)")
-    parser.add_argument("--spa-dir", default=str(DEFAULT_SPA_DIR), help="static files for / (default: local/spa)")
-    parser.add_argument("--no-spa", action="store_true", help="serve the API routes only")
-    parser.add_argument("--quiet", action="store_true", help="no access log")
-    args = parser.parse_args(argv)
-
-    gateway = Gateway(args.template, spa_dir=None if args.no_spa else args.spa_dir, access_log=not args.quiet)
-    for route in sorted(gateway.routes.values(), key=lambda r: (r.path, r.method)):
-        print(f"  {route.route_key:<32} -> {route.function.logical_id}", file=sys.stderr)
-    host = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"local gateway on http://{host}:{args.port}  (Ctrl-C to stop)", file=sys.stderr)
-    with contextlib.suppress(KeyboardInterrupt):
-        gateway.serve_forever(args.host, args.port)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

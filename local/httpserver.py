@@ -25,6 +25,9 @@ class QuietHandler(WSGIRequestHandler):
         environ["local.headers"] = list(self.headers.items())
         return environ
 
+    def version_string(self) -> str:
+        return "local"
+
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         return
 
