@@ -377,9 +377,10 @@ class Gateway:
             return json_response(400, {"message": "Bad Request"})
         if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
             return json_response(413, {"message": "Request Entity Too Large"})
-        request.max_content_length = MAX_BODY_BYTES
         try:
-            body = request.get_data()
+            body = request.stream.read(MAX_BODY_BYTES + 1)  # a chunked body has no Content-Length to check
+            if len(body) > MAX_BODY_BYTES:
+                return json_response(413, {"message": "Request Entity Too Large"})
             pairs = request.environ.get("local.headers") or list(request.headers.items())
             headers = [(k, v) for k, v in pairs if k.lower() not in HOP_BY_HOP]
             return self.handle(
@@ -391,9 +392,7 @@ class Gateway:
                 source_ip=str(request.remote_addr or "127.0.0.1"),
                 protocol=str(request.environ.get("SERVER_PROTOCOL", "HTTP/1.1")),
             )
-        except Exception as exc:
-            if getattr(exc, "code", None) == 413:
-                return json_response(413, {"message": "Request Entity Too Large"})
+        except Exception:
             self._print_exception(f"gateway error on {method} {raw_path}")
             return json_response(500, {"message": "Internal Server Error"})
 

@@ -798,3 +798,12 @@ def test_werkzeug_never_logs_a_query_string(
     logged += "".join(capfd.readouterr())
     assert "GET /echo 200" in logged
     assert "CODE-SECRET-7" not in logged and "STATE-SECRET-7" not in logged
+
+
+def test_bodies_over_api_gateways_limit_are_413_chunked_or_not(client: httpx.Client) -> None:
+    def chunks() -> Iterator[bytes]:
+        for _ in range(11):
+            yield b"x" * (1024 * 1024)
+
+    assert client.post("/echo", content=chunks()).status_code == 413  # no Content-Length to go by
+    assert client.post("/echo", content=b"x" * (10 * 1024 * 1024 + 1)).status_code == 413
