@@ -33,9 +33,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+T = TypeVar("T")
 REAL_HITKEY = ("HITKEY_AUTHORIZE_URL", "HITKEY_API_URL", "HITKEY_CLIENT_ID", "HITKEY_CLIENT_SECRET")
 LOOPBACK = "127.0.0.1"
 PORT_VARIABLES = {
@@ -210,9 +211,10 @@ def start_sample_api(stack: Stack, port: int) -> None:
     say(f"sample API on {url} (the API proxy's upstream 'demo': /api/demo/...)")
 
 
-def _bind(what: str, variable: str, starter: Callable[[], object]) -> None:
+def _bind(what: str, variable: str, starter: Callable[[], T]) -> T:
+    """``starter()``; a port it cannot listen on is a one-line StackError."""
     try:
-        starter()
+        return starter()
     except OSError as exc:
         raise StackError(
             f"{what} could not listen ({exc.strerror or exc}): pick another port with {variable}=<port>"
@@ -236,8 +238,12 @@ def start(ports: dict[str, int]) -> Stack:
     try:
         say(f"moto (DynamoDB, KMS, Secrets Manager) on {start_moto(stack, ports['MOTO_PORT'])}")
         redirect_uri = f"{origin}/auth/callback"
-        authorize, api, client_id, client_secret = start_hitkey(stack, ports["HITKEY_EMULATOR_PORT"], redirect_uri)
-        start_sample_api(stack, ports["SAMPLE_API_PORT"])
+        authorize, api, client_id, client_secret = _bind(
+            "the HitKey emulator",
+            "HITKEY_EMULATOR_PORT",
+            lambda: start_hitkey(stack, ports["HITKEY_EMULATOR_PORT"], redirect_uri),
+        )
+        _bind("the sample API", "SAMPLE_API_PORT", lambda: start_sample_api(stack, ports["SAMPLE_API_PORT"]))
         made = create_resources(boto3.Session(), client_secret)
         say(f"created {made.table}, {made.key_id} and the client secret from template.yaml")
         os.environ.update(

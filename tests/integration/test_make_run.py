@@ -33,7 +33,8 @@ class Running:
 
 
 def start_stack(port: int, **extra_env: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "HITKEY_"))}
+    mine = ("APP_ORIGIN", "SPA_DIR", "API_UPSTREAMS", "MOTO_PORT", "SAMPLE_API_PORT")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "HITKEY_")) and k not in mine}
     env.update(PORT=str(port), **extra_env)
     return subprocess.Popen(
         ["make", "--no-print-directory", "run", f"PYTHON={sys.executable}", f"VENV={Path(sys.prefix)}"],
@@ -133,6 +134,9 @@ def test_full_flow_over_http_then_ctrl_c_leaves_nothing(stack: Running) -> None:
     assert not group_alive(stack.process.pid), "make run left processes behind"
     port = int(urlsplit(app).port or 0)
     with socket.socket() as probe:
+        # werkzeug closes each connection itself, so its side may sit in TIME_WAIT: a restarted
+        # server binds with SO_REUSEADDR (local.httpserver does), and so does this probe.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         probe.bind(("127.0.0.1", port))  # the port is free again
 
 
@@ -232,7 +236,8 @@ def test_api_upstreams_from_the_environment_is_honoured() -> None:
 
 
 def run_stack_module(**env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "HITKEY_", "PORT", "APP_ORIGIN"))}
+    mine = ("APP_ORIGIN", "SPA_DIR", "API_UPSTREAMS", "PORT", "MOTO_PORT", "SAMPLE_API_PORT")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "HITKEY_")) and k not in mine}
     return subprocess.run(
         [sys.executable, "-m", "local.stack"],
         cwd=ROOT,

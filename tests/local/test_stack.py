@@ -27,7 +27,7 @@ def stack() -> Iterator[Stack]:
 
 
 def test_sample_api_becomes_the_demo_upstream(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("API_UPSTREAMS", raising=False)
+    monkeypatch.setenv("API_UPSTREAMS", "")  # unset for make run; monkeypatch restores what was there
     start_sample_api(stack, 0)
     upstreams = json.loads(os.environ["API_UPSTREAMS"])
     assert list(upstreams) == ["demo"] and upstreams["demo"].startswith("http://127.0.0.1:")
