@@ -12,23 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from local import gateway
+from local.template import ROOT, TEMPLATE, load_template, resource_properties
 
-ROOT = Path(__file__).resolve().parent.parent
-TEMPLATE = ROOT / "template.yaml"
-
-
-def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
-    """``template.yaml`` as plain data (short tags become ``{"Ref": ...}``/``{"Fn::X": ...}``)."""
-    return gateway.load_template(path)
-
-
-def _resource(template: dict[str, Any], kind: str) -> dict[str, Any]:
-    found = [r for r in template["Resources"].values() if r.get("Type") == kind]
-    if len(found) != 1:
-        raise ValueError(f"template.yaml must declare exactly one {kind}, found {len(found)}")
-    props: dict[str, Any] = found[0].get("Properties", {})
-    return props
+__all__ = ["ROOT", "TEMPLATE", "LocalResources", "create_resources", "create_table", "load_template"]
 
 
 @dataclass(frozen=True)
@@ -42,7 +28,7 @@ class LocalResources:
 
 def create_table(dynamodb: Any, name: str, template: dict[str, Any]) -> None:
     """Create the session table with the template's key schema, billing mode and TTL."""
-    props = _resource(template, "AWS::DynamoDB::Table")
+    props = resource_properties(template, "AWS::DynamoDB::Table")
     dynamodb.create_table(
         TableName=name,
         KeySchema=props["KeySchema"],
@@ -65,7 +51,7 @@ def create_resources(
     table = f"{prefix}-sessions"
     create_table(session.client("dynamodb"), table, template)
     kms = session.client("kms")
-    key_props = _resource(template, "AWS::KMS::Key")
+    key_props = resource_properties(template, "AWS::KMS::Key")
     key_id = kms.create_key(Description=key_props.get("Description", "hitkey-bff"))["KeyMetadata"]["KeyId"]
     kms.create_alias(AliasName=f"alias/{prefix}-tokens", TargetKeyId=key_id)
     secret_arn = session.client("secretsmanager").create_secret(

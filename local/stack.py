@@ -2,11 +2,16 @@
 
 Environment (all optional):
 
-* ``PORT`` - the app's port (default 3000); the app is ``http://localhost:$PORT``.
-* ``MOTO_PORT``, ``HITKEY_EMULATOR_PORT`` - fixed ports for moto and the emulator (default: free).
+* ``PORT`` - the BFF's port (default 3000); the BFF is ``http://localhost:$PORT``.
+* ``MOTO_PORT``, ``HITKEY_EMULATOR_PORT``, ``SAMPLE_API_PORT`` - fixed ports for moto, the
+  emulator and the sample API (default: free ones).
 * ``HITKEY_AUTHORIZE_URL``, ``HITKEY_API_URL``, ``HITKEY_CLIENT_ID``, ``HITKEY_CLIENT_SECRET`` -
   all four set: use that HitKey instead of the emulator (register
-  ``http://localhost:$PORT/auth/callback`` there).
+  ``$APP_ORIGIN/auth/callback`` there); some but not all set is an error.
+* ``APP_ORIGIN`` - your SPA's dev server (``http://localhost:5173``): the BFF accepts that
+  origin, the callback is ``$APP_ORIGIN/auth/callback``; proxy ``/auth`` and ``/api`` to the BFF.
+* ``SPA_DIR`` - a built SPA to serve instead of the demo (``index.html`` for deep links).
+* ``API_UPSTREAMS`` - the API proxy's upstreams; default: the sample API as ``demo``.
 
 Everything runs in this one process (moto and the emulator in threads), so Ctrl-C or SIGTERM
 stops all of it and nothing is left running.
@@ -14,6 +19,7 @@ stops all of it and nothing is left running.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
@@ -25,10 +31,20 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import FrameType
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
+T = TypeVar("T")
 REAL_HITKEY = ("HITKEY_AUTHORIZE_URL", "HITKEY_API_URL", "HITKEY_CLIENT_ID", "HITKEY_CLIENT_SECRET")
 LOOPBACK = "127.0.0.1"
+PORT_VARIABLES = {
+    "PORT": "the BFF",
+    "MOTO_PORT": "moto",
+    "HITKEY_EMULATOR_PORT": "the HitKey emulator",
+    "SAMPLE_API_PORT": "the sample API",
+}
 
 
 class StackError(Exception):
@@ -47,6 +63,56 @@ def _port(name: str, default: int) -> int:
     if not raw.isdigit() or not 0 <= int(raw) < 65536:
         raise StackError(f"{name}={raw} is not a port number (0-65535)")
     return int(raw)
+
+
+def read_ports() -> dict[str, int]:
+    """The ports from the environment: ``PORT`` 1-65535, the others 0 (free) or fixed, all distinct."""
+    ports = {name: _port(name, 3000 if name == "PORT" else 0) for name in PORT_VARIABLES}
+    if ports["PORT"] == 0:
+        raise StackError("PORT=0 is not allowed: the browser needs a fixed address (e.g. PORT=3000)")
+    taken: dict[int, str] = {}
+    for name, port in ports.items():
+        if port and port in taken:
+            raise StackError(f"{taken[port]}={port} and {name}={port}: give each service its own port")
+        taken.setdefault(port, name)
+    return ports
+
+
+def real_hitkey() -> tuple[str, str, str, str] | None:
+    """The four ``HITKEY_*`` settings when all are set, ``None`` when none are; an error otherwise."""
+    values = [os.environ.get(name, "").strip() for name in REAL_HITKEY]
+    if all(values):
+        return values[0], values[1], values[2], values[3]
+    if any(values):
+        missing = ", ".join(name for name, value in zip(REAL_HITKEY, values, strict=True) if not value)
+        raise StackError(
+            f"{missing} not set: set all four HITKEY_* variables to use a real HitKey, or none for the emulator"
+        )
+    return None
+
+
+def app_origin(port: int) -> str:
+    """``APP_ORIGIN`` (your dev server) or the BFF's own ``http://localhost:$PORT``."""
+    raw = os.environ.get("APP_ORIGIN", "").strip().rstrip("/")
+    if not raw:
+        return f"http://localhost:{port}"
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query or parts.fragment:
+        raise StackError(f"APP_ORIGIN={raw} must be a scheme and host, like http://localhost:5173")
+    return raw
+
+
+def spa_dir() -> Path:
+    """``SPA_DIR`` (a built SPA) or the demo."""
+    from local.gateway import DEFAULT_SPA_DIR
+
+    raw = os.environ.get("SPA_DIR", "").strip()
+    if not raw:
+        return DEFAULT_SPA_DIR
+    folder = Path(raw).expanduser().resolve()
+    if not (folder / "index.html").is_file():
+        raise StackError(f"SPA_DIR={raw} has no index.html: point it at your SPA's build output (e.g. dist/)")
+    return folder
 
 
 def ensure_free(port: int, what: str, variable: str) -> None:
@@ -75,6 +141,8 @@ class Stack:
     """The running parts, stopped in reverse order."""
 
     app_url: str = ""
+    bff_url: str = ""
+    emulator: Any = None
     stops: list[Callable[[], None]] = field(default_factory=list)
 
     def stop(self) -> None:
@@ -109,36 +177,73 @@ def start_moto(stack: Stack, port: int) -> str:
 
 def start_hitkey(stack: Stack, port: int, redirect_uri: str) -> tuple[str, str, str, str]:
     """The emulator with this app's client registered; returns (authorize, api, client id, secret)."""
-    if all(os.environ.get(name) for name in REAL_HITKEY):
-        say(f"using the HitKey at {os.environ['HITKEY_API_URL']} (register {redirect_uri} there)")
-        return tuple(os.environ[name] for name in REAL_HITKEY)  # type: ignore[return-value]
+    real = real_hitkey()
+    if real is not None:
+        say(f"using the HitKey at {real[1]} (register {redirect_uri} there)")
+        return real
     from local.emulator import Emulator
 
     emulator = Emulator()
     base = emulator.start(LOOPBACK, port)
     stack.stops.append(emulator.stop)
+    stack.emulator = emulator
     client = emulator.register_client(
         "hitkey-bff demo", redirect_uri, client_id=secrets.token_hex(16), client_secret=secrets.token_hex(32)
     )
-    say(f"HitKey emulator on {base} (test users: Ada, Alan, Grace)")
+    say(f"HitKey emulator on {base} (test users: Ada, Alan, Grace; redirect URI {redirect_uri})")
     return emulator.authorize_url, base, client["client_id"], client["client_secret"]
 
 
-def start(port: int, moto_port: int = 0, emulator_port: int = 0) -> Stack:
-    """Start moto, HitKey (emulated unless configured), the resources and the gateway."""
+def start_sample_api(stack: Stack, port: int) -> None:
+    """The sample API beside the emulator, as the proxy's ``demo`` upstream unless API_UPSTREAMS is set."""
+    if os.environ.get("API_UPSTREAMS", "").strip():
+        say("API_UPSTREAMS from the environment: the API proxy calls your upstreams")
+        return
+    if stack.emulator is None:
+        say("no sample API: it accepts only the emulator's tokens (set API_UPSTREAMS for your own API)")
+        return
+    from local.sample_api import SampleApi
+
+    api = SampleApi(stack.emulator.provider)
+    url = api.start(LOOPBACK, port)
+    stack.stops.append(api.stop)
+    os.environ["API_UPSTREAMS"] = json.dumps({"demo": url})
+    say(f"sample API on {url} (the API proxy's upstream 'demo': /api/demo/...)")
+
+
+def _bind(what: str, variable: str, starter: Callable[[], T]) -> T:
+    """``starter()``; a port it cannot listen on is a one-line StackError."""
+    try:
+        return starter()
+    except OSError as exc:
+        raise StackError(
+            f"{what} could not listen ({exc.strerror or exc}): pick another port with {variable}=<port>"
+        ) from None
+
+
+def start(ports: dict[str, int]) -> Stack:
+    """Start moto, HitKey (emulated unless configured), the sample API, the resources and the gateway."""
     import boto3
 
     from local.gateway import Gateway
     from local.resources import TEMPLATE, create_resources
 
-    ensure_free(port, "the app", "PORT")
-    ensure_free(moto_port, "moto", "MOTO_PORT")
-    ensure_free(emulator_port, "the HitKey emulator", "HITKEY_EMULATOR_PORT")
+    port = ports["PORT"]
+    origin = app_origin(port)
+    spa = spa_dir()
+    real_hitkey()  # a half-configured HitKey fails before anything starts
+    for name, what in PORT_VARIABLES.items():
+        ensure_free(ports[name], "the app" if name == "PORT" else what, name)
     stack = Stack()
     try:
-        say(f"moto (DynamoDB, KMS, Secrets Manager) on {start_moto(stack, moto_port)}")
-        app_origin = f"http://localhost:{port}"
-        authorize, api, client_id, client_secret = start_hitkey(stack, emulator_port, f"{app_origin}/auth/callback")
+        say(f"moto (DynamoDB, KMS, Secrets Manager) on {start_moto(stack, ports['MOTO_PORT'])}")
+        redirect_uri = f"{origin}/auth/callback"
+        authorize, api, client_id, client_secret = _bind(
+            "the HitKey emulator",
+            "HITKEY_EMULATOR_PORT",
+            lambda: start_hitkey(stack, ports["HITKEY_EMULATOR_PORT"], redirect_uri),
+        )
+        _bind("the sample API", "SAMPLE_API_PORT", lambda: start_sample_api(stack, ports["SAMPLE_API_PORT"]))
         made = create_resources(boto3.Session(), client_secret)
         say(f"created {made.table}, {made.key_id} and the client secret from template.yaml")
         os.environ.update(
@@ -146,22 +251,36 @@ def start(port: int, moto_port: int = 0, emulator_port: int = 0) -> Stack:
             HITKEY_API_URL=api,
             HITKEY_CLIENT_ID=client_id,
             HITKEY_CLIENT_SECRET_ARN=made.secret_id,
-            REDIRECT_URI=f"{app_origin}/auth/callback",
-            APP_ORIGIN=app_origin,
+            REDIRECT_URI=redirect_uri,
+            APP_ORIGIN=origin,
             SESSION_TABLE=made.table,
             KMS_KEY_ID=made.key_id,
             POWERTOOLS_SERVICE_NAME="hitkey-bff",
             POWERTOOLS_METRICS_DISABLED="true",
         )
         os.environ.pop("HITKEY_CLIENT_SECRET", None)  # the functions read it from Secrets Manager
-        gateway = Gateway(TEMPLATE)
-        gateway.start(LOOPBACK, port)
+        bff = f"http://localhost:{port}"
+        gateway = Gateway(
+            TEMPLATE, spa_dir=spa, spa_fallback=True, parameters={"AppOrigin": origin}, canonical_origin=bff
+        )
+        _bind("the BFF", "PORT", lambda: gateway.start(LOOPBACK, port))
         stack.stops.append(gateway.stop)
-        stack.app_url = f"{app_origin}/"
+        if os.environ.get("SPA_DIR", "").strip():
+            say(f"serving the SPA in {spa} (index.html for deep links)")
+        stack.app_url = f"{origin}/"
+        stack.bff_url = bff
     except BaseException:
         stack.stop()
         raise
     return stack
+
+
+def ready_line(stack: Stack, seconds: float) -> str:
+    """What ``make run`` prints once everything listens."""
+    line = f"hitkey-bff is ready in {seconds:.1f}s: open {stack.app_url}"
+    if stack.app_url.rstrip("/") != stack.bff_url:
+        line += f" - in your dev server, proxy /auth and /api to the BFF at {stack.bff_url}"
+    return line + "  (Ctrl-C stops)"
 
 
 def main() -> int:
@@ -176,11 +295,11 @@ def main() -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     try:
-        stack = start(_port("PORT", 3000), _port("MOTO_PORT", 0), _port("HITKEY_EMULATOR_PORT", 0))
+        stack = start(read_ports())
     except StackError as exc:
         say(f"error: {exc}")
         return 1
-    print(f"hitkey-bff is ready in {time.monotonic() - began:.1f}s: open {stack.app_url}  (Ctrl-C stops)", flush=True)
+    print(ready_line(stack, time.monotonic() - began), flush=True)
     try:
         done.wait()
     finally:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import json
 import os
 import re
 import secrets
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -755,7 +757,7 @@ def test_inject_fault_validates_its_arguments(emu: Emulator) -> None:
         emu.inject_fault("token", "explode")
     with pytest.raises(ValueError, match="count"):
         emu.inject_fault("token", "error500", count=0)
-    assert len(FAULT_KINDS) == 8
+    assert len(FAULT_KINDS) == 9  # trickle (issue 10) joined the eight
 
 
 # -- counters --------------------------------------------------------------------------------
@@ -923,3 +925,123 @@ def test_runs_standalone_and_stops_on_sigterm() -> None:
     assert stdout == ""
     assert "cli-secret" not in stderr
     assert "Traceback" not in stderr
+
+
+# -- slow answers after the rotation (issue 10) ------------------------------------------------
+
+
+def _refresh_in_background(url: str, body: dict[str, str]) -> tuple[threading.Thread, list[Any]]:
+    """POST the refresh on a thread, streaming: ``[(arrival, piece), ...]`` then the status."""
+    received: list[Any] = []
+
+    def call() -> None:
+        try:
+            with httpx.stream("POST", url + "/oauth/token", json=body, timeout=httpx.Timeout(10, read=7)) as response:
+                for piece in response.iter_raw():
+                    received.append((time.monotonic(), piece))
+                received.append(response.status_code)
+        except httpx.HTTPError as error:  # cut off: what a BFF would see
+            received.append(error)
+
+    thread = threading.Thread(target=call)
+    thread.start()
+    return thread, received
+
+
+def test_trickle_rotates_at_once_then_sends_the_body_slowly(
+    emu: Emulator, http: httpx.Client, client: dict[str, str]
+) -> None:
+    tokens = login(http, client)
+    emu.inject_fault("token", "trickle", seconds=3)
+    started = time.monotonic()
+    thread, received = _refresh_in_background(emu.base_url, refresh_grant(client, tokens["refresh_token"]))
+    time.sleep(0.5)
+    # The body is still on its way, but HitKey has already rotated: the old token is now a reuse.
+    again = http.post("/oauth/token", json=refresh_grant(client, tokens["refresh_token"]))
+    assert_oauth_error(again, 400, "invalid_grant")
+    assert "reused" in again.json()["error_description"]
+    thread.join(timeout=10)
+
+    *pieces, status = received
+    assert status == 200
+    body = json.loads(b"".join(piece for _, piece in pieces))
+    assert set(body) == TOKEN_KEYS and body["refresh_token"] != tokens["refresh_token"]
+    arrivals = [started] + [at for at, _ in pieces]
+    assert len(pieces) >= 3  # small pieces, not one write
+    assert arrivals[-1] - started >= 2.5  # spread over the requested seconds...
+    assert max(b - a for a, b in itertools.pairwise(arrivals)) < 7  # ...each under httpx's read timeout
+
+
+def test_delay_rotates_before_it_waits(emu: Emulator, http: httpx.Client, client: dict[str, str]) -> None:
+    tokens = login(http, client)
+    emu.inject_fault("token", "delay", seconds=2)
+    thread, received = _refresh_in_background(emu.base_url, refresh_grant(client, tokens["refresh_token"]))
+    time.sleep(0.5)
+    again = http.post("/oauth/token", json=refresh_grant(client, tokens["refresh_token"]))
+    assert "reused" in again.json()["error_description"]  # rotated already, answer not yet sent
+    thread.join(timeout=10)
+    assert received[-1] == 200
+    assert set(json.loads(b"".join(piece for _, piece in received[:-1]))) == TOKEN_KEYS
+
+
+def test_stop_cuts_a_trickling_answer() -> None:
+    emulator = Emulator(admin_token=ADMIN)
+    url = emulator.start()
+    registered = emulator.register_client(name="Trickle", redirect_uri=REDIRECT)
+    with httpx.Client(base_url=url, timeout=5, verify=TLS) as session:
+        tokens = login(session, registered)
+    emulator.inject_fault("token", "trickle", seconds=30)
+    thread, received = _refresh_in_background(url, refresh_grant(registered, tokens["refresh_token"]))
+    time.sleep(0.3)
+    emulator.stop()
+    thread.join(timeout=5)
+    assert not thread.is_alive()
+    assert isinstance(received[-1], httpx.RemoteProtocolError)  # cut off, never completed
+
+
+def test_werkzeug_logs_no_code_or_state(caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]) -> None:
+    """werkzeug's request log would print the query string: neither the emulator's nor a bad request's."""
+    caplog.set_level("DEBUG", logger="werkzeug")
+    emulator = Emulator(admin_token=ADMIN, verbose=True)
+    url = emulator.start()
+    try:
+        registered = emulator.register_client(name="Logs", redirect_uri=REDIRECT)
+        with httpx.Client(base_url=url, timeout=5, verify=TLS) as session:
+            response = sign_in(session, registered, state="STATE-SECRET-42")
+            code = redirect_query(response)["code"]
+            session.get("/", params={"code": code, "state": "STATE-SECRET-42"})
+        with socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1]))) as raw:
+            raw.sendall(b"GET /?code=" + code.encode() + b"&state=STATE-SECRET-42 BAD/9.9\r\n\r\n")
+            raw.recv(1024)
+    finally:
+        emulator.stop()
+    werkzeug_records = [r.getMessage() for r in caplog.records if r.name.startswith("werkzeug")]
+    logged = "\n".join(werkzeug_records) + "".join(capfd.readouterr())
+    assert "hitkey-emulator: GET / -> 200" in logged  # the path-only line is there
+    assert code not in logged and "STATE-SECRET-42" not in logged
+
+
+# -- the sample API (issue 11) ---------------------------------------------------------------
+
+
+def test_sample_api_answers_for_the_tokens_user_only(emu: Emulator, http: httpx.Client, client: dict[str, str]) -> None:
+    from local.sample_api import SampleApi
+
+    tokens = login(http, client, sub=GRACE.sub)
+    api = SampleApi(emu.provider)
+    url = api.start("127.0.0.1", 0)
+    try:
+        answer = httpx.post(url + "/notes/42?x=1", headers=bearer(tokens), timeout=5)
+        assert answer.status_code == 200
+        assert answer.json() == {"sub": GRACE.sub, "name": GRACE.name, "path": "/notes/42", "method": "POST"}
+        for headers in (
+            {},
+            {"Authorization": "Bearer hkat_forged"},
+            {"Authorization": f"Basic {tokens['access_token']}"},
+        ):
+            refused = httpx.get(url + "/", headers=headers, timeout=5)
+            assert refused.status_code == 401 and refused.json()["error"] == "invalid_token"
+        emu.expire_access_tokens()
+        assert httpx.get(url + "/", headers=bearer(tokens), timeout=5).status_code == 401
+    finally:
+        api.stop()

@@ -10,6 +10,7 @@ import base64
 import http.client
 import json
 import re
+import socket
 import textwrap
 import uuid
 from collections.abc import Iterator
@@ -709,3 +710,100 @@ def test_an_httpapi_event_without_path_is_the_default_route(tmp_path: Path) -> N
         assert event["routeKey"] == event["requestContext"]["routeKey"] == "$default"
         assert event["rawPath"] == "/any/where"
         assert "pathParameters" not in event
+
+
+# ---------------------------------------------------------------------------------------------
+# CORS, deep links, the canonical host (issue 13)
+# ---------------------------------------------------------------------------------------------
+
+APP = "https://app.example.com"
+
+
+@pytest.fixture(scope="module")
+def real_gateway() -> Iterator[Gateway]:
+    """The real template, its CorsConfiguration's AppOrigin set as make run sets it."""
+    with Gateway(ROOT / "template.yaml", access_log=False, parameters={"AppOrigin": APP}) as gw:
+        yield gw
+
+
+def preflight(base_url: str, origin: str, path: str = "/auth/refresh", **headers: str) -> httpx.Response:
+    request_headers = {"Origin": origin, "Access-Control-Request-Method": "POST", **headers}
+    return httpx.options(base_url + path, headers=request_headers, timeout=5)
+
+
+def test_preflight_is_answered_from_the_templates_cors_configuration(real_gateway: Gateway) -> None:
+    cors = load_template(ROOT / "template.yaml")["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"]
+    response = preflight(real_gateway.base_url, APP, **{"Access-Control-Request-Headers": "x-csrf"})
+    assert response.status_code == 204 and response.content == b""
+    assert response.headers["access-control-allow-origin"] == APP
+    assert response.headers["access-control-allow-methods"] == ",".join(cors["AllowMethods"])
+    assert response.headers["access-control-allow-headers"] == ",".join(cors["AllowHeaders"])
+    assert response.headers["access-control-allow-credentials"] == "true"
+    assert response.headers["access-control-max-age"] == str(cors["MaxAge"])
+    assert preflight(real_gateway.base_url, APP, "/anything/at/all").status_code == 204  # no route needed
+
+
+@pytest.mark.parametrize("origin", ["https://evil.example", "https://app.example.com.evil.example", "null"])
+def test_preflight_from_another_origin_gets_no_cors_headers(real_gateway: Gateway, origin: str) -> None:
+    response = preflight(real_gateway.base_url, origin)
+    assert response.status_code == 204
+    assert not [name for name in response.headers if name.lower().startswith("access-control-")]
+
+
+def test_without_cors_configuration_options_is_a_plain_request(client: httpx.Client) -> None:
+    response = client.options("/echo", headers={"Origin": APP, "Access-Control-Request-Method": "GET"})
+    assert response.status_code == 404  # the fixture template has no CorsConfiguration and no OPTIONS route
+
+
+def test_spa_fallback_serves_index_for_deep_links_only(tmp_path: Path) -> None:
+    (tmp_path / "index.html").write_text("<!doctype html><title>my app</title>")
+    (tmp_path / "main.js").write_text("console.log(1)")
+    gw = Gateway(FIXTURE_TEMPLATE, spa_dir=tmp_path, spa_fallback=True, access_log=False)
+    with gw, httpx.Client(base_url=gw.base_url, timeout=5) as c:
+        for deep in ("/projects/42", "/settings", "/a/b/c?tab=1"):
+            response = c.get(deep)
+            assert response.status_code == 200, deep
+            assert response.text == "<!doctype html><title>my app</title>"
+            assert response.headers["content-type"] == "text/html; charset=utf-8"
+        assert c.get("/main.js").text == "console.log(1)"
+        for not_a_page in ("/missing.js", "/auth/nope", "/api/x/y", "/auth", "/../pyproject.toml"):
+            assert c.get(not_a_page).status_code == 404, not_a_page
+        assert c.post("/projects/42").status_code == 404
+
+
+def test_127_0_0_1_is_sent_to_localhost_with_path_and_query() -> None:
+    gw = Gateway(FIXTURE_TEMPLATE, access_log=False, canonical_origin="http://localhost:3999")
+    with gw:
+        moved = httpx.get(gw.base_url + "/signed-in?tab=2&x=%2F", timeout=5)
+        assert moved.status_code == 302
+        assert moved.headers["location"] == "http://localhost:3999/signed-in?tab=2&x=%2F"
+        refused = httpx.post(gw.base_url + "/echo", timeout=5)
+        assert refused.status_code == 421
+        assert refused.json()["error"] == "wrong_host" and "http://localhost:3999" in refused.json()["message"]
+        served = httpx.get(gw.base_url + "/echo", headers={"Host": "localhost:3999"}, timeout=5)
+        assert served.status_code == 200
+
+
+def test_werkzeug_never_logs_a_query_string(
+    gateway: Gateway, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    caplog.set_level("DEBUG", logger="werkzeug")
+    capfd.readouterr()
+    httpx.get(gateway.base_url + "/echo?code=CODE-SECRET-7&state=STATE-SECRET-7", timeout=5)
+    parts = urlsplit(gateway.base_url)
+    with socket.create_connection((parts.hostname or "", parts.port or 0), timeout=5) as raw:
+        raw.sendall(b"GET /echo?code=CODE-SECRET-7 junk BAD/9\r\n\r\n")  # a malformed request line
+        raw.recv(1024)
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("werkzeug"))
+    logged += "".join(capfd.readouterr())
+    assert "GET /echo 200" in logged
+    assert "CODE-SECRET-7" not in logged and "STATE-SECRET-7" not in logged
+
+
+def test_bodies_over_api_gateways_limit_are_413_chunked_or_not(client: httpx.Client) -> None:
+    def chunks() -> Iterator[bytes]:
+        for _ in range(11):
+            yield b"x" * (1024 * 1024)
+
+    assert client.post("/echo", content=chunks()).status_code == 413  # no Content-Length to go by
+    assert client.post("/echo", content=b"x" * (10 * 1024 * 1024 + 1)).status_code == 413

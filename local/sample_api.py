@@ -1,0 +1,54 @@
+"""A small sample API for ``make run``: the upstream the BFF's API proxy calls.
+
+It accepts only access tokens the HitKey emulator issued (it asks the emulator's provider, in
+process) and answers ``{"sub", "name", "path", "method"}`` for the token's user; anything else
+is ``401 {"error": "invalid_token", ...}``. It logs nothing: its requests carry bearer tokens.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from werkzeug.wrappers import Request, Response
+
+from local.hitkey_provider import OAuthProvider
+from local.httpserver import Server
+
+__all__ = ["SampleApi"]
+
+
+class SampleApi:
+    """``SampleApi(emulator.provider).start(host, port)`` -> its base URL."""
+
+    def __init__(self, provider: OAuthProvider) -> None:
+        self.provider = provider
+        self._server = Server(self.wsgi, "sample-api")
+
+    def wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
+        """Any method, any path: who the bearer token belongs to."""
+        request = Request(environ)
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        user = self.provider.user_for_access_token(token.strip()) if scheme.lower() == "bearer" else None
+        if user is None:
+            body: dict[str, str] = {"error": "invalid_token", "message": "a live access token from HitKey is required"}
+            headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+            status = 401
+        else:
+            body = {"sub": user.sub, "name": user.name, "path": request.path, "method": request.method}
+            headers, status = {}, 200
+        response = Response(json.dumps(body), status, {"Cache-Control": "no-store", **headers})
+        response.content_type = "application/json"
+        return response(environ, start_response)
+
+    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Serve in a daemon thread; returns the base URL."""
+        return self._server.start(host, port)
+
+    @property
+    def base_url(self) -> str:
+        return self._server.base_url
+
+    def stop(self) -> None:
+        """Stop serving (idempotent)."""
+        self._server.stop()

@@ -1,0 +1,249 @@
+"""The one reader of ``template.yaml``: CloudFormation short tags, functions and their HttpApi
+events (Globals applied), the HTTP API's CORS configuration and single resources by type.
+
+The gateway, ``resources``, ``package`` and the tests read the template through this module only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "template.yaml"
+LAMBDA_DEFAULT_TIMEOUT = 3
+LAMBDA_DEFAULT_MEMORY = 128
+
+
+class CfnLoader(yaml.SafeLoader):  # type: ignore[misc,unused-ignore]
+    """A SafeLoader that also reads CloudFormation's short tags (``!Ref``, ``!GetAtt``, ``!Sub``...).
+
+    Each becomes the long form as plain data - ``!Ref X`` is ``{"Ref": "X"}``, ``!GetAtt A.B`` is
+    ``{"Fn::GetAtt": ["A", "B"]}``, ``!Condition C`` is ``{"Condition": "C"}`` and any other
+    ``!Name v`` is ``{"Fn::Name": v}`` - so unknown tags load too. Nothing is ever instantiated.
+    """
+
+
+def _construct_cfn_tag(loader: Any, tag_suffix: str, node: Any) -> dict[str, Any]:
+    value: Any
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+        if tag_suffix == "GetAtt" and isinstance(value, str):
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    key = tag_suffix if tag_suffix in ("Ref", "Condition") else f"Fn::{tag_suffix}"
+    return {key: value}
+
+
+CfnLoader.add_multi_constructor("!", _construct_cfn_tag)
+
+
+def load_template(template_path: str | os.PathLike[str] = TEMPLATE) -> dict[str, Any]:
+    """Parse a CloudFormation/SAM template (short tags included) into plain data."""
+    with open(template_path, encoding="utf-8") as fh:
+        data = yaml.load(fh, Loader=CfnLoader)  # noqa: S506 - CfnLoader is a SafeLoader
+    if not isinstance(data, dict):
+        raise ValueError(f"{template_path}: not a CloudFormation template (top level is not a mapping)")
+    return data
+
+
+def resource_properties(template: Mapping[str, Any], kind: str) -> dict[str, Any]:
+    """The properties of the template's one resource of type ``kind``."""
+    found = [r for r in (template.get("Resources") or {}).values() if isinstance(r, dict) and r.get("Type") == kind]
+    if len(found) != 1:
+        raise ValueError(f"template.yaml must declare exactly one {kind}, found {len(found)}")
+    props: dict[str, Any] = found[0].get("Properties") or {}
+    return props
+
+
+def resolve(value: Any, parameters: Mapping[str, Any], default: Any = None, overrides: Mapping[str, Any] = {}) -> Any:
+    """A literal, or a ``!Ref`` to a parameter (an override, else its Default); otherwise ``default``."""
+    if isinstance(value, dict):
+        if set(value) == {"Ref"} and isinstance(value["Ref"], str):
+            if value["Ref"] in overrides:
+                return overrides[value["Ref"]]
+            param = parameters.get(value["Ref"])
+            if isinstance(param, dict) and "Default" in param:
+                return param["Default"]
+        return default
+    return default if value is None else value
+
+
+def _as_int(values: Iterable[Any], parameters: Mapping[str, Any], default: int) -> int:
+    """The first of ``values`` (the function's, then Globals') that resolves to a number."""
+    for value in values:
+        try:
+            return int(resolve(value, parameters))
+        except (TypeError, ValueError):
+            continue
+    return default
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionSpec:
+    """One ``AWS::Serverless::Function``, Globals applied."""
+
+    logical_id: str
+    code_uri: Path
+    handler: str
+    timeout: int
+    memory_size: int
+    runtime: str = ""
+    layer_paths: tuple[Path, ...] = ()
+
+    @property
+    def handler_file(self) -> Path:
+        """The file Lambda would import: ``app.handler`` -> ``<CodeUri>/app.py``."""
+        module, _, _ = self.handler.rpartition(".")
+        return self.code_uri / (module.replace(".", "/") + ".py")
+
+    @property
+    def module_name(self) -> str:
+        """A unique ``sys.modules`` name - every function's file is called ``app.py``."""
+        module, _, _ = self.handler.rpartition(".")
+        safe = re.sub(r"\W", "_", f"{self.logical_id}__{module}")
+        where = hashlib.sha256(str(self.code_uri).encode()).hexdigest()[:8]
+        return f"_gateway_fn__{safe}__{where}"
+
+
+@dataclass(frozen=True, slots=True)
+class HttpEvent:
+    """One ``HttpApi`` event: ``method`` upper case or ``ANY``; ``path`` may be ``$default``."""
+
+    method: str
+    path: str
+    name: str
+    function: FunctionSpec
+
+
+def _layer_paths(layers: Any, resources: Mapping[str, Any], base: Path) -> tuple[Path, ...]:
+    paths: list[Path] = []
+    for layer in layers if isinstance(layers, list) else []:
+        if not (isinstance(layer, dict) and isinstance(layer.get("Ref"), str)):
+            continue  # an ARN of a published layer: nothing local to add
+        resource = resources.get(layer["Ref"])
+        if not isinstance(resource, dict):
+            continue
+        props = resource.get("Properties") or {}
+        content = props.get("ContentUri") or (props.get("Content") if isinstance(props.get("Content"), str) else None)
+        if not isinstance(content, str):
+            continue
+        root = (base / content).resolve()
+        # A prebuilt layer keeps its packages in python/; a SAM-built one (BuildMethod) is the folder.
+        paths.append(root / "python" if (root / "python").is_dir() else root)
+    return tuple(paths)
+
+
+def _function_spec(logical_id: str, props: Mapping[str, Any], template: Mapping[str, Any], base: Path) -> FunctionSpec:
+    globals_fn = (template.get("Globals") or {}).get("Function") or {}
+    parameters = template.get("Parameters") or {}
+
+    def prop(name: str) -> Any:
+        return props[name] if name in props else globals_fn.get(name)
+
+    code_uri = prop("CodeUri")
+    if not isinstance(code_uri, str):
+        raise ValueError(f"{logical_id}: CodeUri must be a local folder to run locally, got {code_uri!r}")
+    handler = resolve(prop("Handler"), parameters)
+    if not isinstance(handler, str) or "." not in handler:
+        raise ValueError(f"{logical_id}: Handler must look like 'module.function', got {handler!r}")
+    layers = list(globals_fn.get("Layers") or []) + list(props.get("Layers") or [])
+    return FunctionSpec(
+        logical_id=logical_id,
+        code_uri=(base / code_uri).resolve(),
+        handler=handler,
+        timeout=_as_int((props.get("Timeout"), globals_fn.get("Timeout")), parameters, LAMBDA_DEFAULT_TIMEOUT),
+        memory_size=_as_int((props.get("MemorySize"), globals_fn.get("MemorySize")), parameters, LAMBDA_DEFAULT_MEMORY),
+        runtime=str(resolve(prop("Runtime"), parameters, "")),
+        layer_paths=_layer_paths(layers, template.get("Resources") or {}, base),
+    )
+
+
+def http_events(template_path: str | os.PathLike[str] = TEMPLATE) -> list[HttpEvent]:
+    """Every ``HttpApi`` event of every ``AWS::Serverless::Function``, paths relative to the template.
+
+    Globals.Function supplies Handler, CodeUri, Timeout, MemorySize, Runtime and Layers (SAM adds
+    global Layers before the function's own). An event without ``Path`` is ``$default``.
+    """
+    template_file = Path(template_path).resolve()
+    template = load_template(template_file)
+    events: list[HttpEvent] = []
+    for logical_id, resource in (template.get("Resources") or {}).items():
+        if not isinstance(resource, dict) or resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        props = resource.get("Properties") or {}
+        http = {
+            n: e for n, e in (props.get("Events") or {}).items() if isinstance(e, dict) and e.get("Type") == "HttpApi"
+        }
+        if not http:
+            continue
+        spec = _function_spec(logical_id, props, template, template_file.parent)
+        for name, event in http.items():
+            ev_props = event.get("Properties") or {}
+            path = ev_props.get("Path")
+            if path is None:
+                events.append(HttpEvent("ANY", "$default", name, spec))
+                continue
+            method = str(ev_props.get("Method") or "ANY").upper()
+            events.append(
+                HttpEvent("ANY" if method == "X-AMAZON-APIGATEWAY-ANY-METHOD" else method, str(path), name, spec)
+            )
+    return events
+
+
+@dataclass(frozen=True, slots=True)
+class CorsConfig:
+    """An HTTP API's ``CorsConfiguration``, parameters resolved."""
+
+    allow_origins: tuple[str, ...] = ()
+    allow_methods: tuple[str, ...] = ()
+    allow_headers: tuple[str, ...] = ()
+    expose_headers: tuple[str, ...] = ()
+    allow_credentials: bool = False
+    max_age: int | None = None
+
+
+def cors_config(
+    template_path: str | os.PathLike[str] = TEMPLATE, parameters: Mapping[str, str] | None = None
+) -> CorsConfig | None:
+    """The ``AWS::Serverless::HttpApi``'s CorsConfiguration (``None`` without one).
+
+    ``parameters`` override template parameters (``{"AppOrigin": "http://localhost:5173"}``).
+    """
+    template = load_template(template_path)
+    declared = template.get("Parameters") or {}
+    apis = [
+        r
+        for r in (template.get("Resources") or {}).values()
+        if isinstance(r, dict) and r.get("Type") == "AWS::Serverless::HttpApi"
+    ]
+    raw = ((apis[0].get("Properties") or {}).get("CorsConfiguration") if apis else None) or None
+    if not isinstance(raw, dict):
+        return None
+
+    def strings(key: str) -> tuple[str, ...]:
+        values = raw.get(key) or []
+        resolved = (
+            resolve(v, declared, None, parameters or {}) for v in (values if isinstance(values, list) else [values])
+        )
+        return tuple(str(v) for v in resolved if v is not None)
+
+    max_age = resolve(raw.get("MaxAge"), declared, None, parameters or {})
+    return CorsConfig(
+        allow_origins=strings("AllowOrigins"),
+        allow_methods=tuple(m.upper() for m in strings("AllowMethods")),
+        allow_headers=tuple(h.lower() for h in strings("AllowHeaders")),
+        expose_headers=strings("ExposeHeaders"),
+        allow_credentials=bool(resolve(raw.get("AllowCredentials"), declared, False, parameters or {})),
+        max_age=int(max_age) if max_age is not None else None,
+    )
