@@ -33,6 +33,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 from urllib.parse import quote, unquote_to_bytes
 
@@ -374,8 +375,10 @@ def _location(value: str, request_url: httpx.URL, upstream: Upstream) -> str | N
 def inbound_headers(response: httpx.Response, request_url: httpx.URL, upstream: Upstream) -> dict[str, str]:
     """The allow-listed response headers (repeated ones joined), ``Location`` rewritten or
     dropped, a ``Bearer`` challenge kept (others would open the browser's password prompt),
-    ``Cache-Control: no-store`` when the upstream set none, our security headers on top."""
-    pairs = list(response.headers.multi_items())
+    ``Cache-Control: no-store`` when the upstream set none, our security headers on top. More
+    than one ``Location`` is no ``Location``."""
+    stashed = response.extensions.get(_LOCATION, [])
+    pairs = list(response.headers.multi_items()) + [("location", v) for v in stashed]
     named = _connection_tokens(pairs)
     out: dict[str, list[str]] = {}
     for key, value in pairs:
@@ -383,7 +386,7 @@ def inbound_headers(response: httpx.Response, request_url: httpx.URL, upstream: 
         if name in named or name in HOP_BY_HOP or not _clean_value(value):
             continue
         if name == "location":
-            rewritten = _location(value, request_url, upstream)
+            rewritten = _location(value, request_url, upstream) if len(stashed) == 1 else None
             if rewritten is not None:
                 out[name] = [rewritten]
         elif name == "www-authenticate":
@@ -470,6 +473,25 @@ def error_response(error: BffError) -> Response:
 
 # --- the call -----------------------------------------------------------------------------------
 
+_LOCATION = "hitkey_bff.location"
+
+
+def _stash_location(response: httpx.Response) -> None:
+    """Take ``Location`` out before httpx looks at it: ``Client.send`` builds a redirect request
+    even when not following, and an odd ``Location`` (``javascript:...``) makes that raise
+    ``InvalidURL``. :func:`inbound_headers` reads it from the stash."""
+    values = response.headers.get_list("location")
+    if values:
+        response.extensions[_LOCATION] = values
+        del response.headers["location"]
+
+
+def _no_cookies() -> CookieJar:
+    """A jar that keeps nothing: one client serves every user of a warm Lambda, so a cookie the
+    upstream set for one user must never be sent on another's call."""
+    return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+
+
 _clients_lock = threading.Lock()
 _clients: dict[Upstream, httpx.Client] = {}
 
@@ -486,6 +508,8 @@ def client_for(upstream: Upstream) -> httpx.Client:
                 trust_env=False,
                 limits=httpx.Limits(max_connections=10, max_keepalive_connections=5),
                 headers={"user-agent": USER_AGENT},
+                cookies=_no_cookies(),
+                event_hooks={"response": [_stash_location]},
             )
             _clients[upstream] = client
         return client
