@@ -44,6 +44,7 @@ TOKEN = "at-" + "7" * 40
 SESSION_COOKIE = "__Host-Http-hitkey-session=cookie-secret-" + "c" * 30
 SOURCE_IP = "203.0.113.9"
 HANG_SECONDS = 3.0
+STALL_SECONDS = 6.0
 
 
 @dataclass
@@ -133,6 +134,19 @@ class Handler(BaseHTTPRequestHandler):
                     self.wfile.write(b"x")
                     self.wfile.flush()
                     time.sleep(0.1)
+            except OSError:
+                pass
+        elif route == "/stall":
+            self.send_response(200)
+            self.send_header("Content-Length", "10")
+            self.end_headers()
+            try:
+                for _ in range(4):  # every read well under the read timeout ...
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                    time.sleep(0.5)
+                time.sleep(STALL_SECONDS)  # ... then one read that would outlast the deadline
+                self.wfile.write(b"x" * 6)
             except OSError:
                 pass
         elif route == "/reset":
@@ -515,6 +529,16 @@ def test_trickle_under_the_read_timeout_but_past_the_deadline_is_504(up: Upstrea
     """One byte every 0.1 s never trips a 1 s read timeout; the 4 s body passes the call's deadline."""
     assert_error(call(up, event("GET", "/trickle")), 504, "upstream_timeout")
     assert len(upstreamd.seen) == 1
+
+
+def test_stall_after_a_trickle_ends_at_the_deadline(upstreamd: Upstreamd) -> None:
+    """Not a speed test: a deadline. Reads of 0.5 s each, then a stall. A read timeout alone
+    would let the stalled read run a whole timeout (2 s) past the call's 2 s; the watchdog ends
+    the call at its deadline. The bound leaves a second of slack for a loaded machine."""
+    upstreamd.seen.clear()
+    started = time.monotonic()
+    assert_error(call(table(upstreamd.port, timeout=2.0), event("GET", "/stall")), 504, "upstream_timeout")
+    assert time.monotonic() - started < 3.0
 
 
 def test_trickle_within_a_longer_timeout_completes(upstreamd: Upstreamd) -> None:

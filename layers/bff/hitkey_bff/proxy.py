@@ -27,6 +27,7 @@ import contextlib
 import ipaddress
 import json
 import re
+import socket
 import threading
 import time
 import unicodedata
@@ -530,6 +531,33 @@ def deadline_from(started: float, remaining_ms: int | None = None) -> float:
     return started + budget
 
 
+class _Watchdog:
+    """Shuts the connection's socket at the call's deadline, so a body that stalls after a
+    trickle cannot hold the call for another whole read timeout (a read blocked in ``recv``
+    returns at once). Started when the headers are in; before that the timeouts bound the call."""
+
+    def __init__(self, response: httpx.Response, deadline: float) -> None:
+        stream = response.extensions.get("network_stream")
+        self._socket: socket.socket | None = None
+        with contextlib.suppress(Exception):
+            found = stream.get_extra_info("socket") if stream is not None else None
+            self._socket = found if isinstance(found, socket.socket) else None
+        self.fired = False
+        self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._fire)
+        self._timer.daemon = True
+        if self._socket is not None:
+            self._timer.start()
+
+    def _fire(self) -> None:
+        self.fired = True
+        if self._socket is not None:
+            with contextlib.suppress(OSError):  # the plain socket's shutdown, also under TLS
+                socket.socket.shutdown(self._socket, socket.SHUT_RDWR)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+
 def _read(response: httpx.Response, call_deadline: float) -> bytes:
     if response.request.method == "HEAD":
         return b""
@@ -545,22 +573,29 @@ def _read(response: httpx.Response, call_deadline: float) -> bytes:
     return b"".join(chunks)
 
 
+_TRANSPORT_ERRORS = (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError)
+
+
 def _send(client: httpx.Client, request: httpx.Request, call_deadline: float) -> tuple[httpx.Response, bytes]:
     try:
         response = client.send(request, stream=True, follow_redirects=False)
     except httpx.TimeoutException:
         raise UpstreamTimeout("the API did not answer in time") from None
-    except httpx.HTTPError as exc:
+    except _TRANSPORT_ERRORS as exc:
         raise UpstreamUnreachable(f"the API could not be reached ({type(exc).__name__})") from None
+    watchdog = _Watchdog(response, call_deadline)
     try:
         return response, _read(response, call_deadline)
     except httpx.TimeoutException:
         raise UpstreamTimeout("the API did not finish its answer in time") from None
     except httpx.DecodingError:
         raise UpstreamError("the API sent a body that cannot be decoded", code="upstream_bad_response") from None
-    except httpx.HTTPError as exc:
+    except _TRANSPORT_ERRORS as exc:
+        if watchdog.fired:
+            raise UpstreamTimeout("the API did not finish its answer in time") from None
         raise UpstreamUnreachable(f"the API broke the connection ({type(exc).__name__})") from None
     finally:
+        watchdog.cancel()
         response.close()
 
 
