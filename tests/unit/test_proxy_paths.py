@@ -22,6 +22,7 @@ from hitkey_bff.proxy import (
     MAX_PATH,
     MAX_QUERY,
     MAX_REQUEST_BODY,
+    ParsedPath,
     ProxyRequest,
     check,
     error_response,
@@ -114,6 +115,26 @@ def test_join_keeps_the_base_path() -> None:
     assert str(url_for(BASED, "/42")) == "https://api.example.com/v1/projects/42"
     assert str(url_for(ROOT, "")) == "https://api.example.com/"
     assert str(url_for(NOTES, "/notes/1")) == "https://notes.example.com:8443/base/notes/1"
+
+
+@pytest.mark.parametrize(
+    ("upstream", "encoded"),
+    [
+        (BASED, "/../../admin"),
+        (BASED, "/./../x"),
+        (BASED, "x.evil.com"),
+        (BASED, "/../projects-other"),
+        (ROOT, "@evil.com/x"),
+        (ROOT, "//evil.com/x"),
+        (ROOT, ":8080/x"),
+        (NOTES, "/x#frag"),
+        (NOTES, "/\u00e9"),
+    ],
+)
+def test_join_is_verified_even_for_a_path_that_skipped_parse_path(upstream: Upstream, encoded: str) -> None:
+    """Defence in depth: the URL check after joining refuses what parse_path would never make."""
+    with pytest.raises(InvalidPath):
+        upstream_url(upstream, ParsedPath(encoded, ()), "")
 
 
 # --- refused paths -------------------------------------------------------------------------------

@@ -291,8 +291,9 @@ def _base(upstream: Upstream) -> httpx.URL:
 
 
 def upstream_url(upstream: Upstream, path: ParsedPath, raw_query: str) -> httpx.URL:
-    """Base URL + path + query, verified after joining: same scheme, host and port, and a path
-    at or under the base path. Anything else is :class:`InvalidPath` (never sent)."""
+    """Base URL + path + query, verified after joining: same scheme, host and port, a path at or
+    under the base path, with no ``//`` and no dot segment. Anything else is :class:`InvalidPath`
+    (never sent)."""
     base = _base(upstream)
     target = (upstream.base_path + path.encoded) or "/"
     query = encode_query(raw_query)
@@ -302,7 +303,8 @@ def upstream_url(upstream: Upstream, path: ParsedPath, raw_query: str) -> httpx.
         raise InvalidPath("the path cannot be part of a URL") from None
     url_path = url.raw_path.split(b"?", 1)[0].decode("ascii")
     under = upstream.base_path == "" or url_path == upstream.base_path or url_path.startswith(upstream.base_path + "/")
-    if (url.scheme, url.host, url.port) != (base.scheme, base.host, base.port) or not under or url.fragment:
+    plain = "//" not in url_path and not {".", ".."} & set(url_path.split("/"))
+    if (url.scheme, url.host, url.port) != (base.scheme, base.host, base.port) or not (under and plain) or url.fragment:
         raise InvalidPath("the path would leave the upstream")
     return url
 
