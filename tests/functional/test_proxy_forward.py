@@ -35,7 +35,7 @@ from hitkey_bff.proxy import (
     deadline_from,
     error_response,
     forward,
-    lookup,
+    prepare,
 )
 from hitkey_bff.proxy_errors import UpstreamUnauthorized
 from hitkey_bff.upstreams import Upstream, parse_upstreams
@@ -184,6 +184,8 @@ class Handler(BaseHTTPRequestHandler):
             self._answer(200, data, {"Content-Type": "text/plain", "Content-Encoding": "gzip"})
         elif route == "/redirect":
             self._answer(int(query.get("status", ["302"])[0]), b"", {"Location": query["to"][0]})
+        elif route == "/manyheaders":
+            self._answer(200, b"{}", [("Vary", "x" * 1000) for _ in range(20)])
         elif route == "/nobody":
             self._answer(int(query["status"][0]), b"", {"ETag": '"e"'})
         else:
@@ -192,12 +194,18 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _handle
 
 
+class QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:  # clients leave on purpose
+        pass
+
+
 @pytest.fixture(scope="module")
 def upstreamd() -> Iterator[Upstreamd]:
     recorder = Upstreamd(0)
     handler = type("RecordingHandler", (Handler,), {"recorder": recorder})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
+    server = QuietServer(("127.0.0.1", 0), handler)
     recorder.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -241,9 +249,7 @@ def event(
 def call(upstream: Upstream, ev: dict[str, Any], deadline: float | None = None) -> dict[str, Any]:
     """What the glue will do: parse, check, forward once; refusals as JSON errors."""
     try:
-        request = ProxyRequest.from_event(ev)
-        target = lookup({"local": upstream}, request.name)
-        url = check(target, request)
+        target, request, url = prepare({"local": upstream}, ev)
         result = forward(client_for(target), target, request, url, TOKEN, deadline or deadline_from(time.monotonic()))
         return result.to_response()
     except UpstreamUnauthorized as unauthorized:
@@ -452,6 +458,10 @@ def test_largest_body_fits_in_a_lambda_response(up: Upstream) -> None:
     response = call(up, event("GET", "/size", f"n={MAX_RESPONSE_BODY}"))
     assert response["statusCode"] == 200 and len(body_of(response)) == MAX_RESPONSE_BODY
     assert len(json.dumps(response).encode()) <= LAMBDA_PAYLOAD
+
+
+def test_oversized_headers_are_502(up: Upstream) -> None:
+    assert_error(call(up, event("GET", "/manyheaders")), 502, "upstream_response_too_large")
 
 
 def test_oversized_body_is_502(up: Upstream) -> None:

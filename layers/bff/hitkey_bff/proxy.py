@@ -7,10 +7,13 @@ check it against an :class:`~hitkey_bff.upstreams.Upstream` and build the upstre
 
 Example (the route glue, with a fresh-token helper around ``forward``)::
 
-    request = ProxyRequest.from_event(event)
-    upstream = lookup(upstreams, request.name)
-    target = check(upstream, request)
-    result = forward(client_for(upstream), upstream, request, target, token, deadline)
+    deadline = deadline_from(time.monotonic(), context.get_remaining_time_in_millis())
+    upstream, request, url = prepare(upstreams, event)        # 400/404/405/403/413, no I/O
+    ...                                                       # session (401), CSRF, token
+    try:
+        result = forward(client_for(upstream), upstream, request, url, token, deadline)
+    except UpstreamUnauthorized as refused:                   # after the one retry
+        result = refused.result
     return result.to_response()
 
 API Gateway's ``rawPath`` is *decoded* once by HTTP APIs (a client's ``%2F`` arrives as ``/``,
@@ -69,6 +72,7 @@ MAX_RESPONSE_BODY = (LAMBDA_PAYLOAD - RESPONSE_OVERHEAD) // 4 * 3
 DEADLINE_SECONDS = 24.0
 MIN_CALL_SECONDS = 0.25  # less left than this: 504 without calling
 CONNECT_TIMEOUT = 3.0
+MAX_RESPONSE_HEADERS = 16 * 1024  # the allow-listed ones, well inside RESPONSE_OVERHEAD
 MAX_PATH = 2048
 MAX_QUERY = 8192
 MAX_DECODE_DEPTH = 4
@@ -328,6 +332,15 @@ def check(upstream: Upstream, request: ProxyRequest) -> httpx.URL:
     return url
 
 
+def prepare(upstreams: Mapping[str, Upstream], event: object) -> tuple[Upstream, ProxyRequest, httpx.URL]:
+    """Everything that needs no session, in the contract's order: the event (400/413), the name
+    (404), the path (400), the method (405) and ``paths`` (403). Run it before the session is
+    read, so a refused request costs no DynamoDB read and no refresh."""
+    request = ProxyRequest.from_event(event)
+    upstream = lookup(upstreams, request.name)
+    return upstream, request, check(upstream, request)
+
+
 # --- headers ------------------------------------------------------------------------------------
 
 
@@ -398,6 +411,8 @@ def inbound_headers(response: httpx.Response, request_url: httpx.URL, upstream: 
         elif name in RESPONSE_HEADERS:
             out.setdefault(name, []).append(value)
     headers = {k: ", ".join(v) for k, v in out.items()}
+    if sum(len(k) + len(v) for k, v in headers.items()) > MAX_RESPONSE_HEADERS:
+        raise UpstreamResponseTooLarge("the API's answer has too many headers to return")
     if "cache-control" not in headers:
         headers["cache-control"] = "no-store"
         headers["pragma"] = "no-cache"
