@@ -210,6 +210,8 @@ ATTACKS = [
     "/a%ef%bc%8fb",
     "/a\uff3cb",
     "/\u2024\u2024",
+    "/\u2025",
+    "/a/\u2025/b",
     # not a path under /api/{name}
     "no-slash",
     "evil.com",
