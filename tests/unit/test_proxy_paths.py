@@ -25,9 +25,11 @@ from hitkey_bff.proxy import (
     ParsedPath,
     ProxyRequest,
     check,
+    deadline_from,
     error_response,
     lookup,
     parse_path,
+    prepare,
     upstream_url,
 )
 from hitkey_bff.proxy_errors import (
@@ -290,7 +292,7 @@ def test_property_no_path_escapes(rest: str) -> None:
 
 
 @given(st.lists(st.sampled_from(["..", ".", "%2e", "%2f", "%5c", "%25", "2e", "2f", "/", "a", ";"]), max_size=12))
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=600, deadline=None)
 def test_property_assembled_tricks(parts: list[str]) -> None:
     rest = "/" + "".join(parts)
     try:
@@ -424,3 +426,50 @@ def test_body_limits_and_encoding() -> None:
             ProxyRequest.from_event(event("/api/n/x", bad, True))
     with pytest.raises(InvalidBody):
         ProxyRequest.from_event(event("/api/n/x", "\udcff"))
+
+
+# --- fuzzed events and the deadline ---------------------------------------------------------------
+
+_ANY = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
+)
+_PATHS = st.one_of(
+    st.text(max_size=40).map(lambda s: "/api/" + s),
+    st.sampled_from(["/api/notes/notes/1", "/api/notes", "/api/based/x", "/api/root/%2e%2e"]),
+    _ANY,
+)
+
+
+@given(
+    st.fixed_dictionaries(
+        {
+            "rawPath": _PATHS,
+            "rawQueryString": st.text(max_size=30) | _ANY,
+            "headers": st.dictionaries(st.text(max_size=12), st.text(max_size=20) | _ANY, max_size=4) | _ANY,
+            "body": st.text(max_size=40) | _ANY,
+            "isBase64Encoded": st.booleans() | _ANY,
+            "requestContext": st.fixed_dictionaries(
+                {"http": st.fixed_dictionaries({"method": st.sampled_from(["GET", "put", "TRACE", ""]) | _ANY})}
+            )
+            | _ANY,
+        }
+    )
+)
+@settings(max_examples=500, deadline=None)
+def test_fuzzed_events_are_refused_with_4xx_or_prepared_on_the_upstream(ev: dict[str, object]) -> None:
+    try:
+        upstream, _, url = prepare(UPSTREAMS, ev)
+    except BffError as err:
+        assert 400 <= err.status < 500
+        response = error_response(err)
+        assert json.loads(response["body"])["error"] == err.code
+        return
+    assert_on_upstream(url, upstream)
+
+
+def test_deadline_is_24_seconds_or_a_second_before_the_lambdas_end() -> None:
+    assert deadline_from(100.0) == 124.0
+    assert deadline_from(100.0, remaining_ms=10_000) == 109.0
+    assert deadline_from(100.0, remaining_ms=60_000) == 124.0
