@@ -250,7 +250,9 @@ def call(upstream: Upstream, ev: dict[str, Any], deadline: float | None = None) 
     """What the glue will do: parse, check, forward once; refusals as JSON errors."""
     try:
         target, request, url = prepare({"local": upstream}, ev)
-        result = forward(client_for(target), target, request, url, TOKEN, deadline or deadline_from(time.monotonic()))
+        result = forward(
+            client_for(target), target, request, url, TOKEN, deadline=deadline or deadline_from(time.monotonic())
+        )
         return result.to_response()
     except UpstreamUnauthorized as unauthorized:
         return unauthorized.result.to_response()
@@ -368,7 +370,7 @@ def test_retry_sends_the_same_buffered_body(up: Upstream, upstreamd: Upstreamd) 
     url = check(up, request)
     for _ in range(2):
         with pytest.raises(UpstreamUnauthorized) as caught:
-            forward(client_for(up), up, request, url, TOKEN, deadline_from(time.monotonic()))
+            forward(client_for(up), up, request, url, TOKEN, deadline=deadline_from(time.monotonic()))
         assert caught.value.result.status == 401
     first, second = upstreamd.seen
     assert first.body == second.body == payload

@@ -9,11 +9,13 @@ Example (the route glue, with a fresh-token helper around ``forward``)::
 
     deadline = deadline_from(time.monotonic(), context.get_remaining_time_in_millis())
     upstream, request, url = prepare(upstreams, event)        # 400/404/405/403/413, no I/O
-    ...                                                       # session (401), CSRF, token
-    try:
-        result = forward(client_for(upstream), upstream, request, url, token, deadline)
-    except UpstreamUnauthorized as refused:                   # after the one retry
-        result = refused.result
+    call = partial(forward, client_for(upstream), upstream, request, url, deadline=deadline)
+    try:                                                      # session (401) and CSRF before
+        _, result = call_with_fresh_token(deps, session, lambda token: call(token))
+    except UpstreamError as err:                              # the second 401: pass it through
+        if not isinstance(err.__context__, UpstreamUnauthorized):
+            raise
+        result = err.__context__.result
     return result.to_response()
 
 API Gateway's ``rawPath`` is *decoded* once by HTTP APIs (a client's ``%2F`` arrives as ``/``,
@@ -649,6 +651,7 @@ def forward(
     request: ProxyRequest,
     url: httpx.URL,
     access_token: str,
+    *,
     deadline: float,
 ) -> ProxyResult:
     """One call to the upstream, finished by ``min(now + upstream.timeout, deadline)``.
