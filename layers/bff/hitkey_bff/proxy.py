@@ -485,7 +485,7 @@ def error_response(error: BffError) -> Response:
     return {
         "statusCode": error.status,
         "headers": headers,
-        "cookies": list(error.cookies),
+        "cookies": [],
         "body": json.dumps({"error": error.code, "message": error.message}, separators=(",", ":")),
         "isBase64Encoded": False,
     }
