@@ -19,7 +19,7 @@ SAM_STAMP         = $(SAM_VENV)/.installed-$(SAM_CLI_VERSION)-$(CFN_LINT_VERSION
 SAM_ENV           = AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} SAM_CLI_TELEMETRY=0
 
 .DEFAULT_GOAL := help
-.PHONY: help venv sam-venv run test lint typecheck template-check unit package bench clean
+.PHONY: help venv sam-venv run test lint typecheck template-check unit js-test package bench clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -71,6 +71,15 @@ template-check: $(SAM_STAMP) ## cfn-lint and sam validate --lint on template.yam
 unit: $(STAMP) ## pytest only
 	$(VENV)/bin/pytest
 
+js-test: ## The JS client's unit tests (node --test; skipped without node, except under CI=true)
+	@if command -v node >/dev/null 2>&1; then \
+		node --test clients/js/test/; \
+	elif [ "$$CI" = "true" ]; then \
+		echo "js-test: node is not installed (CI=true, so this fails): install Node.js 18 or newer"; exit 1; \
+	else \
+		echo "js-test: skipped - node is not installed (install Node.js 18 or newer to run clients/js/test)"; \
+	fi
+
 package: $(STAMP) ## Layer + function zips for arm64 Lambda in build/ (no Docker, no Python 3.12)
 	@$(PY) -m local.package
 
@@ -80,7 +89,7 @@ bench: $(STAMP) ## Benchmarks: calls per route, cold start, warm CPU, the AWS bi
 	$(PY) -m bench.warm
 	$(PY) -m bench.cost
 
-test: lint typecheck template-check unit ## Everything CI runs: lint, types, template, tests
+test: lint typecheck template-check unit js-test ## Everything CI runs: lint, types, template, tests
 
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) $(SAM_VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam build
