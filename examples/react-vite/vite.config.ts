@@ -11,6 +11,8 @@ import { defineConfig, loadEnv, searchForWorkspaceRoot } from 'vite'
 // BFF_URL: where the BFF listens (default http://localhost:3000).
 // APP_ORIGIN: this dev server's origin, the same value `make run` got (default
 // http://localhost:5173); its port is the port Vite takes, and it must be free (strictPort).
+// VITE_CACHE_DIR: another cache (and so another dev-server lock) than node_modules/.vite, for a
+// second dev server of this project beside yours, as the browser test starts.
 export default defineConfig(({ mode }) => {
   const env = loadEnv(mode, process.cwd(), '')
   const bff = env.BFF_URL || 'http://localhost:3000'
@@ -18,6 +20,7 @@ export default defineConfig(({ mode }) => {
   const toBff = { target: bff, changeOrigin: true }
   return {
     plugins: [react()],
+    cacheDir: env.VITE_CACHE_DIR || undefined,
     server: {
       host: origin.hostname,
       port: Number(origin.port || 5173),
