@@ -99,10 +99,16 @@ def _wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: f
 
 
 @pytest.fixture(scope="module")
-def app(shots: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
+def example(shots: Path) -> Path:
+    """``examples/react-vite`` with its node_modules installed."""
+    _npm_ci(shots)
+    return EXAMPLE
+
+
+@pytest.fixture(scope="module")
+def app(example: Path, shots: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[App]:
     """``npm ci``, then ``APP_ORIGIN=http://localhost:V make run`` on port B and Vite on V (with
     a cache of its own, so a developer's own dev server of the example can keep running)."""
-    _npm_ci(shots)
     bff_port, vite_port = free_port(), free_port()
     origin = f"http://localhost:{vite_port}"
     with make_run(shots / "stack-react-vite.log", {"PORT": str(bff_port), "APP_ORIGIN": origin}) as text:
@@ -247,3 +253,22 @@ def test_a_second_tab_is_signed_out_with_the_first(context: Any, app: App, shots
         f"the second tab learned of the sign-out by asking the BFF, not from the first tab: {asked}"
     )
     shot(second, shots, "15-react-second-tab-signed-out")
+
+
+def test_the_example_type_checks_and_builds(example: Path, tmp_path: Path) -> None:
+    """``npm run build`` (``tsc -b`` then ``vite build``): the client's TypeScript declarations
+    hold for the app that uses them, and the production bundle contains the client."""
+    out = tmp_path / "dist"
+    done = subprocess.run(
+        [str(shutil.which("npm")), "run", "build", "--", "--outDir", str(out), "--emptyOutDir"],
+        cwd=example,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, f"npm run build failed:\n{done.stdout}\n{done.stderr}"
+    assert (out / "index.html").is_file()
+    bundle = "".join(path.read_text() for path in (out / "assets").glob("*.js"))
+    assert "hitkey-bff" in bundle and "X-CSRF" in bundle, "the client is not in the bundle"
