@@ -89,7 +89,7 @@ bench: $(STAMP) ## Benchmarks: calls per route, cold start, warm CPU, the AWS bi
 	$(PY) -m bench.warm
 	$(PY) -m bench.cost
 
-test: lint typecheck template-check unit js-test ## Everything CI runs: lint, types, template, tests
+test: lint typecheck template-check js-test unit ## Everything CI runs: lint, types, template, tests
 
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) $(SAM_VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam build
