@@ -178,8 +178,8 @@ export class Bff extends EventTarget {
    * `401`. Answers the Response as fetch does (any status); a network failure is a BffError with
    * status 0 and code `network_error` (an abort stays an AbortError).
    */
-  async fetch(input, init = {}) {
-    return this.#send(input, init, false);
+  async fetch(input, init) {
+    return this.#send(input, init ?? {}, false);
   }
 
   async #send(input, init, confirm401) {
@@ -277,11 +277,11 @@ export class Bff extends EventTarget {
    * by the BFF. `path` starts with "/" and is sent as given (query included). Answers the
    * Response; {@link readJson} reads it.
    */
-  async api(name, path = "/", init = {}) {
+  async api(name, path = "/", init) {
     if (typeof path !== "string" || !path.startsWith("/")) {
       throw new TypeError(`api(): the path must start with "/" (got ${JSON.stringify(path)})`);
     }
-    return this.#send(`/api/${encodeURIComponent(String(name))}${path}`, init, true);
+    return this.#send(`/api/${encodeURIComponent(String(name))}${path}`, init ?? {}, true);
   }
 
   /** `GET /auth/sessions`: the user's sessions (devices), newest activity first. */
