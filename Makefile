@@ -19,7 +19,7 @@ SAM_STAMP         = $(SAM_VENV)/.installed-$(SAM_CLI_VERSION)-$(CFN_LINT_VERSION
 SAM_ENV           = AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} SAM_CLI_TELEMETRY=0
 
 .DEFAULT_GOAL := help
-.PHONY: help venv sam-venv run test lint typecheck template-check unit js-test package bench clean
+.PHONY: help venv sam-venv run test lint typecheck template-check unit package bench clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -71,6 +71,7 @@ template-check: $(SAM_STAMP) ## cfn-lint and sam validate --lint on template.yam
 unit: $(STAMP) ## pytest only
 	$(VENV)/bin/pytest
 
+.PHONY: js-test
 js-test: ## The JS client's unit tests (node --test; skipped without node, except under CI=true)
 	@if command -v node >/dev/null 2>&1; then \
 		node --test clients/js/test/; \
