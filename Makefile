@@ -80,6 +80,16 @@ template-check: $(SAM_STAMP) ## cfn-lint and sam validate --lint on template.yam
 unit: $(STAMP) ## pytest only
 	$(VENV)/bin/pytest
 
+.PHONY: js-test
+js-test: ## The JS client's unit tests (node --test; skipped without node, except under CI=true)
+	@if command -v node >/dev/null 2>&1; then \
+		node --test clients/js/test/; \
+	elif [ "$$CI" = "true" ]; then \
+		echo "js-test: node is not installed (CI=true, so this fails): install Node.js 18 or newer"; exit 1; \
+	else \
+		echo "js-test: skipped - node is not installed (install Node.js 18 or newer to run clients/js/test)"; \
+	fi
+
 package: $(STAMP) ## Layer + function zips for arm64 Lambda in build/ (no Docker, no Python 3.12)
 	@$(PY) -m local.package
 
@@ -89,7 +99,7 @@ bench: $(STAMP) ## Benchmarks: calls per route, cold start, warm CPU, the AWS bi
 	$(PY) -m bench.warm
 	$(PY) -m bench.cost
 
-test: lint typecheck template-check unit ## Everything CI runs: lint, types, template, tests
+test: lint typecheck template-check js-test unit ## Everything CI runs: lint, types, template, tests
 
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) $(SAM_VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam build

@@ -13,7 +13,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -42,9 +43,9 @@ HOW_TO_INSTALL = (
 )
 
 
-def unavailable(what: str) -> NoReturn:
+def unavailable(what: str, how: str = HOW_TO_INSTALL) -> NoReturn:
     """Skip locally; fail in CI (``CI=true``), where the browser tests must run."""
-    message = f"browser tests need {what}: {HOW_TO_INSTALL}"
+    message = f"browser tests need {what}: {how}"
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"{message} (CI=true, so this is a failure, not a skip)", pytrace=False)
     pytest.skip(message)
@@ -76,7 +77,7 @@ def _wait_ready(process: subprocess.Popen[bytes], log: Path, timeout: float = 90
     pytest.fail(f"make run printed no ready line within {timeout:.0f}s:\n{log.read_text(errors='replace')}")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def shots() -> Path:
     """``out/e2e/`` (git-ignored), emptied of the previous run's screenshots."""
     OUT.mkdir(parents=True, exist_ok=True)
@@ -87,36 +88,52 @@ def shots() -> Path:
     return OUT
 
 
-@pytest.fixture(scope="module")
-def stack(shots: Path) -> Iterator[Stack]:
-    """``make run`` exactly as a user starts it: app on http://localhost:P, emulator on 127.0.0.1."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "HITKEY_"))}
-    env["PORT"] = str(port)
-    log = shots / "stack.log"
+@contextmanager
+def make_run(log: Path, env: Mapping[str, str]) -> Iterator[str]:
+    """``make run`` as a user starts it, with ``env`` added; yields its output up to the ready line."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "HITKEY_"))}
+    clean.pop("APP_ORIGIN", None)
+    clean.update(env)
     with log.open("wb") as sink:  # a file, not a pipe: the access log never blocks the stack
         process = subprocess.Popen(
             ["make", "--no-print-directory", "run", f"PYTHON={sys.executable}", f"VENV={Path(sys.prefix)}"],
             cwd=ROOT,
-            env=env,
+            env=clean,
             stdin=subprocess.DEVNULL,
             stdout=sink,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     try:
-        text = _wait_ready(process, log)
-        hitkey = re.search(r"HitKey emulator on (http://\S+)", text)
-        assert hitkey, f"no 'HitKey emulator on' line in the stack's output:\n{text}"
-        yield Stack(f"http://localhost:{port}", hitkey.group(1).rstrip("/"), log)
+        yield _wait_ready(process, log)
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGINT)  # Ctrl-C, as a user stops it
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=5)
+        stop(process)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Ctrl-C to the process group, as a user stops it; SIGKILL if that does not do."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+
+
+def hitkey_of(text: str) -> str:
+    hitkey = re.search(r"HitKey emulator on (http://\S+)", text)
+    assert hitkey, f"no 'HitKey emulator on' line in the stack's output:\n{text}"
+    return hitkey.group(1).rstrip("/")
+
+
+@pytest.fixture(scope="module")
+def stack(shots: Path) -> Iterator[Stack]:
+    """``make run`` exactly as a user starts it: app on http://localhost:P, emulator on 127.0.0.1."""
+    port = free_port()
+    log = shots / "stack.log"
+    with make_run(log, {"PORT": str(port)}) as text:
+        yield Stack(f"http://localhost:{port}", hitkey_of(text), log)
 
 
 @pytest.fixture(scope="module")

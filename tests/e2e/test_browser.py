@@ -189,3 +189,93 @@ def test_denied_at_hitkey_shows_the_error(page: Any, stack: Stack, shots: Path) 
     jar = cookies_by_name(page, app)
     assert SESSION not in jar and LOGIN not in jar, jar
     shot(page, shots, "07-denied")
+
+
+def sign_in(page: Any, stack: Stack) -> None:
+    """From a signed-out demo page, through the emulator's page as Ada, back signed in."""
+    go_to_hitkey(page, stack)
+    page.click("#allow")
+    page.wait_for_url(f"{stack.app}/")
+    expect(page.locator("#user-name")).to_have_text(ADA.name)
+
+
+def test_call_the_api_panel(page: Any, stack: Stack, shots: Path) -> None:
+    """The demo upstream's answer through ``/api/demo/hello`` - or, on a BFF without the API
+    proxy, its error in the panel, with the rest of the page untouched."""
+    page.goto(f"{stack.app}/")
+    sign_in(page, stack)
+    expect(page.locator("#api-result")).to_be_hidden()
+    with page.expect_response(f"{stack.app}/api/demo/hello") as called:
+        page.click("#call-api")
+    answer = called.value
+    assert answer.request.headers.get("x-csrf") == "1"
+    if answer.status == 200:
+        expect(page.locator("#api-result")).to_contain_text(ADA.sub)
+        expect(page.locator("#api-error")).to_be_hidden()
+    else:
+        expect(page.locator("#api-error")).to_contain_text(f"(HTTP {answer.status})")
+        expect(page.locator("#api-result")).to_be_hidden()
+    expect(page.locator("#call-api")).to_be_enabled()
+    expect(page.locator("#user-name")).to_have_text(ADA.name)
+    expect(page.locator("#error")).to_be_hidden()
+    shot(page, shots, "08-api")
+
+
+def test_your_sessions_panel(page: Any, browser: Any, stack: Stack, shots: Path) -> None:
+    """Each device with its last activity; "Sign out" per device and "Sign out everywhere else"
+    end the other browsers' sessions (two more contexts, each its own cookie jar). On a BFF
+    without the session routes, the panel shows the error and nothing else breaks."""
+    page.goto(f"{stack.app}/")
+    with page.expect_response(f"{stack.app}/auth/sessions") as listed:
+        sign_in(page, stack)
+    if listed.value.status != 200:
+        expect(page.locator("#sessions-error")).to_contain_text(f"(HTTP {listed.value.status})")
+        expect(page.locator("#sessions li")).to_have_count(0)
+        expect(page.locator("#end-others")).to_be_disabled()
+        expect(page.locator("#claims")).to_contain_text(f'"email": "{ADA.email}"')
+        shot(page, shots, "09-sessions-unavailable")
+        return
+
+    rows = page.locator("#sessions li")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_have_attribute("data-current", "true")
+    expect(rows.first).to_contain_text("this device")
+    expect(rows.first.locator(".session-seen")).to_have_text(re.compile(r"^Last active .+"))
+    expect(page.locator("#end-others")).to_be_disabled()
+
+    others = []
+    for _ in range(2):
+        other = browser.new_context(viewport={"width": 1000, "height": 900}, locale="en-US")
+        other.set_default_timeout(TIMEOUT_MS)
+        tab = other.new_page()
+        tab.goto(f"{stack.app}/")
+        sign_in(tab, stack)
+        others.append((other, tab))
+    try:
+        page.click("#sessions-reload")
+        expect(rows).to_have_count(3)
+        expect(page.locator('#sessions li[data-current="true"]')).to_have_count(1)
+        expect(page.locator("#end-others")).to_be_enabled()
+        shot(page, shots, "09-sessions")
+
+        # "Sign out" on one other device: it is gone from the list, and that browser's next call is a 401.
+        page.locator('#sessions li[data-current="false"] button').first.click()
+        expect(rows).to_have_count(2)
+        expect(page.locator("#status")).to_have_text(re.compile(r"^Signed out .+\.$"))
+        ended = [tab for _, tab in others if tab.evaluate(FETCH, "/auth/session")["body"]["authenticated"] is False]
+        assert len(ended) == 1, "exactly one other browser must be signed out"
+
+        # "Sign out everywhere else": the last other browser too; this one stays signed in.
+        page.click("#end-others")
+        expect(page.locator("#status")).to_have_text("Signed out 1 other session.")
+        expect(rows).to_have_count(1)
+        expect(page.locator("#end-others")).to_be_disabled()
+        for _, tab in others:
+            tab.click("#refresh")  # a 401 now: the client's signedout event shows "Sign in"
+            expect(tab.locator("#signin")).to_be_visible()
+            expect(tab.locator("#status")).to_have_text("Your session has ended - please sign in again.")
+        assert page.evaluate(FETCH, "/auth/session")["body"]["authenticated"] is True
+        shot(page, shots, "10-sessions-ended")
+    finally:
+        for other, _ in others:
+            other.close()
