@@ -19,7 +19,7 @@ SAM_STAMP         = $(SAM_VENV)/.installed-$(SAM_CLI_VERSION)-$(CFN_LINT_VERSION
 SAM_ENV           = AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} SAM_CLI_TELEMETRY=0
 
 .DEFAULT_GOAL := help
-.PHONY: help venv sam-venv run test lint typecheck template-check unit package bench clean
+.PHONY: help venv sam-venv run sam-local test lint typecheck template-check unit package bench clean
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -54,6 +54,9 @@ sam-venv: $(SAM_STAMP) ## Create the aws-sam-cli + cfn-lint virtualenv (.venv-sa
 
 run: $(LOCAL_STAMP) ## Serve the whole BFF on http://localhost:$(PORT) (moto, HitKey emulator, demo SPA)
 	@PORT=$(PORT) $(PY) -m local.stack
+
+sam-local: $(LOCAL_STAMP) $(SAM_STAMP) ## The functions under sam local start-api (Docker) against moto and the emulator, on :$(PORT)
+	@PORT=$(PORT) $(PY) -m local.samlocal
 
 lint: $(STAMP) ## ruff
 	$(VENV)/bin/ruff check --extend-exclude $(SAM_VENV) .
