@@ -13,11 +13,13 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from types import FrameType
 
 from local.samlocal import SamLocalError, say
-from local.samlocal.stack import ROOT, stack
+from local.resources import ROOT
+from local.samlocal.stack import redact, stack
 
 
 def _port(name: str, default: int) -> int:
@@ -40,6 +42,14 @@ def _stop(process: subprocess.Popen[str]) -> None:
         process.wait()
 
 
+def _relay(process: subprocess.Popen[str]) -> None:
+    """SAM's output to stderr, with the OAuth code and state its request log shows blanked out."""
+    assert process.stdout is not None
+    for line in process.stdout:
+        sys.stderr.write(redact(line))
+    sys.stderr.flush()
+
+
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
@@ -56,9 +66,12 @@ def run() -> int:
             cwd=ROOT,
             env=local.sam_env(),
             stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             text=True,
             start_new_session=True,
         )
+        threading.Thread(target=_relay, args=(api,), daemon=True).start()
         try:
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline and api.poll() is None:

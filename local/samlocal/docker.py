@@ -20,7 +20,7 @@ from pathlib import Path
 from local.samlocal import SamLocalError, say
 
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hitkey-bff"
-RUN_DIR = Path("/tmp/hitkey-bff-docker")  # short: a unix socket path has ~100 bytes at most
+RUN_DIR = Path("/tmp/hitkey-bff-docker")  # noqa: S108 - short (a socket path has ~100 bytes); root-owned 0700
 OWN_SOCKET = RUN_DIR / "docker.sock"
 
 
@@ -56,7 +56,9 @@ def _start_dockerd() -> Docker:
             " or run this as root with dockerd installed (Debian: `apt-get install docker.io`) and"
             " make sam-local starts one itself"
         )
-    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    RUN_DIR.mkdir(mode=0o700, exist_ok=True)
+    if RUN_DIR.stat().st_uid != 0 or RUN_DIR.stat().st_mode & 0o077:
+        raise SamLocalError(f"{RUN_DIR} is not root's own private directory: remove it and run again")
     (CACHE / "docker").mkdir(parents=True, exist_ok=True)
     log = CACHE / "dockerd.log"
     say(f"starting a Docker daemon (data in {CACHE / 'docker'}, log {log})")

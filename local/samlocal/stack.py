@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -27,13 +28,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import boto3
 import httpx
 
 from local.resources import ROOT, LocalResources, create_resources
 from local.samlocal import SamLocalError, say
-from local.samlocal.docker import CACHE, Docker, daemon
+from local.samlocal.docker import CACHE, OWN_SOCKET, Docker, daemon
 from local.samlocal.image import ensure_base_image, find_python312, lambda_arch, public_image
 
 TEMPLATE = ROOT / "template.yaml"
@@ -45,6 +47,14 @@ EMULATOR_PORT = 8080
 CLIENT_ID = "hitkey-bff-sam-local"
 REGION = "us-east-1"
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}  # moto takes any
+
+
+_SECRET_QUERY = re.compile(r"\b(code|state|code_verifier|refresh_token|access_token)=[^&\s\"]+")
+
+
+def redact(line: str) -> str:
+    """A log line with OAuth query values blanked (werkzeug in SAM logs every query string)."""
+    return _SECRET_QUERY.sub(r"\1=<redacted>", line)
 
 
 def free_port() -> int:
@@ -70,13 +80,14 @@ class Stack:
     work: Path
     containers: list[str] = field(default_factory=list)
 
-    def parameters(self) -> list[str]:
+    def parameters(self, app: str | None = None) -> list[str]:
         """``--parameter-overrides`` values: this machine's CPU, the local origin, the emulator."""
+        app = app or self.app
         values = {
             "Architecture": self.arch,
             "HitKeyClientId": CLIENT_ID,
-            "AppOrigin": self.app,
-            "RedirectUri": f"{self.app}/auth/callback",
+            "AppOrigin": app,
+            "RedirectUri": f"{app}/auth/callback",
             "HitKeyAuthorizeUrl": f"{self.hitkey}/",
             "HitKeyApiUrl": f"http://hitkey:{EMULATOR_PORT}",
         }
@@ -121,24 +132,30 @@ class Stack:
             raise SamLocalError(f"sam build failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
         return build_dir / "template.yaml"
 
-    def invoke_args(self, function: str, event: Path, template: Path) -> list[str]:
-        return [
-            "local",
-            "invoke",
-            function,
-            "--template",
-            str(template),
-            "--event",
-            str(event),
-            *self.common_args(),
-        ]
+    def invoke(self, function: str, event: Path, template: Path, *, app: str | None = None) -> dict[str, Any]:
+        """``sam local invoke``: the function's response (or the runtime's error document)."""
+        result = self.sam(
+            "local", "invoke", function, "--template", str(template), "--event", str(event), *self.common_args(app)
+        )
+        lines = [line for line in result.stdout.splitlines() if line.strip().startswith("{")]
+        if result.returncode != 0 and not lines:
+            raise SamLocalError(
+                f"sam local invoke {function} failed ({result.returncode}):\n{redact(result.stderr[-3000:])}"
+            )
+        try:
+            response: dict[str, Any] = json.loads(lines[-1])
+        except (IndexError, json.JSONDecodeError) as error:
+            raise SamLocalError(
+                f"sam local invoke {function}: no response on stdout:\n{redact(result.stderr[-3000:])}"
+            ) from error
+        return response
 
-    def common_args(self) -> list[str]:
+    def common_args(self, app: str | None = None) -> list[str]:
         return [
             "--env-vars",
             str(self.env_file),
             "--parameter-overrides",
-            *self.parameters(),
+            *self.parameters(app),
             "--skip-pull-image",
             "--docker-network",
             self.network,
@@ -151,7 +168,7 @@ class Stack:
         command += ["--port", str(self.port), *self.common_args()]
         if warm:
             command += ["--warm-containers", "LAZY"]
-        return command + ["--no-watch"]
+        return [*command, "--no-watch"]
 
 
 def _tools_site(arch: str) -> Path:
@@ -162,10 +179,10 @@ def _tools_site(arch: str) -> Path:
     say("installing moto for the containers (pip install --target, once)")
     shutil.rmtree(site, ignore_errors=True)
     platform = {"x86_64": "manylinux2014_x86_64", "arm64": "manylinux2014_aarch64"}[arch]
+    pip = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target", str(site)]
+    wheels = ["--platform", platform, "--python-version", "3.12", "--implementation", "cp", "--only-binary=:all:"]
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--target", str(site)]
-        + ["--platform", platform, "--python-version", "3.12", "--implementation", "cp", "--only-binary=:all:"]
-        + TOOLS,
+        [*pip, *wheels, *TOOLS],
         capture_output=True,
         text=True,
         check=False,
@@ -235,6 +252,31 @@ def _cleanup(docker: Docker, network: str) -> None:
     docker.run("network", "rm", network, check=False)
 
 
+def unavailable() -> str | None:
+    """Why ``sam local`` cannot run on this machine, with what to do; None when it can."""
+    if shutil.which("docker") is None:
+        return "the docker CLI is not installed: install Docker Desktop, or `apt-get install docker.io`"
+    if not SAM.exists():
+        return f"the SAM CLI is not in {SAM.parent}: run `make sam-venv`"
+    try:
+        find_python312()
+    except SamLocalError as error:
+        return str(error)
+    running = Docker().alive() or Docker(env={**os.environ, "DOCKER_HOST": f"unix://{OWN_SOCKET}"}).alive()
+    if not running and (shutil.which("dockerd") is None or os.geteuid() != 0):
+        return "no Docker daemon is running and this user cannot start one: start Docker, or run as root with docker.io"
+    if running:
+        docker = Docker() if Docker().alive() else Docker(env={**os.environ, "DOCKER_HOST": f"unix://{OWN_SOCKET}"})
+        if docker.has_image(public_image(lambda_arch())) or os.environ.get("SAM_LOCAL_PULL") == "1":
+            return None
+    if shutil.which("debootstrap") is None or os.geteuid() != 0 or lambda_arch() != "x86_64":
+        return (
+            f"{public_image(lambda_arch())} is not here and cannot be built (needs root, debootstrap and x86_64):"
+            " pull it (SAM_LOCAL_PULL=1) or `apt-get install debootstrap`"
+        )
+    return None
+
+
 @contextlib.contextmanager
 def stack(port: int = 0, *, emulator_port: int = 0, work: Path | None = None) -> Iterator[Stack]:
     """Docker (started if need be), the base image, a network with moto and the emulator, the
@@ -254,7 +296,9 @@ def stack(port: int = 0, *, emulator_port: int = 0, work: Path | None = None) ->
         try:
             client_secret = secrets.token_urlsafe(32)
             app = f"http://localhost:{port}"
-            partial = Stack(docker, arch, network, app, port, "", "", LocalResources("", "", ""), work / "env.json", work)
+            partial = Stack(
+                docker, arch, network, app, port, "", "", LocalResources("", "", ""), work / "env.json", work
+            )
             moto_port = _run_container(
                 partial, "moto", "moto", MOTO_PORT, 0, "-m", "moto.server", "--host", "0.0.0.0", "-p", str(MOTO_PORT)
             )
@@ -281,7 +325,11 @@ def stack(port: int = 0, *, emulator_port: int = 0, work: Path | None = None) ->
             partial.hitkey = f"http://127.0.0.1:{emu_port}"
             _wait_http(f"{partial.moto}/moto-api/", "moto", docker, partial.containers[0])
             _wait_http(f"{partial.hitkey}/_emulator/health", "the HitKey emulator", docker, partial.containers[1])
-            session = boto3.Session(region_name=REGION, aws_access_key_id="local", aws_secret_access_key="local")
+            session = boto3.Session(
+                region_name=REGION,
+                aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            )
             with _endpoint(partial.moto):
                 partial.resources = create_resources(session, client_secret, prefix="hitkey-bff-samlocal")
             partial.env_file.write_text(

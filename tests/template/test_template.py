@@ -333,7 +333,8 @@ def test_python312_everywhere(cfn: dict[str, Any], sam: dict[str, Any]) -> None:
 def test_functions_and_layer_share_one_architecture(cfn: dict[str, Any], sam: dict[str, Any]) -> None:
     """The layer carries compiled wheels (cryptography, cffi): built for another CPU, every import fails."""
     archs = {
-        repr(r["Properties"].get("Architectures", ["x86_64"])) for r in _resources(cfn, "AWS::Lambda::Function").values()
+        repr(r["Properties"].get("Architectures", ["x86_64"]))
+        for r in _resources(cfn, "AWS::Lambda::Function").values()
     }
     assert archs == {repr([{"Ref": "Architecture"}])}, archs  # all follow the parameter
     (layer,) = _resources(cfn, "AWS::Lambda::LayerVersion").values()
