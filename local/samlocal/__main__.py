@@ -17,8 +17,8 @@ import threading
 import time
 from types import FrameType
 
-from local.samlocal import SamLocalError, say
 from local.resources import ROOT
+from local.samlocal import SamLocalError, say
 from local.samlocal.stack import redact, stack
 
 

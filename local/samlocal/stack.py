@@ -40,8 +40,9 @@ from local.samlocal.image import ensure_base_image, find_python312, lambda_arch,
 
 TEMPLATE = ROOT / "template.yaml"
 SAM = ROOT / ".venv-sam" / "bin" / "sam"
-TOOLS_RECIPE = "1"
-TOOLS = ["moto[dynamodb,server]>=5", "flask>=3", "flask-cors>=4", "werkzeug>=3", "pyyaml>=6"]
+TOOLS_RECIPE = "2"
+# moto[server] would pull in every service's dependencies; its server needs only flask and flask-cors.
+TOOLS = ["moto[dynamodb]>=5", "flask>=3", "flask-cors>=4", "werkzeug>=3", "pyyaml>=6"]
 MOTO_PORT = 5000
 EMULATOR_PORT = 8080
 CLIENT_ID = "hitkey-bff-sam-local"
