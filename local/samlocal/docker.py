@@ -57,8 +57,9 @@ def _start_dockerd() -> Docker:
             " make sam-local starts one itself"
         )
     RUN_DIR.mkdir(mode=0o700, exist_ok=True)
-    if RUN_DIR.stat().st_uid != 0 or RUN_DIR.stat().st_mode & 0o077:
-        raise SamLocalError(f"{RUN_DIR} is not root's own private directory: remove it and run again")
+    if RUN_DIR.is_symlink() or RUN_DIR.stat().st_uid != 0:
+        raise SamLocalError(f"{RUN_DIR} is not root's own directory: remove it and run again")
+    RUN_DIR.chmod(0o700)
     (CACHE / "docker").mkdir(parents=True, exist_ok=True)
     log = CACHE / "dockerd.log"
     say(f"starting a Docker daemon (data in {CACHE / 'docker'}, log {log})")
