@@ -83,7 +83,7 @@ def built() -> Iterator[Built]:
         if os.environ.get("CI") == "true":
             pytest.fail(f"sam local cannot run on this CI machine: {reason}")
         pytest.skip(f"sam local: {reason} (CI=true turns this skip into a failure)")
-    with stack() as local:
+    with stack(work=ROOT / ".aws-sam" / "samlocal-test") as local:  # not make sam-local's env.json
         yield Built(local, local.build())
 
 
