@@ -3,7 +3,7 @@ against moto and the HitKey emulator as containers on a network of the run's own
 
 What only this catches: the layer's layout in ``/opt`` (``python/hitkey_bff``), the handler paths,
 the environment the template declares (SAM passes nothing else), the parameters, ``sam build``.
-The two ``broken_*`` tests prove it by breaking the built template on purpose.
+Two tests prove it by breaking the built template on purpose (layer layout, a variable).
 
 Needs Docker (a running daemon, or root with docker.io), a CPython 3.12 built ``--enable-shared``
 and ``make sam-venv``. Without them it skips with what to do - and fails under ``CI=true``.
