@@ -29,6 +29,17 @@ def _port(name: str, default: int) -> int:
     return int(raw)
 
 
+def _ensure_free(port: int, variable: str) -> None:
+    if port == 0:
+        return
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            raise SamLocalError(f"port {port} is already in use: stop what holds it or set {variable}=<port>") from None
+
+
 def _stop(process: subprocess.Popen[str]) -> None:
     if process.poll() is not None:
         return
@@ -57,6 +68,8 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 def run() -> int:
     port = _port("PORT", 3000)
     emulator_port = _port("HITKEY_EMULATOR_PORT", 0)
+    _ensure_free(port, "PORT")
+    _ensure_free(emulator_port, "HITKEY_EMULATOR_PORT")
     signal.signal(signal.SIGTERM, _interrupt)
     with stack(port, emulator_port=emulator_port) as local:
         template = local.build()

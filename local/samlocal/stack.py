@@ -97,7 +97,8 @@ class Stack:
     def sam_env(self) -> dict[str, str]:
         python = find_python312()
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        env.update(self.docker.env if "DOCKER_HOST" in self.docker.env else {})
+        if "DOCKER_HOST" in self.docker.env:
+            env["DOCKER_HOST"] = self.docker.env["DOCKER_HOST"]
         env.update(LOCAL_CREDENTIALS, AWS_DEFAULT_REGION=REGION, SAM_CLI_TELEMETRY="0")
         env["PATH"] = f"{python / 'bin'}{os.pathsep}{env.get('PATH', '')}"  # sam build wants python3.12
         return env

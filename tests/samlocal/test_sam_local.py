@@ -223,3 +223,10 @@ def test_whole_flow_through_start_api(built: Built, api: str) -> None:
     assert client.post(f"{api}/auth/logout", headers=headers).status_code == 204
     assert client.get(f"{api}/auth/session", headers=headers).json() == {"authenticated": False}
     assert client.get(f"{api}/auth/userinfo", headers=headers).status_code == 401
+
+
+def test_sam_request_log_is_redacted() -> None:
+    """SAM's werkzeug logs every query string: the OAuth code and state must not reach the terminal."""
+    line = '127.0.0.1 - - "GET /auth/callback?code=hkac_x-1&state=jVK_2 HTTP/1.1" 302 -'
+    assert redact(line) == '127.0.0.1 - - "GET /auth/callback?code=<redacted>&state=<redacted> HTTP/1.1" 302 -'
+    assert redact("GET /auth/session HTTP/1.1") == "GET /auth/session HTTP/1.1"
