@@ -144,7 +144,7 @@ def build_stand_in(docker: Docker, tag: str) -> None:
     if os.geteuid() != 0 or shutil.which("debootstrap") is None:
         raise SamLocalError(
             f"{tag} is not here and building a stand-in needs root and debootstrap"
-            " (`apt-get install debootstrap`); or pull the image where a registry is reachable"
+            " (`apt-get install debootstrap`); or pull it (SAM_LOCAL_PULL=1) where a registry is reachable"
         )
     python_home = find_python312()
     mirror, suite = _mirror_and_suite()
@@ -213,17 +213,29 @@ def build_stand_in(docker: Docker, tag: str) -> None:
 
 
 def ensure_base_image(docker: Docker, arch: str) -> str:
-    """The public base image's tag, present locally: as found, pulled (``SAM_LOCAL_PULL=1``) or a
-    stand-in built here. Never reaches a registry unless asked to."""
+    """The public base image's tag, present locally: as found, or else a stand-in built here, or
+    pulled where no stand-in can be built (or with ``SAM_LOCAL_PULL=1``). A machine that can
+    build the stand-in never reaches a registry unless asked to."""
     tag = public_image(arch)
     if docker.has_image(tag):
         label = docker.run("image", "inspect", tag, "--format", f'{{{{index .Config.Labels "{LABEL}"}}}}').stdout
         if label.strip() in ("", "<no value>", RECIPE):
             return tag
         say(f"{tag} is an older stand-in (recipe {label.strip()}): rebuilding it")
-    if os.environ.get("SAM_LOCAL_PULL") == "1":
+    if os.environ.get("SAM_LOCAL_PULL") == "1" or not can_build_stand_in():
         say(f"pulling {tag}")
-        docker.run("pull", tag)
+        try:
+            docker.run("pull", tag)
+        except SamLocalError as error:
+            raise SamLocalError(
+                f"{error}\n{tag} is needed: pull it where the registry is reachable, or build a stand-in"
+                " (Linux x86_64, as root, with debootstrap and a CPython 3.12 built --enable-shared)"
+            ) from None
         return tag
     build_stand_in(docker, tag)
     return tag
+
+
+def can_build_stand_in() -> bool:
+    """Linux x86_64 as root: where :func:`build_stand_in` works (or says what to install)."""
+    return sys.platform == "linux" and lambda_arch() == "x86_64" and os.geteuid() == 0

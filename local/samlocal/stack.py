@@ -36,7 +36,7 @@ import httpx
 from local.resources import ROOT, LocalResources, create_resources
 from local.samlocal import SamLocalError, say
 from local.samlocal.docker import CACHE, OWN_SOCKET, Docker, daemon
-from local.samlocal.image import ensure_base_image, find_python312, lambda_arch, public_image
+from local.samlocal.image import can_build_stand_in, ensure_base_image, find_python312, lambda_arch, public_image
 
 TEMPLATE = ROOT / "template.yaml"
 SAM = ROOT / ".venv-sam" / "bin" / "sam"
@@ -267,16 +267,12 @@ def unavailable() -> str | None:
     running = Docker().alive() or Docker(env={**os.environ, "DOCKER_HOST": f"unix://{OWN_SOCKET}"}).alive()
     if not running and (shutil.which("dockerd") is None or os.geteuid() != 0):
         return "no Docker daemon is running and this user cannot start one: start Docker, or run as root with docker.io"
-    if running:
+    tag = public_image(lambda_arch())
+    if can_build_stand_in() and not shutil.which("debootstrap") and os.environ.get("SAM_LOCAL_PULL") != "1":
         docker = Docker() if Docker().alive() else Docker(env={**os.environ, "DOCKER_HOST": f"unix://{OWN_SOCKET}"})
-        if docker.has_image(public_image(lambda_arch())) or os.environ.get("SAM_LOCAL_PULL") == "1":
-            return None
-    if shutil.which("debootstrap") is None or os.geteuid() != 0 or lambda_arch() != "x86_64":
-        return (
-            f"{public_image(lambda_arch())} is not here and cannot be built (needs root, debootstrap and x86_64):"
-            " pull it (SAM_LOCAL_PULL=1) or `apt-get install debootstrap`"
-        )
-    return None
+        if not (running and docker.has_image(tag)):
+            return f"{tag} is not here and the stand-in needs debootstrap: `apt-get install debootstrap`"
+    return None  # the base image is found, built or pulled (see image.ensure_base_image)
 
 
 @contextlib.contextmanager
