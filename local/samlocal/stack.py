@@ -100,6 +100,14 @@ class Stack:
         if "DOCKER_HOST" in self.docker.env:
             env["DOCKER_HOST"] = self.docker.env["DOCKER_HOST"]
         env.update(LOCAL_CREDENTIALS, AWS_DEFAULT_REGION=REGION, SAM_CLI_TELEMETRY="0")
+        # SAM itself asks STS for the account id on every local invoke/start-api: moto answers.
+        env["AWS_ENDPOINT_URL"] = self.moto
+        # ... and checks pypi.org for a newer SAM CLI weekly: a config dir of the run's own says
+        # it just did (SAM_CLI_TELEMETRY=0 already turns telemetry off).
+        config = self.work / "sam-cli-config"
+        config.mkdir(parents=True, exist_ok=True)
+        (config / "metadata.json").write_text(json.dumps({"lastVersionCheck": time.time() + 86400 * 365}))
+        env["__SAM_CLI_APP_DIR"] = str(config)
         env["PATH"] = f"{python / 'bin'}{os.pathsep}{env.get('PATH', '')}"  # sam build wants python3.12
         return env
 
