@@ -102,8 +102,14 @@ def _broken_copy(built: Built, name: str, breakage: Callable[[dict[str, Any]], N
 
 def unbuilt_layer(template: dict[str, Any]) -> None:
     """The layer's source folder as it is (``hitkey_bff/`` at the top, no dependencies) instead
-    of what ``sam build`` makes of it (``python/hitkey_bff``, ``python/httpx``, ...)."""
-    template["Resources"]["BffLayer"]["Properties"]["ContentUri"] = str(ROOT / "layers" / "bff")
+    of what ``sam build`` makes of it (``python/hitkey_bff``, ``python/httpx``, ...). Under a
+    logical id of its own: SAM names its container image after the layers' ids, not their
+    contents, so a concurrent invoke of the good template would otherwise get this layer."""
+    layer = json.loads(json.dumps(template["Resources"].pop("BffLayer")))
+    layer["Properties"]["ContentUri"] = str(ROOT / "layers" / "bff")
+    layer.pop("Metadata", None)  # SamResourceId would name it BffLayer again
+    template["Resources"]["UnbuiltBffLayer"] = layer
+    template["Globals"]["Function"]["Layers"] = [{"Ref": "UnbuiltBffLayer"}]
 
 
 def no_session_table(template: dict[str, Any]) -> None:
