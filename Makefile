@@ -19,7 +19,7 @@ SAM_STAMP         = $(SAM_VENV)/.installed-$(SAM_CLI_VERSION)-$(CFN_LINT_VERSION
 SAM_ENV           = AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} SAM_CLI_TELEMETRY=0
 
 .DEFAULT_GOAL := help
-.PHONY: help venv sam-venv run test lint typecheck template-check unit package bench clean requirements
+.PHONY: help venv sam-venv run sam-local test lint typecheck template-check unit package bench clean requirements
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -62,6 +62,9 @@ requirements: $(STAMP) ## Pin the layer's dependencies, with hashes, from pyproj
 	  echo "# hashes of every wheel, for the python3.12 Lambda runtime (arm64 and x86_64). Do not edit by hand."; \
 	  $(VENV)/bin/uv pip compile pyproject.toml --generate-hashes --universal --python-version 3.12 --no-header --quiet; \
 	} > $(REQUIREMENTS).tmp && mv $(REQUIREMENTS).tmp $(REQUIREMENTS)
+
+sam-local: $(LOCAL_STAMP) $(SAM_STAMP) ## The functions under sam local start-api (Docker) against moto and the emulator, on :$(PORT)
+	@PORT=$(PORT) $(PY) -m local.samlocal
 
 lint: $(STAMP) ## ruff
 	$(VENV)/bin/ruff check --extend-exclude $(SAM_VENV) .

@@ -108,6 +108,13 @@ def _single(values: Iterable[Any], what: str) -> Any:
     return found.pop()
 
 
+def _default(value: Any, template: dict[str, Any]) -> Any:
+    """A ``!Ref`` to a template parameter (``Architecture``) as its default: what deploys."""
+    if isinstance(value, dict) and set(value) == {"Ref"}:
+        return template.get("Parameters", {}).get(value["Ref"], {}).get("Default", value)
+    return value
+
+
 def read_target(template_path: Path) -> Target:
     """Runtime, architecture, layer and functions from a SAM template."""
     template = load_template(template_path)
@@ -131,7 +138,7 @@ def read_target(template_path: Path) -> Target:
         functions[folder.name] = folder
         runtimes.append(props.get("Runtime", glob.get("Runtime")))
         archs = props.get("Architectures", glob.get("Architectures", ["x86_64"]))
-        architectures.append(_single(archs, f"architecture for {logical_id}"))
+        architectures.append(_single([_default(a, template) for a in archs], f"architecture for {logical_id}"))
 
     layers = [r for r in resources.values() if r.get("Type") == "AWS::Serverless::LayerVersion"]
     if len(layers) != 1:
@@ -141,7 +148,8 @@ def read_target(template_path: Path) -> Target:
     if not functions:
         raise PackageError("template.yaml: no AWS::Serverless::Function")
 
-    architecture = _single(architectures + list(layer_archs or []), "Lambda architecture (functions and layer)")
+    layer_archs = [_default(a, template) for a in layer_archs or []]
+    architecture = _single(architectures + layer_archs, "Lambda architecture (functions and layer)")
     runtime = _single(runtimes, "Runtime")
     if not isinstance(runtime, str) or not runtime.startswith("python3."):
         raise PackageError(f"template.yaml: Runtime {runtime!r} is not a python3.x runtime")

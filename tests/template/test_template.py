@@ -336,15 +336,22 @@ def test_python312_everywhere(cfn: dict[str, Any], sam: dict[str, Any]) -> None:
 def test_functions_and_layer_share_one_architecture(cfn: dict[str, Any], sam: dict[str, Any]) -> None:
     """The layer carries compiled wheels (cryptography, cffi): built for another CPU, every import fails."""
     archs = {
-        tuple(r["Properties"].get("Architectures", ["x86_64"]))
+        repr(r["Properties"].get("Architectures", ["x86_64"]))
         for r in _resources(cfn, "AWS::Lambda::Function").values()
     }
-    assert len(archs) == 1, archs
-    (arch,) = archs
+    assert archs == {repr([{"Ref": "Architecture"}])}, archs  # all follow the parameter
     (layer,) = _resources(cfn, "AWS::Lambda::LayerVersion").values()
-    assert tuple(layer["Properties"]["CompatibleArchitectures"]) == arch
+    assert layer["Properties"]["CompatibleArchitectures"] == [{"Ref": "Architecture"}]
     (sam_layer,) = (r for r in sam["Resources"].values() if r["Type"] == "AWS::Serverless::LayerVersion")
-    assert (sam_layer["Metadata"]["BuildArchitecture"],) == arch
+    assert sam_layer["Metadata"]["BuildArchitecture"] == {"Ref": "Architecture"}
+    spec = sam["Parameters"]["Architecture"]
+    assert spec["Default"] == "arm64" and sorted(spec["AllowedValues"]) == ["arm64", "x86_64"]
+
+
+def test_aws_endpoint_url_is_declared_empty(sam: dict[str, Any]) -> None:
+    """`sam local` passes a function only the variables the template declares: declared (empty in
+    AWS, where boto3 ignores an empty value), env.json can point boto3 at moto."""
+    assert sam["Globals"]["Function"]["Environment"]["Variables"]["AWS_ENDPOINT_URL"] == ""
 
 
 def test_one_layer_shared_by_all_six_functions(cfn: dict[str, Any]) -> None:

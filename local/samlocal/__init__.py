@@ -1,0 +1,23 @@
+"""``make sam-local``: the functions under the real SAM CLI and the Lambda runtime interface, in
+Docker, against moto and the HitKey emulator running as containers on a Docker network of the
+run's own. See README, "sam local".
+
+* :mod:`local.samlocal.docker` - find a Docker daemon, or start one (and stop only that one).
+* :mod:`local.samlocal.image` - the Lambda base image: the public one if present, else a
+  stand-in built here (debootstrap + a CPython 3.12 + awslambdaric).
+* :mod:`local.samlocal.stack` - the network, moto and emulator containers, the resources,
+  ``env.json``, ``sam build`` and ``sam local start-api``/``invoke``.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+class SamLocalError(Exception):
+    """Something the user can fix; the message says how."""
+
+
+def say(message: str) -> None:
+    """One progress line on stderr."""
+    print(f"==> {message}", file=sys.stderr, flush=True)
