@@ -67,6 +67,8 @@ __all__ = [
 ]
 
 DEFAULT_SPA_DIR = Path(__file__).resolve().parent / "spa"
+# The demo imports the JS client from its one source, clients/js (not a copy in local/spa).
+JS_CLIENT = Path(__file__).resolve().parents[1] / "clients" / "js" / "hitkey-bff.js"
 HANDLER = Callable[[dict[str, Any], Any], Any]
 API_PREFIXES = ("/auth", "/api")  # never answered with the SPA's index.html
 _STATIC_TYPES = {
@@ -327,7 +329,9 @@ class Gateway:
             return None
         root = self.spa_dir
         candidate = root.joinpath(*parts).resolve()
-        if not candidate.is_relative_to(root):
+        if rel == "/" + JS_CLIENT.name and root == DEFAULT_SPA_DIR:
+            candidate = JS_CLIENT
+        elif not candidate.is_relative_to(root):
             return None
         if not candidate.is_file():
             deep_link = not rel.startswith(tuple(p + "/" for p in API_PREFIXES)) and rel not in API_PREFIXES

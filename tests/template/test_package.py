@@ -86,7 +86,7 @@ def test_everything_lives_under_python(packaged: Packaged) -> None:
     "path",
     [
         "python/hitkey_bff/__init__.py",
-        "python/hitkey_bff/flows.py",
+        "python/hitkey_bff/routes/__init__.py",
         "python/httpx/__init__.py",
         "python/aws_lambda_powertools/__init__.py",
         "python/cryptography/__init__.py",
