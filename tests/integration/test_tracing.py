@@ -22,12 +22,12 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from hitkey_bff import runtime
+from hitkey_bff.config import settings_from
 from local.emulator import SEEDED_USERS, Emulator
 from local.resources import create_resources
 from local.stack import free_port
 from tests.conftest import APP_ORIGIN, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI
-from tests.harness import Browser
+from tests.harness import Bff, Browser, serving
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,9 +38,9 @@ TRACE_ID = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sam
 CHILD = r"""
 import json, sys
 from local.gateway import build_event, make_context
-from tests.harness import handlers
+from tests.kit import handler_for, routes
 route, cookie = sys.argv[1], sys.argv[2]
-handler, function = handlers()[route]
+handler, function = handler_for(route), routes()[route].logical_id
 method, path = route.split(" ", 1)
 event = build_event(method, path, headers={"x-csrf": "1"}, cookies=[cookie] if cookie else [], route_key=route)
 status = handler(event, make_context(function))["statusCode"]
@@ -71,9 +71,9 @@ def stack(monkeypatch: pytest.MonkeyPatch, emulator: Emulator) -> Iterator[dict[
         }
         for name, value in env.items():
             monkeypatch.setenv(name, value)
-        runtime.reset()
         emulator.reset()
-        yield env
+        with serving(Bff(settings_from(env))):  # the sign-in runs in this process
+            yield env
     finally:
         server.stop()
 

@@ -47,7 +47,12 @@ class Route:
         self._factory = deps
         self._deps: Deps | None = None
         self._lock = threading.Lock()
-        run = logger.inject_lambda_context(correlation_id_path="requestContext.requestId")(self._run)
+
+        def run(event: dict[str, Any], context: Any) -> Response:
+            return self._run(event, context)
+
+        run.__name__ = run.__qualname__ = flow.__name__  # names the trace's "## <flow>" subsegment
+        run = logger.inject_lambda_context(correlation_id_path="requestContext.requestId")(run)
         self._handler: Callable[[dict[str, Any], Any], Response] = tracing.instrument(
             metrics.log_metrics(run, capture_cold_start_metric=True)
         )
