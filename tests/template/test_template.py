@@ -685,6 +685,7 @@ def _metric_name_cases() -> list[Any]:
         "RefreshJoined",
         "RefreshTokenRejected",
         "AwsFailures",
+        "SessionsEnded",
         *PENDING_METRICS,
     }
     return [
