@@ -207,7 +207,7 @@ def make_event(
     function: str, query: str = "", cookies: Mapping[str, str] | None = None, csrf: bool = True
 ) -> dict[str, Any]:
     """The API Gateway 2.0 event of ``function``'s route, built as ``local.gateway`` builds it."""
-    from local.gateway import build_event
+    from local.apigw import build_event
 
     route = route_of(function)
     headers = {"x-csrf": "1", "origin": APP_ORIGIN} if csrf else {}
@@ -449,7 +449,7 @@ class Fleet:
 
     def invoke(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
         """Invoke ``function``'s handler on its own warm Lambda."""
-        from local.gateway import make_context
+        from local.apigw import make_context
 
         if function not in self._lambdas:
             self._lambdas[function] = load_handler(function).using(self.deps())

@@ -21,8 +21,8 @@ from hitkey_bff.clock import Clock, SystemClock
 from hitkey_bff.config import Settings
 from hitkey_bff.deps import Deps
 from hitkey_bff.route import Route
+from local.apigw import build_event, make_context
 from local.emulator import SEEDED_USERS, Emulator
-from local.gateway import build_event, make_context
 from tests.conftest import Aws
 from tests.kit import handler_for, routes
 
