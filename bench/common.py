@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from unittest import mock
 
 from tests import kit
 from tests.kit import (
@@ -122,21 +123,14 @@ class Progress:
 
 @contextlib.contextmanager
 def environment(values: Mapping[str, str | None]) -> Iterator[None]:
-    """Set (``None``: unset) environment variables for the block, then restore them."""
-    saved = {name: os.environ.get(name) for name in values}
-    try:
+    """Set (``None``: unset) environment variables for the block; the whole environment is restored."""
+    with mock.patch.dict(os.environ):
         for name, value in values.items():
             if value is None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
         yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def aws_env(endpoint: str | None = None) -> dict[str, str | None]:
