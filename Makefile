@@ -19,10 +19,10 @@ SAM_STAMP         = $(SAM_VENV)/.installed-$(SAM_CLI_VERSION)-$(CFN_LINT_VERSION
 SAM_ENV           = AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} SAM_CLI_TELEMETRY=0
 
 .DEFAULT_GOAL := help
-.PHONY: help venv sam-venv run sam-local test lint typecheck template-check unit package bench clean requirements
+.PHONY: help venv sam-venv run sam-local test lint typecheck template-check pytest unit functional integration e2e fast package bench clean requirements
 
 help: ## Show the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
 
 $(LOCAL_STAMP): pyproject.toml layers/bff/requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "hitkey-bff needs Python 3.11 or newer: set PYTHON=python3.11 (or newer) and run make again")'
@@ -80,8 +80,24 @@ template-check: $(SAM_STAMP) ## cfn-lint and sam validate --lint on template.yam
 	@echo "==> sam validate --lint"
 	@$(SAM_ENV) $(SAM_VENV)/bin/sam validate --lint --template template.yaml
 
-unit: $(STAMP) ## pytest only
+pytest: $(STAMP) ## The whole pytest suite (every tier below)
 	$(VENV)/bin/pytest
+
+unit: $(STAMP) ## tests/unit: pure unit tests, no AWS, no servers (seconds)
+	$(VENV)/bin/pytest tests/unit -q
+
+functional: $(STAMP) ## tests/functional: every module and route against moto and the HitKey emulator
+	$(VENV)/bin/pytest tests/functional -q
+
+integration: $(STAMP) ## tests/integration: `make run` as a subprocess, concurrent refreshes on moto's server
+	$(VENV)/bin/pytest tests/integration -q
+
+e2e: $(STAMP) ## tests/e2e: Chromium through the demo (skips without Chromium)
+	$(VENV)/bin/pytest tests/e2e -q
+
+fast: $(STAMP) ## The quick loop: ruff, then unit and functional tests with the dev Hypothesis profile
+	$(VENV)/bin/ruff check --extend-exclude $(SAM_VENV) .
+	HYPOTHESIS_PROFILE=dev $(VENV)/bin/pytest tests/unit tests/functional -q -x
 
 .PHONY: js-test
 js-test: ## The JS client's unit tests (node --test; skipped without node, except under CI=true)
@@ -102,7 +118,7 @@ bench: $(STAMP) ## Benchmarks: calls per route, cold start, warm CPU, the AWS bi
 	$(PY) -m bench.warm
 	$(PY) -m bench.cost
 
-test: lint typecheck template-check js-test unit ## Everything CI runs: lint, types, template, tests
+test: lint typecheck template-check js-test pytest ## Everything CI runs: lint, types, template, tests
 
 clean: ## Remove the virtualenv and caches
 	rm -rf $(VENV) $(SAM_VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam build

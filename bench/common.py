@@ -21,9 +21,21 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlsplit
+from unittest import mock
 
-from tests.kit import FUNCTIONS_DIR, LAYER_DIR, ROOT, TEMPLATE, Body, ManualClock, load_handler, route_of, routes
+from tests import kit
+from tests.kit import (
+    FUNCTIONS_DIR,
+    LAYER_DIR,
+    ROOT,
+    TEMPLATE,
+    Body,
+    Browser,
+    ManualClock,
+    load_handler,
+    route_of,
+    routes,
+)
 
 if TYPE_CHECKING:
     import boto3
@@ -36,7 +48,7 @@ if TYPE_CHECKING:
     from local.emulator import Emulator
     from local.resources import LocalResources
 
-__all__ = ["FUNCTIONS_DIR", "LAYER_DIR", "ROOT", "TEMPLATE", "ManualClock", "load_handler"]
+__all__ = ["FUNCTIONS_DIR", "LAYER_DIR", "ROOT", "TEMPLATE", "Browser", "ManualClock", "load_handler"]
 
 FUNCTIONS = tuple(dict.fromkeys(r.function for r in routes().values()))
 """The function folders, from template.yaml's routes."""
@@ -111,21 +123,14 @@ class Progress:
 
 @contextlib.contextmanager
 def environment(values: Mapping[str, str | None]) -> Iterator[None]:
-    """Set (``None``: unset) environment variables for the block, then restore them."""
-    saved = {name: os.environ.get(name) for name in values}
-    try:
+    """Set (``None``: unset) environment variables for the block; the whole environment is restored."""
+    with mock.patch.dict(os.environ):
         for name, value in values.items():
             if value is None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
         yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 def aws_env(endpoint: str | None = None) -> dict[str, str | None]:
@@ -207,7 +212,7 @@ def make_event(
     function: str, query: str = "", cookies: Mapping[str, str] | None = None, csrf: bool = True
 ) -> dict[str, Any]:
     """The API Gateway 2.0 event of ``function``'s route, built as ``local.gateway`` builds it."""
-    from local.gateway import build_event
+    from local.apigw import build_event
 
     route = route_of(function)
     headers = {"x-csrf": "1", "origin": APP_ORIGIN} if csrf else {}
@@ -215,54 +220,9 @@ def make_event(
     return build_event(route.method, route.path, query, headers=headers, cookies=jar, route_key=route.key)
 
 
-Invoker = Callable[[str, dict[str, Any]], dict[str, Any]]
-
-
-@dataclass
-class Browser:
-    """A cookie jar that calls the handlers (through ``invoker``) the way the SPA and API Gateway would."""
-
-    invoker: Invoker
-    jar: dict[str, str] = field(default_factory=dict)
-
-    def call(self, function: str, query: str = "", csrf: bool = True) -> dict[str, Any]:
-        """Invoke ``function``'s route with this browser's cookies; keep what it sets."""
-        response = self.invoker(function, make_event(function, query, self.jar, csrf))
-        for header in response.get("cookies", []):
-            name, _, value = header.split(";", 1)[0].partition("=")
-            if "max-age=0" in header.lower():
-                self.jar.pop(name, None)
-            else:
-                self.jar[name] = value
-        return response
-
-    def login(self) -> dict[str, Any]:
-        """``GET /auth/login?return_to=/`` (a top-level navigation: no CSRF header)."""
-        return self.call("login", "return_to=%2F", csrf=False)
-
-    def callback(self, query: str) -> dict[str, Any]:
-        """``GET /auth/callback?...`` as HitKey's redirect lands."""
-        return self.call("callback", query, csrf=False)
-
-    def session_cookie(self, name: str) -> str | None:
-        """The value of the session cookie ``name``, if signed in."""
-        return self.jar.get(name)
-
-
 def approve_at_hitkey(http: httpx.Client, authorize_url: str, sub: str | None = None) -> str:
-    """The user's part at HitKey's sign-in page (not the BFF's calls): returns the callback query."""
-    page = http.get(authorize_url)
-    if page.status_code != 200:
-        raise RuntimeError(f"HitKey's sign-in page answered {page.status_code}")
-    form = {k: v[0] for k, v in parse_qs(urlsplit(authorize_url).query).items()}
-    form["decision"] = "allow"
-    if sub:
-        form["sub"] = sub
-    base = "{0.scheme}://{0.netloc}/".format(urlsplit(authorize_url))
-    answer = http.post(base, data=form)
-    if answer.status_code not in (302, 303):
-        raise RuntimeError(f"HitKey's sign-in form answered {answer.status_code}")
-    return urlsplit(answer.headers["location"]).query
+    """The user's part at HitKey's sign-in page (:func:`tests.kit.approve_at_hitkey` on ``http``)."""
+    return kit.approve_at_hitkey(authorize_url, sub, http=http)
 
 
 def expect(response: dict[str, Any], status: int, what: str) -> dict[str, Any]:
@@ -296,7 +256,7 @@ class Stack:
         """Make the stored access token of ``browser``'s session look expired (``at_exp = 1``)."""
         from hitkey_bff.cookies import SessionKey
 
-        key = SessionKey.decode(browser.session_cookie(self.settings.cookie_name))
+        key = SessionKey.decode(browser.jar.get(self.settings.cookie_name))
         assert key is not None, "not signed in"
         self.dynamodb.update_item(
             TableName=self.resources.table,
@@ -448,9 +408,10 @@ class Fleet:
         return Deps(self.settings, clock=self.clock, aws=aws, keyring=keyring)
 
     def invoke(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
-        """Invoke ``function``'s handler on its own warm Lambda."""
-        from local.gateway import make_context
+        """Invoke ``function``'s handler (a function's name or its route key) on its own warm Lambda."""
+        from local.apigw import make_context
 
+        function = routes()[function].function if " " in function else function
         if function not in self._lambdas:
             self._lambdas[function] = load_handler(function).using(self.deps())
         self.request = _Request()

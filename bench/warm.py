@@ -81,7 +81,7 @@ def _variants(fake: FakeAws) -> dict[str, Callable[[], Any]]:
     from hitkey_bff.cookies import SessionKey
     from hitkey_bff.http import json_response
     from hitkey_bff.route import route
-    from local.gateway import make_context
+    from local.apigw import make_context
 
     deps = stub_deps(fake)
     seeded = seed(deps)

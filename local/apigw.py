@@ -237,18 +237,7 @@ def build_event(
     now = now or datetime.now(UTC)
     pairs = _header_pairs(headers)
 
-    cookie_list: list[str] = []
-    plain: dict[str, list[str]] = {}
-    for name, value in pairs:
-        if name == "cookie":
-            cookie_list.extend(c.strip() for c in value.split(";") if c.strip())
-        elif name not in HOP_BY_HOP:
-            plain.setdefault(name, []).append(value)
-    if isinstance(cookies, Mapping):
-        cookie_list.extend(f"{k}={v}" for k, v in cookies.items())
-    elif cookies is not None:
-        cookie_list.extend(cookies)
-
+    cookie_list, plain = _split_cookies(pairs, cookies)
     payload = body.encode("utf-8") if isinstance(body, str) else (body or b"")
     host = plain.setdefault("host", ["localhost:3000"])[0]
     domain, port = _split_host(host)
@@ -271,12 +260,11 @@ def build_event(
     if cookie_list:
         event["cookies"] = cookie_list
     event["headers"] = header_map
-    if raw_query:
-        params: dict[str, list[str]] = {}
-        for key, value in parse_qsl(raw_query, keep_blank_values=True):
-            params.setdefault(key, []).append(value)
-        if params:
-            event["queryStringParameters"] = {k: ",".join(v) for k, v in params.items()}
+    params: dict[str, list[str]] = {}
+    for key, value in parse_qsl(raw_query, keep_blank_values=True):
+        params.setdefault(key, []).append(value)
+    if params:
+        event["queryStringParameters"] = {k: ",".join(v) for k, v in params.items()}
     event["requestContext"] = {
         "accountId": DEFAULT_ACCOUNT_ID,
         "apiId": LOCAL_API_ID,
@@ -297,20 +285,38 @@ def build_event(
     }
     if path_parameters:
         event["pathParameters"] = dict(path_parameters)
-    if payload:
-        if _is_text(header_map.get("content-type")):
-            try:
-                event["body"] = payload.decode("utf-8")
-                event["isBase64Encoded"] = False
-            except UnicodeDecodeError:
-                event["body"] = base64.b64encode(payload).decode("ascii")
-                event["isBase64Encoded"] = True
-        else:
-            event["body"] = base64.b64encode(payload).decode("ascii")
-            event["isBase64Encoded"] = True
-    else:
-        event["isBase64Encoded"] = False
+    event.update(_body_fields(payload, header_map.get("content-type")))
     return event
+
+
+def _split_cookies(
+    pairs: list[tuple[str, str]], cookies: Mapping[str, str] | Sequence[str] | None
+) -> tuple[list[str], dict[str, list[str]]]:
+    """``Cookie`` headers split on ``;`` (then ``cookies``), and the other non-hop-by-hop headers."""
+    cookie_list: list[str] = []
+    plain: dict[str, list[str]] = {}
+    for name, value in pairs:
+        if name == "cookie":
+            cookie_list.extend(c.strip() for c in value.split(";") if c.strip())
+        elif name not in HOP_BY_HOP:
+            plain.setdefault(name, []).append(value)
+    if isinstance(cookies, Mapping):
+        cookie_list.extend(f"{k}={v}" for k, v in cookies.items())
+    elif cookies is not None:
+        cookie_list.extend(cookies)
+    return cookie_list, plain
+
+
+def _body_fields(payload: bytes, content_type: str | None) -> dict[str, Any]:
+    """``body`` as text when textual and UTF-8, else base64; and ``isBase64Encoded``."""
+    if not payload:
+        return {"isBase64Encoded": False}
+    if _is_text(content_type):
+        try:
+            return {"body": payload.decode("utf-8"), "isBase64Encoded": False}
+        except UnicodeDecodeError:
+            pass
+    return {"body": base64.b64encode(payload).decode("ascii"), "isBase64Encoded": True}
 
 
 # --------------------------------------------------------------------------------------------
@@ -375,12 +381,20 @@ def translate_response(result: Any) -> HttpResponse:
     if not (isinstance(result, dict) and "statusCode" in result):
         return json_response(200, result)
 
+    return HttpResponse(_status(result), _response_headers(result), _response_body(result))
+
+
+def _status(result: dict[str, Any]) -> int:
     status = result["statusCode"]
     if isinstance(status, str) and status.isdigit():
         status = int(status)
     if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
         raise MalformedResponse(f"statusCode must be an HTTP status, got {result['statusCode']!r}")
+    return status
 
+
+def _response_headers(result: dict[str, Any]) -> list[tuple[str, str]]:
+    """``headers`` (minus hop-by-hop and content-length), then one ``Set-Cookie`` per ``cookies`` entry."""
     headers: list[tuple[str, str]] = []
     raw_headers = result.get("headers") or {}
     if not isinstance(raw_headers, dict):
@@ -391,28 +405,25 @@ def translate_response(result: Any) -> HttpResponse:
         if name.lower() in HOP_BY_HOP or name.lower() == "content-length":
             continue
         headers.append((name, _header_value(name, value)))
-
     cookies = result.get("cookies") or []
-    if not isinstance(cookies, list):
+    if not isinstance(cookies, list) or not all(isinstance(c, str) for c in cookies):
         raise MalformedResponse("cookies must be a list of strings")
-    for cookie in cookies:
-        if not isinstance(cookie, str):
-            raise MalformedResponse("cookies must be a list of strings")
-        headers.append(("Set-Cookie", _header_value("Set-Cookie", cookie)))
+    headers.extend(("Set-Cookie", _header_value("Set-Cookie", c)) for c in cookies)
+    return headers
 
+
+def _response_body(result: dict[str, Any]) -> bytes:
     body = result.get("body")
     if body is None:
-        data = b""
-    elif not isinstance(body, str):
+        return b""
+    if not isinstance(body, str):
         raise MalformedResponse(f"body must be a string, got {type(body).__name__}")
-    elif result.get("isBase64Encoded"):
-        try:
-            data = base64.b64decode(body, validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise MalformedResponse("isBase64Encoded is true but body is not base64") from exc
-    else:
-        data = body.encode("utf-8")
-    return HttpResponse(status, headers, data)
+    if not result.get("isBase64Encoded"):
+        return body.encode("utf-8")
+    try:
+        return base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise MalformedResponse("isBase64Encoded is true but body is not base64") from exc
 
 
 # --------------------------------------------------------------------------------------------

@@ -56,6 +56,8 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from string import Template
 from types import FrameType
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -101,35 +103,12 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------------------------
-# HTML
+# HTML (the markup is in local/templates/)
 # --------------------------------------------------------------------------------------------
 
-_CSS: Final = """
-:root{color-scheme:light dark;font-family:system-ui,-apple-system,"Segoe UI",sans-serif}
-body{margin:0;min-height:100vh;display:grid;place-items:center;background:#f4f5f7;color:#1b1d21}
-main{box-sizing:border-box;background:#fff;max-width:26rem;width:calc(100% - 1rem);padding:1.25rem;border-radius:12px;
-overflow-wrap:anywhere;
-box-shadow:0 2px 12px rgba(0,0,0,.08)}
-h1{font-size:1.3rem;margin:0 0 .5rem}
-p{line-height:1.45}
-fieldset{border:1px solid #d8dbe0;border-radius:8px;margin:1rem 0;padding:.75rem;min-width:0}
-legend{font-weight:600;padding:0 .25rem}
-.user{display:flex;gap:.6rem;align-items:center;padding:.35rem 0;cursor:pointer}
-.user small{color:#5b6170}
-label.field{display:block;margin:.5rem 0 .2rem;font-size:.9rem}
-input[type=email],input[type=text]{box-sizing:border-box;width:100%;padding:.5rem;border:1px solid #b9bec7;
-border-radius:6px;font:inherit}
-.actions{display:flex;flex-wrap:wrap;gap:.75rem;margin-top:1rem}
-button{font:inherit;padding:.55rem 1.2rem;border-radius:6px;border:1px solid #1f5bd8;cursor:pointer}
-#allow{background:#1f5bd8;color:#fff}
-#deny{background:transparent;color:#1f5bd8}
-.error{background:#fdecec;color:#8a1111;border-radius:6px;padding:.6rem .75rem}
-.note{font-size:.8rem;color:#5b6170;margin-top:1.5rem}
-code{background:#eef0f3;border-radius:4px;padding:0 .25rem}
-@media (prefers-color-scheme:dark){body{background:#15171b;color:#e8eaee}main{background:#1f2228}
-fieldset{border-color:#3a3f48}.user small,.note{color:#a3a9b5}code{background:#2c3038}
-.error{background:#4a1c1c;color:#ffd7d7}#deny{color:#8fb2ff}}
-"""
+_TEMPLATES: Final = Path(__file__).with_name("templates")
+_PAGE: Final = Template((_TEMPLATES / "page.html").read_text(encoding="utf-8"))
+_SIGN_IN: Final = Template((_TEMPLATES / "signin.html").read_text(encoding="utf-8"))
 
 _PAGE_HEADERS: Final = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
@@ -140,14 +119,7 @@ _PAGE_HEADERS: Final = {
 
 
 def _page(title: str, content: str) -> str:
-    return (
-        '<!doctype html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{html.escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n"
-        f"<body>\n<main>\n{content}\n"
-        '<p class="note">HitKey emulator &mdash; for local development and tests only.</p>\n'
-        "</main>\n</body>\n</html>\n"
-    )
+    return _PAGE.substitute(title=html.escape(title), content=content)
 
 
 def render_error_page(message: str) -> str:
@@ -182,24 +154,15 @@ def render_sign_in_page(
     scopes = " ".join(f"<code>{html.escape(item)}</code>" for item in scope.split())
     users = "\n".join(_user_choice(user, index == 0) for index, user in enumerate(SEEDED_USERS))
     alert = f'<p class="error" role="alert" id="error">{html.escape(error)}</p>\n' if error else ""
-    content = f"""<h1>Sign in with HitKey</h1>
-<p><strong id="client-name">{html.escape(client.name)}</strong> wants to access your account: {scopes}</p>
-{alert}<form method="post" action="/">
-{hidden}
-<fieldset><legend>Choose a test user</legend>
-{users}
-</fieldset>
-<fieldset><legend>Or sign in as someone else</legend>
-<label class="field" for="email">Email</label>
-<input id="email" name="email" type="email" autocomplete="off" value="{html.escape(email)}">
-<label class="field" for="name">Name</label>
-<input id="name" name="name" type="text" autocomplete="off" value="{html.escape(name)}">
-</fieldset>
-<div class="actions">
-<button id="allow" type="submit" name="decision" value="allow">Allow</button>
-<button id="deny" type="submit" name="decision" value="deny" formnovalidate>Deny</button>
-</div>
-</form>"""
+    content = _SIGN_IN.substitute(
+        client=html.escape(client.name),
+        scopes=scopes,
+        alert=alert,
+        hidden=hidden,
+        users=users,
+        email=html.escape(email),
+        name=html.escape(name),
+    ).rstrip("\n")
     return _page(f"Sign in to {client.name} - HitKey", content)
 
 

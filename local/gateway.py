@@ -37,34 +37,16 @@ from local.apigw import (
     MAX_BODY_BYTES,
     HttpResponse,
     LambdaContext,
-    MalformedResponse,
     Route,
     build_event,
     cors_preflight,
     cors_response_headers,
     json_response,
     load_routes,
-    make_context,
     translate_response,
 )
 from local.httpserver import Server
-from local.template import CfnLoader, CorsConfig, FunctionSpec, cors_config, load_template
-
-__all__ = [
-    "DEFAULT_SPA_DIR",
-    "CfnLoader",
-    "FunctionSpec",
-    "Gateway",
-    "HttpResponse",
-    "LambdaContext",
-    "MalformedResponse",
-    "Route",
-    "build_event",
-    "load_routes",
-    "load_template",
-    "make_context",
-    "translate_response",
-]
+from local.template import CorsConfig, FunctionSpec, cors_config
 
 DEFAULT_SPA_DIR = Path(__file__).resolve().parent / "spa"
 # The demo imports the JS client from its one source, clients/js (not a copy in local/spa).

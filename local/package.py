@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from local.template import ROOT, load_template
+from local.template import ROOT, load_template, resolve
 
 LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024
 """Lambda's limit on a function's unzipped code plus all of its layers."""
@@ -108,18 +108,12 @@ def _single(values: Iterable[Any], what: str) -> Any:
     return found.pop()
 
 
-def _default(value: Any, template: dict[str, Any]) -> Any:
-    """A ``!Ref`` to a template parameter (``Architecture``) as its default: what deploys."""
-    if isinstance(value, dict) and set(value) == {"Ref"}:
-        return template.get("Parameters", {}).get(value["Ref"], {}).get("Default", value)
-    return value
-
-
 def read_target(template_path: Path) -> Target:
     """Runtime, architecture, layer and functions from a SAM template."""
     template = load_template(template_path)
     base = template_path.resolve().parent
     glob = template.get("Globals", {}).get("Function", {})
+    params = template.get("Parameters", {})
     resources: dict[str, dict[str, Any]] = template.get("Resources", {})
 
     functions: dict[str, Path] = {}
@@ -138,7 +132,7 @@ def read_target(template_path: Path) -> Target:
         functions[folder.name] = folder
         runtimes.append(props.get("Runtime", glob.get("Runtime")))
         archs = props.get("Architectures", glob.get("Architectures", ["x86_64"]))
-        architectures.append(_single([_default(a, template) for a in archs], f"architecture for {logical_id}"))
+        architectures.append(_single([resolve(a, params, a) for a in archs], f"architecture for {logical_id}"))
 
     layers = [r for r in resources.values() if r.get("Type") == "AWS::Serverless::LayerVersion"]
     if len(layers) != 1:
@@ -148,7 +142,7 @@ def read_target(template_path: Path) -> Target:
     if not functions:
         raise PackageError("template.yaml: no AWS::Serverless::Function")
 
-    layer_archs = [_default(a, template) for a in layer_archs or []]
+    layer_archs = [resolve(a, params, a) for a in layer_archs or []]
     architecture = _single(architectures + layer_archs, "Lambda architecture (functions and layer)")
     runtime = _single(runtimes, "Runtime")
     if not isinstance(runtime, str) or not runtime.startswith("python3."):

@@ -1,9 +1,8 @@
 """The BFF under test and a browser for in-process tests.
 
 :class:`Bff` holds the ``Deps`` a test built (moto's AWS, the emulator's HitKey) and invokes the
-real handlers (``functions/*/app.py``, routes from template.yaml) on them; :class:`Browser`
-sends API Gateway 2.0 events built as the local gateway builds them, keeps a cookie jar, and
-signs in through the HitKey emulator's page over real HTTP."""
+real handlers (``functions/*/app.py``, routes from template.yaml) on them; :class:`Browser` is
+the kit's browser (cookie jar, sign-in through the HitKey emulator's page over real HTTP) on it."""
 
 from __future__ import annotations
 
@@ -11,20 +10,20 @@ import contextlib
 import dataclasses
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
-
-import httpx
 
 from hitkey_bff.clock import Clock, SystemClock
 from hitkey_bff.config import Settings
 from hitkey_bff.deps import Deps
 from hitkey_bff.route import Route
+from local.apigw import make_context
 from local.emulator import SEEDED_USERS, Emulator
-from local.gateway import build_event, make_context
+from tests import kit
 from tests.conftest import Aws
+from tests.kit import approve_at_hitkey as approve_at_hitkey
 from tests.kit import handler_for, routes
+from tests.kit import set_cookie_attrs as set_cookie_attrs
 
 SESSION: str = next(f.default for f in dataclasses.fields(Settings) if f.name == "cookie_name")  # type: ignore[assignment]
 """The session cookie's name (Settings' default)."""
@@ -84,67 +83,15 @@ def current() -> Bff:
     return _serving[-1]
 
 
-def set_cookie_attrs(header: str) -> dict[str, str]:
-    """The attributes of a ``Set-Cookie`` value, lower-cased names."""
-    parts = [p.strip() for p in header.split(";")]
-    return {p.partition("=")[0].lower(): p.partition("=")[2] for p in parts[1:]}
+def _invoke_current(route: str, event: dict[str, Any]) -> dict[str, Any]:
+    return current().invoke(route, event)
 
 
 @dataclass
-class Browser:
-    """One browser profile: a cookie jar and the app's origin."""
+class Browser(kit.Browser):
+    """:class:`tests.kit.Browser` on the BFF under test (:func:`current`)."""
 
-    origin: str = "https://app.example.com"
-    jar: dict[str, str] = field(default_factory=dict)
-    set_cookies: list[str] = field(default_factory=list)
-
-    def call(
-        self, route: str, query: str = "", headers: dict[str, str] | None = None, csrf: bool = True
-    ) -> dict[str, Any]:
-        """Invoke the handler of ``route`` ("GET /auth/session") as API Gateway would."""
-        method, path = route.split(" ", 1)
-        sent = {"x-csrf": "1", "origin": self.origin} if csrf else {}
-        sent.update(headers or {})
-        cookies = [f"{k}={v}" for k, v in self.jar.items()]
-        event = build_event(method, path, query, headers=sent, cookies=cookies, route_key=route)
-        response = current().invoke(route, event)
-        for header in response.get("cookies", []):
-            self.set_cookies.append(header)
-            name_value = header.split(";", 1)[0]
-            cname, _, value = name_value.partition("=")
-            if set_cookie_attrs(header).get("max-age") == "0":
-                self.jar.pop(cname, None)
-            else:
-                self.jar[cname] = value
-        return response
-
-    def login(self, return_to: str = "/") -> dict[str, Any]:
-        """``GET /auth/login``."""
-        return self.call("GET /auth/login", urlencode({"return_to": return_to}), csrf=False)
-
-    def sign_in(self, sub: str | None = None, return_to: str = "/", decision: str = "allow") -> dict[str, Any]:
-        """Login, HitKey's page (real HTTP), then the callback; returns the callback's response."""
-        authorize = self.login(return_to)["headers"]["location"]
-        callback_query = approve_at_hitkey(authorize, sub=sub, decision=decision)
-        return self.callback(callback_query)
-
-    def callback(self, query: str) -> dict[str, Any]:
-        """``GET /auth/callback?...`` as HitKey's redirect lands."""
-        return self.call("GET /auth/callback", query, csrf=False)
-
-
-def approve_at_hitkey(authorize_url: str, sub: str | None = None, decision: str = "allow") -> str:
-    """Open HitKey's sign-in page and submit its form; returns the callback's query string."""
-    page = httpx.get(authorize_url)
-    assert page.status_code == 200, page.text
-    params = {k: v[0] for k, v in parse_qs(urlsplit(authorize_url).query).items()}
-    form = {**params, "decision": decision}
-    if sub:
-        form["sub"] = sub
-    base = f"{urlsplit(authorize_url).scheme}://{urlsplit(authorize_url).netloc}/"
-    answer = httpx.post(base, data=form)
-    assert answer.status_code in (302, 303), answer.text
-    return urlsplit(answer.headers["location"]).query
+    invoke: kit.Invoke = _invoke_current
 
 
 def body(response: dict[str, Any]) -> Any:

@@ -11,8 +11,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from hitkey_bff.deps import Deps
+from local.apigw import build_event, make_context
 from local.emulator import SEEDED_USERS, Emulator
-from local.gateway import build_event, make_context
 from tests.conftest import APP_ORIGIN, CLIENT_ID, REDIRECT_URI, Aws
 from tests.harness import (
     LOGIN,

@@ -1,5 +1,5 @@
 """Hostile input, black-box, on every route: the real handlers from template.yaml's routes invoked
-with API Gateway 2.0 events (``local.gateway.build_event``), moto for AWS, the HitKey emulator
+with API Gateway 2.0 events (``local.apigw.build_event``), moto for AWS, the HitKey emulator
 over real HTTP.
 
 Every hostile request checks the same invariants on top of its own expectation
@@ -20,8 +20,8 @@ from urllib.parse import parse_qs, quote, urlencode
 import pytest
 
 from hitkey_bff.cookies import b64url
+from local.apigw import build_event
 from local.emulator import SEEDED_USERS, Emulator
-from local.gateway import build_event
 from tests.conftest import APP_ORIGIN, Aws
 from tests.harness import LOGIN, SESSION, Browser, approve_at_hitkey, body, current, items, signed_in
 from tests.kit import handler_for, routes

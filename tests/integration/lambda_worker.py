@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 import time
 
-from local.gateway import build_event, make_context
+from local.apigw import build_event, make_context
 from tests.kit import handler_for, routes
 
 

@@ -37,7 +37,7 @@ TRACE_ID = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sam
 # The measured process: one cold start, one event; it reports what it imported.
 CHILD = r"""
 import json, sys
-from local.gateway import build_event, make_context
+from local.apigw import build_event, make_context
 from tests.kit import handler_for, routes
 route, cookie = sys.argv[1], sys.argv[2]
 handler, function = handler_for(route), routes()[route].logical_id

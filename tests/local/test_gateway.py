@@ -22,16 +22,9 @@ import httpx
 import pytest
 import yaml
 
-from local.gateway import (
-    CfnLoader,
-    Gateway,
-    MalformedResponse,
-    build_event,
-    load_routes,
-    load_template,
-    make_context,
-    translate_response,
-)
+from local.apigw import MalformedResponse, build_event, load_routes, make_context, translate_response
+from local.gateway import Gateway
+from local.template import CfnLoader, load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "gateway_fixtures"

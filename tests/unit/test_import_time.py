@@ -1,0 +1,80 @@
+"""Import-time budget of each Lambda handler, as module names and counts (no clock).
+
+What a function imports before its first event is cold-start time paid on every new instance.
+Each function's ``app`` is imported in a fresh ``python -X importtime`` with only
+``functions/<name>`` and ``layers/bff`` on ``sys.path`` (as Lambda does); the test reads which
+modules were imported and guards three things:
+
+* routes that never talk to HitKey or decrypt tokens at import (session, login, logout) do not
+  pull in ``httpx`` or ``cryptography``; no handler imports them at import time at all;
+* with tracing off (the template's default) no handler imports ``aws_xray_sdk``;
+* the number of modules in ``sys.modules`` after the import stays under a ceiling: today's count
+  plus a margin. A new top-level import of a heavy package (pydantic, ...) blows it.
+
+Counts, not seconds: a count is stable across machines and runs, a timing assert is not.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.kit import FUNCTIONS_DIR, LAYER_DIR
+
+FUNCTIONS = sorted(p.name for p in FUNCTIONS_DIR.iterdir() if (p / "app.py").is_file())
+# Measured on CPython 3.11/3.12 with tracing off: 195-200 modules (the interpreter's own ~30
+# included). The margin absorbs a stdlib version's differences, not a new dependency.
+MODULE_CEILING = 240
+NEVER_AT_IMPORT = ("httpx", "cryptography", "boto3")
+
+
+def _import(function: str, *, tracing: bool) -> tuple[set[str], int]:
+    """The modules ``-X importtime`` reports for ``import app``, and ``len(sys.modules)`` after."""
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "PYTHONPATH": os.pathsep.join([str(FUNCTIONS_DIR / function), str(LAYER_DIR)]),
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "TRACING": "true" if tracing else "false",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "import sys, app; print(len(sys.modules))"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    modules: set[str] = set()
+    for line in proc.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            name = line.rsplit("|", 1)[1].strip()
+            if name != "imported package":
+                modules.add(name)
+    return modules, int(proc.stdout.strip())
+
+
+def _top(modules: set[str]) -> set[str]:
+    return {m.split(".", 1)[0] for m in modules}
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_handler_import_stays_light(function: str) -> None:
+    modules, count = _import(function, tracing=False)
+    assert "hitkey_bff" in _top(modules), "the measurement did not import the layer"
+    heavy = _top(modules) & set(NEVER_AT_IMPORT)
+    assert not heavy, f"{function} imports {sorted(heavy)} at import time: import it where it is used"
+    assert "aws_xray_sdk" not in _top(modules), f"{function} imports the X-Ray SDK with tracing off"
+    assert count <= MODULE_CEILING, f"{function} leaves {count} modules in sys.modules (ceiling {MODULE_CEILING})"
+
+
+def test_tracing_on_does_import_xray() -> None:
+    """The counter-check: the measurement sees aws_xray_sdk when tracing is on, so its absence above means something."""
+    modules, _ = _import("session", tracing=True)
+    assert "aws_xray_sdk" in _top(modules)
+
+
+def test_function_list_is_complete() -> None:
+    assert {"session", "login", "logout", "refresh", "userinfo", "callback"} <= set(FUNCTIONS)
