@@ -15,6 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from local.emulator import SEEDED_USERS, Emulator
 from local.gateway import build_event
@@ -280,3 +282,60 @@ def test_invalid_grant_during_the_refresh_ends_the_session(api: Recorder, hitkey
     assert_error(response, 401, "unauthenticated")
     assert expires(response, SESSION) and items(aws, "USER#") == []
     assert api.seen == []
+
+
+# --- fuzzed events through the proxy, signed in -------------------------------------------------
+
+_SEGMENT = st.one_of(
+    st.sampled_from(["hello", "..", ".", "%2e%2e", "%2f", "%252f", "%5c", "a\\b", "", "%00", "%zz", "\u2025", "x;y"]),
+    st.text(min_size=0, max_size=12),
+)
+_METHODS = st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE", "CONNECT", "get", ""])
+_HEADERS = st.dictionaries(
+    st.sampled_from(["accept", "content-type", "authorization", "connection", "te", "if-match", "range", "x-y"]),
+    st.text(max_size=40),
+    max_size=5,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    method=_METHODS,
+    name=st.sampled_from(["rec", "ro", "nope", "", "REC", "rec%2f"]),
+    segments=st.lists(_SEGMENT, max_size=5),
+    query=st.text(max_size=60),
+    headers=_HEADERS,
+    data=st.one_of(st.none(), st.binary(max_size=64)),
+    base64_garbage=st.booleans(),
+)
+def test_fuzzed_proxy_events_never_get_a_5xx_from_our_code(
+    signed_in_browser: Browser,
+    method: str,
+    name: str,
+    segments: list[str],
+    query: str,
+    headers: dict[str, str],
+    data: bytes | None,
+    base64_garbage: bool,
+) -> None:
+    path = "/api/" + name + "".join("/" + s for s in segments)
+    event = build_event(
+        method or "GET",
+        path,
+        query,
+        headers={"x-csrf": "1", "origin": signed_in_browser.origin, **headers},
+        cookies=dict(signed_in_browser.jar),
+        body=data,
+        route_key=PROXY,
+    )
+    event["requestContext"]["http"]["method"] = method
+    if base64_garbage:
+        event["body"], event["isBase64Encoded"] = "not*base64", True
+    response = current().invoke(PROXY, event)
+    assert isinstance(response["statusCode"], int)
+    assert response["statusCode"] < 500, response
+
+
+@pytest.fixture
+def signed_in_browser(api: Recorder) -> Browser:
+    return signed_in()
