@@ -235,9 +235,8 @@ class ProxyCalls:
 
 def proxy_event(jar: Mapping[str, str], path: str = "/api/demo/hello") -> dict[str, Any]:
     """The event of one SPA ``api("demo", "/hello")`` call."""
-    from local.gateway import build_event
-
     from bench.common import APP_ORIGIN
+    from local.gateway import build_event
 
     cookies = [f"{k}={v}" for k, v in jar.items()]
     headers = {"x-csrf": "1", "origin": APP_ORIGIN, "accept": "application/json"}
@@ -271,24 +270,28 @@ def measure_proxy() -> ProxyCalls:
     from bench.common import environment
 
     aws = AwsCalls()
-    with local_stack() as stack, quiet(), sample_api(stack) as (url, seen):
-        with environment({"API_UPSTREAMS": json.dumps({"demo": url})}):
-            fleet, meter = Fleet(stack.settings, hooks=[aws.hook]), Meter(aws, stack)
-            browser = Browser(fleet.invoke)
-            stack.sign_in(browser)
-            for expired in (False, True):  # warm: a call and a refresh (the secret, a data key)
-                if expired:
-                    stack.expire_access_token(browser)
-                expect(fleet.invoke("api", proxy_event(browser.jar)), 200, "api warm-up")
-            out: dict[str, Calls] = {}
-            upstream: dict[str, int] = {}
-            for row in PROXY_ROWS:
-                if "expired" in row:
-                    stack.expire_access_token(browser)
-                before = seen["upstream"]
-                with meter.measure() as calls:
-                    expect(fleet.invoke("api", proxy_event(browser.jar)), 200, row)
-                out[row], upstream[row] = calls(), seen["upstream"] - before
+    with (
+        local_stack() as stack,
+        quiet(),
+        sample_api(stack) as (url, seen),
+        environment({"API_UPSTREAMS": json.dumps({"demo": url})}),
+    ):
+        fleet, meter = Fleet(stack.settings, hooks=[aws.hook]), Meter(aws, stack)
+        browser = Browser(fleet.invoke)
+        stack.sign_in(browser)
+        for expired in (False, True):  # warm: a call and a refresh (the secret, a data key)
+            if expired:
+                stack.expire_access_token(browser)
+            expect(fleet.invoke("api", proxy_event(browser.jar)), 200, "api warm-up")
+        out: dict[str, Calls] = {}
+        upstream: dict[str, int] = {}
+        for row in PROXY_ROWS:
+            if "expired" in row:
+                stack.expire_access_token(browser)
+            before = seen["upstream"]
+            with meter.measure() as calls:
+                expect(fleet.invoke("api", proxy_event(browser.jar)), 200, row)
+            out[row], upstream[row] = calls(), seen["upstream"] - before
     return ProxyCalls(out, upstream)
 
 
