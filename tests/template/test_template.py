@@ -489,6 +489,11 @@ def test_deploy_guide_cloudfront_example_routes_auth_to_the_api_uncached(
     assert auth["OriginRequestPolicyId"] == ALL_VIEWER_EXCEPT_HOST_HEADER
     assert {"GET", "POST"} <= set(auth["AllowedMethods"])
     assert "FunctionAssociations" not in auth, "the SPA fallback must not touch /auth/*"
+    (proxy,) = (b for b in config["CacheBehaviors"] if b["PathPattern"] == "/api/*")  # the API proxy
+    assert {k: v for k, v in proxy.items() if k != "PathPattern"} == {
+        k: v for k, v in auth.items() if k != "PathPattern"
+    }, "/api/* goes to the BFF exactly like /auth/*: uncached, cookies and headers, all methods"
+    assert set(proxy["AllowedMethods"]) == {"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE"}
 
 
 def test_every_function_logs_to_one_group_with_a_retention(cfn: dict[str, Any]) -> None:
@@ -909,7 +914,7 @@ def test_deploy_guide_cloudfront_example_sends_hsts_and_security_headers(
     site_snippet: tuple[str, dict[str, Any]],
 ) -> None:
     policies = _header_policies(site_snippet[1])
-    assert set(policies) == {"default", "/auth/*"}
+    assert set(policies) == {"default", "/auth/*", "/api/*"}
     for pattern, headers in policies.items():
         hsts = headers["StrictTransportSecurity"]
         assert hsts["AccessControlMaxAgeSec"] == 63072000, pattern  # two years
