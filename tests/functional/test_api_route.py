@@ -130,7 +130,7 @@ def expire_stored_access_token(aws: Aws) -> None:
     for item in items(aws, "USER#"):
         client.update_item(
             TableName=aws.resources.table,
-            Key={"pk": item["pk"], "sk": item["sk"]},  # type: ignore[typeddict-item]
+            Key={"pk": item["pk"], "sk": item["sk"]},
             UpdateExpression="SET at_exp = :z",
             ExpressionAttributeValues={":z": {"N": "1"}},
         )
