@@ -7,6 +7,7 @@ expired or refused token is HitKey's own verdict; ``refuse_all`` makes it answer
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 from collections.abc import Iterator
@@ -219,13 +220,17 @@ def test_refusals_for_a_signed_in_user(api: Recorder) -> None:
     assert call(browser, "GET", "/api/ro/hello")["statusCode"] == 200
 
 
-def test_a_bad_upstream_table_is_503_naming_the_upstream(api: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_bad_upstream_table_is_503_naming_the_upstream(
+    api: Recorder, monkeypatch: pytest.MonkeyPatch, bff_logs: io.StringIO
+) -> None:
     browser = signed_in()
     monkeypatch.setenv("API_UPSTREAMS", json.dumps({"billing": "http://billing.example.com"}))
     response = call(browser, "GET", "/api/billing/x")
     assert_error(response, 503, "misconfigured")
     assert "billing" in body(response)["message"] and "https" in body(response)["message"]
     assert "API_UPSTREAMS" not in response["body"]
+    (line,) = [json.loads(ln) for ln in bff_logs.getvalue().splitlines() if "API_UPSTREAMS is invalid" in ln]
+    assert line["level"] == "ERROR" and "billing" in line["problem"]  # the operator's clear log line
     monkeypatch.setenv("API_UPSTREAMS", "{not json")
     assert_error(call(browser, "GET", "/api/billing/x"), 503, "misconfigured")
 
