@@ -217,6 +217,94 @@ def measure_routes() -> RouteCalls:
     return RouteCalls(cold, warm, sizes)
 
 
+# -- the API proxy ---------------------------------------------------------------------------------
+
+PROXY_ROUTE = "ANY /api/{upstream}/{proxy+}"
+PROXY_ROWS = ("api proxy (valid token)", "api proxy (expired token → refresh)")
+PROXY_TARGET = (1, 0, 0, 0, 0)
+"""Steady state per proxied call: 1 DynamoDB read, 0 KMS, 0 Secrets Manager, 0 HitKey (+ 1 upstream call)."""
+
+
+@dataclass(frozen=True)
+class ProxyCalls:
+    """Calls per proxied request (warm ``api`` Lambda) and the upstream calls each made."""
+
+    calls: dict[str, Calls]
+    upstream: dict[str, int]
+
+
+def proxy_event(jar: Mapping[str, str], path: str = "/api/demo/hello") -> dict[str, Any]:
+    """The event of one SPA ``api("demo", "/hello")`` call."""
+    from bench.common import APP_ORIGIN
+    from local.gateway import build_event
+
+    cookies = [f"{k}={v}" for k, v in jar.items()]
+    headers = {"x-csrf": "1", "origin": APP_ORIGIN, "accept": "application/json"}
+    return build_event("GET", path, headers=headers, cookies=cookies, route_key=PROXY_ROUTE)
+
+
+@contextlib.contextmanager
+def sample_api(stack: Stack) -> Iterator[tuple[str, Counter[str]]]:
+    """local/sample_api.py (accepts only the emulator's live tokens), counting the requests it gets."""
+    from local.sample_api import SampleApi
+
+    seen: Counter[str] = Counter()
+
+    class CountingApi(SampleApi):
+        def wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
+            seen["upstream"] += 1
+            return super().wsgi(environ, start_response)
+
+    api = CountingApi(stack.emulator.provider)
+    url = api.start("127.0.0.1", 0)
+    try:
+        yield url, seen
+    finally:
+        api.stop()
+
+
+def measure_proxy() -> ProxyCalls:
+    """Calls per proxied request on a warm ``api`` Lambda, valid and expired token."""
+    import json
+
+    from bench.common import environment
+
+    aws = AwsCalls()
+    with (
+        local_stack() as stack,
+        quiet(),
+        sample_api(stack) as (url, seen),
+        environment({"API_UPSTREAMS": json.dumps({"demo": url})}),
+    ):
+        fleet, meter = Fleet(stack.settings, hooks=[aws.hook]), Meter(aws, stack)
+        browser = Browser(fleet.invoke)
+        stack.sign_in(browser)
+        for expired in (False, True):  # warm: a call and a refresh (the secret, a data key)
+            if expired:
+                stack.expire_access_token(browser)
+            expect(fleet.invoke("api", proxy_event(browser.jar)), 200, "api warm-up")
+        out: dict[str, Calls] = {}
+        upstream: dict[str, int] = {}
+        for row in PROXY_ROWS:
+            if "expired" in row:
+                stack.expire_access_token(browser)
+            before = seen["upstream"]
+            with meter.measure() as calls:
+                expect(fleet.invoke("api", proxy_event(browser.jar)), 200, row)
+            out[row], upstream[row] = calls(), seen["upstream"] - before
+    return ProxyCalls(out, upstream)
+
+
+def print_proxy(result: ProxyCalls) -> None:
+    heading("The API proxy: calls per proxied request (warm api Lambda, local/sample_api.py upstream)")
+    rows = []
+    for row in PROXY_ROWS:
+        c = result.calls[row]
+        met = "-" if "expired" in row else ("yes" if counts(c) == PROXY_TARGET and result.upstream[row] == 1 else "no")
+        rows.append([*_row(row, c), result.upstream[row], met])
+    print(table([*HEADERS, "upstream", "target met? (1 read, 0 KMS/SM, 1 upstream)"], rows, right=(1, 2, 3, 4, 5, 7)))
+
+
 # -- mixed traffic ---------------------------------------------------------------------------------
 
 
@@ -397,6 +485,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args(argv)
     print_routes(measure_routes())
+    print_proxy(measure_proxy())
     burst = mixed_run(args.mixed, seed=args.seed, label=f"burst: {args.mixed:,} back to back")
     if burst.wall_seconds > 120:
         print(f"\nnote: the burst run took {burst.wall_seconds:.0f} s (> 2 min)")

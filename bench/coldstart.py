@@ -2,7 +2,7 @@
 
     python -m bench.coldstart [--reps 7]
 
-For each of the six functions a new ``python`` process puts ``functions/<name>`` and
+For each function of template.yaml a new ``python`` process puts ``functions/<name>`` and
 ``layers/bff`` on ``sys.path`` (as Lambda does with ``/var/task`` and ``/opt/python``), starts a
 clock, imports ``app`` and calls ``app.handler(event, context)`` once. The reference is the
 floor any Python BFF on Lambda pays: a fresh interpreter that imports boto3 and creates one
@@ -246,6 +246,7 @@ def child_env(url: str, function: str, event: dict[str, Any] | None) -> dict[str
         AWS_LAMBDA_FUNCTION_MEMORY_SIZE="256",
         AWS_EXECUTION_ENV="AWS_Lambda_python3.12",
         BENCH_EVENT=json.dumps(event or {}),
+        API_UPSTREAMS=json.dumps({"bench": f"{url}/oauth"}),  # the api function's upstream: the stub
         BENCH_RUNTIME_PROVIDED=json.dumps(sorted(RUNTIME_PROVIDED)),
     )
     return env

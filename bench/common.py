@@ -571,6 +571,13 @@ class Seeded:
         if function == "callback":
             query = f"code=bench-code&state={self.login_state}"
             return make_event(function, query, {f"{self.cookie_name}-login": self.login_binding}, csrf=False)
+        if function == "api":  # GET /api/bench/userinfo: the stub's HitKey userinfo as the upstream
+            from local.gateway import build_event
+
+            route = route_of(function)
+            headers = {"x-csrf": "1", "origin": APP_ORIGIN}
+            cookies = [f"{self.cookie_name}={self.session_cookie}"]
+            return build_event("GET", "/api/bench/userinfo", headers=headers, cookies=cookies, route_key=route.key)
         return make_event(function, "", {self.cookie_name: self.session_cookie})
 
 

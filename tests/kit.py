@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -58,14 +59,18 @@ def route_of(function: str) -> RouteSpec:
 def load_handler(function: str) -> Any:
     """``functions/<function>/app.py``'s ``handler`` (a ``hitkey_bff.route.Route``), imported once."""
     name = f"_fn_{function}"
-    module = sys.modules.get(name)
-    if module is None:
-        spec = importlib.util.spec_from_file_location(name, FUNCTIONS_DIR / function / "app.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
+    with _loading:  # threads of a race test must not see a module still being executed
+        module = sys.modules.get(name)
+        if module is None:
+            spec = importlib.util.spec_from_file_location(name, FUNCTIONS_DIR / function / "app.py")
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            spec.loader.exec_module(module)
     return module.handler
+
+
+_loading = threading.Lock()
 
 
 def handler_for(route: str) -> Any:

@@ -59,3 +59,23 @@ def test_kms_calls_over_a_mixed_warm_run() -> None:
     assert result.calls.kms <= 10, result.calls.operations()
     assert result.calls.secretsmanager == 0
     assert result.kms_without_cache > 100  # what the data-key cache saves
+
+
+@pytest.fixture(scope="module")
+def proxied() -> calls.ProxyCalls:
+    return calls.measure_proxy()
+
+
+def test_proxy_steady_state_is_one_read_and_one_upstream_call(proxied: calls.ProxyCalls) -> None:
+    """Per proxied call, warm: 1 DynamoDB read, 0 KMS, 0 Secrets Manager, 0 HitKey, 1 upstream call."""
+    row = "api proxy (valid token)"
+    assert calls.counts(proxied.calls[row]) == (1, 0, 0, 0, 0), proxied.calls[row].operations()
+    assert dict(proxied.calls[row].aws) == {"dynamodb.GetItem": 1}
+    assert proxied.upstream[row] == 1
+
+
+def test_proxy_with_an_expired_token_refreshes_once_then_calls_once(proxied: calls.ProxyCalls) -> None:
+    row = "api proxy (expired token → refresh)"
+    assert calls.counts(proxied.calls[row]) == (1, 2, 0, 0, 1), proxied.calls[row].operations()
+    assert dict(proxied.calls[row].hitkey).get("token.refresh_token") == 1
+    assert proxied.upstream[row] == 1

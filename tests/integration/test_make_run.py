@@ -119,6 +119,12 @@ def test_full_flow_over_http_then_ctrl_c_leaves_nothing(stack: Running) -> None:
     session = httpx.get(f"{app}/auth/session", headers=headers).json()
     assert session["authenticated"] is True and session["user"]["name"] == "Ada Lovelace"
     assert httpx.get(f"{app}/auth/userinfo", headers=headers).json()["email"] == "ada@example.com"
+    # The API proxy: the demo SPA's api("demo", "/hello") reaches the sample API with Ada's token.
+    hello = httpx.get(f"{app}/api/demo/hello", headers={**headers, "authorization": "Bearer forged"})
+    assert hello.status_code == 200, hello.text
+    assert hello.json()["name"] == "Ada Lovelace" and hello.json()["path"] == "/hello"
+    assert "set-cookie" not in hello.headers and hello.headers["cache-control"] == "no-store"
+    assert httpx.get(f"{app}/api/demo/hello", headers={"x-csrf": "1", "origin": app}).status_code == 401
     refreshed = httpx.post(f"{app}/auth/refresh", headers=headers)
     assert refreshed.status_code == 200 and refreshed.json()["expires_at"] > time.time()
     assert httpx.get(f"{app}/auth/userinfo", headers=headers).status_code == 200

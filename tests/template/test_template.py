@@ -32,6 +32,7 @@ FUNCTIONS = {
     "userinfo": "UserinfoFunction",
     "refresh": "RefreshFunction",
     "logout": "LogoutFunction",
+    "api": "ApiFunction",
 }
 
 ROUTES = {
@@ -41,6 +42,8 @@ ROUTES = {
     ("/auth/userinfo", "get"): "UserinfoFunction",
     ("/auth/refresh", "post"): "RefreshFunction",
     ("/auth/logout", "post"): "LogoutFunction",
+    ("/api/{upstream}/{proxy+}", "x-amazon-apigateway-any-method"): "ApiFunction",
+    ("/api/{upstream}", "x-amazon-apigateway-any-method"): "ApiFunction",
 }
 
 TOKEN_USER = {
@@ -64,6 +67,8 @@ EXPECTED_ACTIONS: dict[str, tuple[set[str], set[str]]] = {
     "UserinfoFunction": (TOKEN_USER, {"dynamodb:Query"}),
     "RefreshFunction": (TOKEN_USER, {"dynamodb:Query"}),
     "LogoutFunction": ({"dynamodb:DeleteItem"}, set()),
+    # The proxy refreshes like userinfo (lease, commit, end on reuse): the same managed policy.
+    "ApiFunction": (TOKEN_USER, {"dynamodb:Query"}),
 }
 
 # The partition-key prefix each function may touch, per DynamoDB action.
@@ -74,6 +79,7 @@ LEADING_KEYS: dict[str, dict[str, str]] = {
     "UserinfoFunction": {a: "USER#*" for a in ("dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")},
     "RefreshFunction": {a: "USER#*" for a in ("dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")},
     "LogoutFunction": {"dynamodb:DeleteItem": "USER#*"},
+    "ApiFunction": {a: "USER#*" for a in ("dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")},
 }
 LEADING_KEYS_QUERY = "USER#*"
 
@@ -209,7 +215,7 @@ def granted_actions(cfn: dict[str, Any], function_id: str) -> set[str]:
 # --------------------------------------------------------------------------------------------
 
 
-def test_translates_to_six_lambda_functions_with_one_role_each(cfn: dict[str, Any]) -> None:
+def test_translates_to_seven_lambda_functions_with_one_role_each(cfn: dict[str, Any]) -> None:
     functions = _resources(cfn, "AWS::Lambda::Function")
     assert set(functions) == set(FUNCTIONS.values())
     roles = {_role_id(cfn, f) for f in functions}
@@ -289,8 +295,8 @@ def test_kms_use_requires_the_token_encryption_context(cfn: dict[str, Any], func
 
 
 def test_token_user_policy_is_resolved_from_the_managed_policy(cfn: dict[str, Any]) -> None:
-    """userinfo and refresh get their grants from TokenUserPolicy by Ref, and from nothing else."""
-    for function_id in ("UserinfoFunction", "RefreshFunction"):
+    """userinfo, refresh and api get their grants from TokenUserPolicy by Ref, and nothing else."""
+    for function_id in ("UserinfoFunction", "RefreshFunction", "ApiFunction"):
         role = cfn["Resources"][_role_id(cfn, function_id)]["Properties"]
         assert {"Ref": "TokenUserPolicy"} in role["ManagedPolicyArns"]
         sources = {s.source for s in effective_statements(cfn, function_id)}
@@ -300,7 +306,7 @@ def test_token_user_policy_is_resolved_from_the_managed_policy(cfn: dict[str, An
         for f in FUNCTIONS.values()
         if {"Ref": "TokenUserPolicy"} in cfn["Resources"][_role_id(cfn, f)]["Properties"]["ManagedPolicyArns"]
     ]
-    assert sorted(users) == ["RefreshFunction", "UserinfoFunction"]
+    assert sorted(users) == ["ApiFunction", "RefreshFunction", "UserinfoFunction"]
 
 
 @pytest.mark.parametrize("function_id", FUNCTIONS.values())
@@ -354,12 +360,12 @@ def test_aws_endpoint_url_is_declared_empty(sam: dict[str, Any]) -> None:
     assert sam["Globals"]["Function"]["Environment"]["Variables"]["AWS_ENDPOINT_URL"] == ""
 
 
-def test_one_layer_shared_by_all_six_functions(cfn: dict[str, Any]) -> None:
+def test_one_layer_shared_by_all_seven_functions(cfn: dict[str, Any]) -> None:
     layers = _resources(cfn, "AWS::Lambda::LayerVersion")
     assert len(layers) == 1, sorted(layers)
     (layer_id,) = layers
     functions = _resources(cfn, "AWS::Lambda::Function")
-    assert len(functions) == 6
+    assert len(functions) == 7
     for function_id, function in functions.items():
         assert function["Properties"].get("Layers") == [{"Ref": layer_id}], function_id
         assert function["Properties"]["Handler"] == "app.handler", function_id
@@ -380,7 +386,7 @@ def test_session_table_is_on_demand_with_ttl_and_pitr(cfn: dict[str, Any]) -> No
 _INTEGRATION_TARGET = re.compile(r"/functions/\$\{(\w+)\.Arn\}/invocations$")
 
 
-def test_six_http_api_routes_each_to_its_function(cfn: dict[str, Any]) -> None:
+def test_eight_http_api_routes_each_to_its_function(cfn: dict[str, Any]) -> None:
     (api,) = _resources(cfn, "AWS::ApiGatewayV2::Api").values()
     routes: dict[tuple[str, str], str] = {}
     for path, methods in api["Properties"]["Body"]["paths"].items():
@@ -483,6 +489,11 @@ def test_deploy_guide_cloudfront_example_routes_auth_to_the_api_uncached(
     assert auth["OriginRequestPolicyId"] == ALL_VIEWER_EXCEPT_HOST_HEADER
     assert {"GET", "POST"} <= set(auth["AllowedMethods"])
     assert "FunctionAssociations" not in auth, "the SPA fallback must not touch /auth/*"
+    (proxy,) = (b for b in config["CacheBehaviors"] if b["PathPattern"] == "/api/*")  # the API proxy
+    assert {k: v for k, v in proxy.items() if k != "PathPattern"} == {
+        k: v for k, v in auth.items() if k != "PathPattern"
+    }, "/api/* goes to the BFF exactly like /auth/*: uncached, cookies and headers, all methods"
+    assert set(proxy["AllowedMethods"]) == {"GET", "HEAD", "OPTIONS", "PUT", "PATCH", "POST", "DELETE"}
 
 
 def test_every_function_logs_to_one_group_with_a_retention(cfn: dict[str, Any]) -> None:
@@ -904,7 +915,7 @@ def test_deploy_guide_cloudfront_example_sends_hsts_and_security_headers(
     site_snippet: tuple[str, dict[str, Any]],
 ) -> None:
     policies = _header_policies(site_snippet[1])
-    assert set(policies) == {"default", "/auth/*"}
+    assert set(policies) == {"default", "/auth/*", "/api/*"}
     for pattern, headers in policies.items():
         hsts = headers["StrictTransportSecurity"]
         assert hsts["AccessControlMaxAgeSec"] == 63072000, pattern  # two years

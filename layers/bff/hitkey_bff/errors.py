@@ -6,12 +6,15 @@ A flow raises one of these; :func:`hitkey_bff.route.route` turns it into
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 class BffError(Exception):
     """Base class: ``status`` and ``code`` are the response's; the message is its text."""
 
     status = 400
     code = "bad_request"
+    headers: Mapping[str, str] = {}  # extra response headers (e.g. ``Allow`` on a 405)
 
     def __init__(self, message: str, *, code: str | None = None) -> None:
         super().__init__(message)
@@ -72,6 +75,9 @@ class AccessTokenRejected(BffError):
 
     status = 401
     code = "access_token_rejected"
+    # True: a second refusal is re-raised unchanged (the caller answers with it, e.g. the
+    # proxy passes the upstream's own 401 through); False: it becomes a 502 UpstreamError.
+    pass_through = False
 
 
 class ServiceUnavailable(BffError):

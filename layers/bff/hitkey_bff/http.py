@@ -56,6 +56,8 @@ class Request:
     headers: dict[str, str] = field(default_factory=dict)
     query: dict[str, list[str]] = field(default_factory=dict)
     cookies: dict[str, list[str]] = field(default_factory=dict)
+    # The event itself, for a flow that reads more of it (the API proxy: body, rawPath, sourceIp).
+    event: Mapping[object, object] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_event(cls, event: object) -> Request:
@@ -80,6 +82,7 @@ class Request:
             headers=headers,
             query=query,
             cookies=_parse_cookies(ev.get("cookies")),
+            event=ev,
         )
 
     def param(self, name: str) -> str | None:
@@ -122,5 +125,7 @@ def redirect(location: str, cookies: Iterable[str] = ()) -> Response:
 
 
 def error_response(error: BffError, cookies: Iterable[str] = ()) -> Response:
-    """``{"error": code, "message": text}`` with the error's status."""
-    return json_response(error.status, {"error": error.code, "message": error.message}, cookies)
+    """``{"error": code, "message": text}`` with the error's status and extra headers."""
+    response = json_response(error.status, {"error": error.code, "message": error.message}, cookies)
+    response["headers"] = {**error.headers, **response["headers"]}
+    return response

@@ -5,18 +5,9 @@ check it against an :class:`~hitkey_bff.upstreams.Upstream` and build the upstre
 :func:`forward` makes the call over the upstream's cached ``httpx.Client`` and returns a
 :class:`ProxyResult`, which :meth:`ProxyResult.to_response` turns into API Gateway's answer.
 
-Example (the route glue, with a fresh-token helper around ``forward``)::
-
-    deadline = deadline_from(time.monotonic(), context.get_remaining_time_in_millis())
-    upstream, request, url = prepare(upstreams, event)        # 400/404/405/403/413, no I/O
-    call = partial(forward, client_for(upstream), upstream, request, url, deadline=deadline)
-    try:                                                      # session (401) and CSRF before
-        _, result = call_with_fresh_token(deps, session, lambda token: call(token))
-    except UpstreamError as err:                              # the second 401: pass it through
-        if not isinstance(err.__context__, UpstreamUnauthorized):
-            raise
-        result = err.__context__.result
-    return result.to_response()
+The route glue is :mod:`hitkey_bff.routes.api` (CSRF and the session first, then
+:func:`prepare`, then :func:`forward` inside ``call_with_fresh_token``; a second 401 is
+:class:`UpstreamUnauthorized`, re-raised unchanged, whose ``result`` is the answer).
 
 API Gateway's ``rawPath`` is *decoded* once by HTTP APIs (a client's ``%2F`` arrives as ``/``,
 ``%252F`` as ``%2F``) while the local gateway passes it still encoded; :func:`parse_path` is safe
@@ -335,9 +326,9 @@ def check(upstream: Upstream, request: ProxyRequest) -> httpx.URL:
 
 
 def prepare(upstreams: Mapping[str, Upstream], event: object) -> tuple[Upstream, ProxyRequest, httpx.URL]:
-    """Everything that needs no session, in the contract's order: the event (400/413), the name
-    (404), the path (400), the method (405) and ``paths`` (403). Run it before the session is
-    read, so a refused request costs no DynamoDB read and no refresh."""
+    """Everything that needs no I/O, in the contract's order: the event (400/413), the name
+    (404), the path (400), the method (405) and ``paths`` (403). The route runs it after the
+    session check, so a caller without a session learns nothing about the table."""
     request = ProxyRequest.from_event(event)
     upstream = lookup(upstreams, request.name)
     return upstream, request, check(upstream, request)

@@ -43,6 +43,7 @@ class MethodNotAllowed(BffError):
     def __init__(self, message: str, *, allow: tuple[str, ...]) -> None:
         super().__init__(message)
         self.allow = allow
+        self.headers = {"allow": ", ".join(allow)}
 
 
 class PathNotAllowed(BffError):
@@ -76,6 +77,7 @@ class UpstreamUnauthorized(AccessTokenRejected):
     this escapes the retry, the glue answers with ``result`` (the upstream's own 401)."""
 
     code = "upstream_unauthorized"
+    pass_through = True
 
     def __init__(self, result: ProxyResult) -> None:
         super().__init__("the upstream refused the access token")

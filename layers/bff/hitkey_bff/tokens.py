@@ -19,7 +19,7 @@ the call made again with the new token)::
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 from hitkey_bff import refresher, sessions
 from hitkey_bff.errors import AccessTokenRejected, UpstreamError
@@ -40,18 +40,26 @@ def fresh(deps: Deps, session: Session) -> bool:
 def call_with_fresh_token(deps: Deps, session: Session, call: Callable[[str], T]) -> tuple[Session, T]:
     """``call(access_token)``'s result and the session as it is after any refresh.
 
-    A second refusal (of a token refreshed in this request) is :class:`UpstreamError` (502).
+    A second refusal (of a token refreshed in this request) is :class:`UpstreamError` (502),
+    unless the error says ``pass_through``: then it is re-raised unchanged, for the caller to
+    answer with (the proxy returns the upstream's own 401; the session is not ended).
     """
     refreshed = not fresh(deps, session)
     if refreshed:
         session = refresher.refresh(deps, session)
     try:
         return session, call(sessions.access_token(deps, session))
-    except AccessTokenRejected:
+    except AccessTokenRejected as exc:
         if refreshed:
-            raise UpstreamError("the upstream refused a freshly refreshed access token") from None
+            _second_refusal(exc)
     session = refresher.refresh(deps, session)
     try:
         return session, call(sessions.access_token(deps, session))
-    except AccessTokenRejected:
-        raise UpstreamError("the upstream refused a freshly refreshed access token") from None
+    except AccessTokenRejected as exc:
+        _second_refusal(exc)
+
+
+def _second_refusal(exc: AccessTokenRejected) -> NoReturn:
+    if exc.pass_through:
+        raise exc
+    raise UpstreamError("the upstream refused a freshly refreshed access token") from None
