@@ -572,7 +572,7 @@ class Seeded:
             query = f"code=bench-code&state={self.login_state}"
             return make_event(function, query, {f"{self.cookie_name}-login": self.login_binding}, csrf=False)
         if function == "api":  # GET /api/bench/userinfo: the stub's HitKey userinfo as the upstream
-            from local.gateway import build_event
+            from local.apigw import build_event
 
             route = route_of(function)
             headers = {"x-csrf": "1", "origin": APP_ORIGIN}

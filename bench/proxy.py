@@ -73,7 +73,7 @@ def upstream() -> Iterator[str]:
 def _variants(url: str) -> dict[str, Callable[[], Any]]:
     import httpx
 
-    from local.gateway import build_event, make_context
+    from local.apigw import build_event, make_context
 
     deps = stub_deps(FakeAws())
     seeded = seed(deps)

@@ -6,7 +6,8 @@ Each function's ``app`` is imported in a fresh ``python -X importtime`` with onl
 modules were imported and guards three things:
 
 * routes that never talk to HitKey or decrypt tokens at import (session, login, logout) do not
-  pull in ``httpx`` or ``cryptography``; no handler imports them at import time at all;
+  pull in ``httpx`` or ``cryptography``; no handler imports them at import time at all, but for
+  the API proxy's httpx (:data:`ALLOWED_AT_IMPORT`);
 * with tracing off (the template's default) no handler imports ``aws_xray_sdk``;
 * the number of modules in ``sys.modules`` after the import stays under a ceiling: today's count
   plus a margin. A new top-level import of a heavy package (pydantic, ...) blows it.
@@ -28,7 +29,11 @@ FUNCTIONS = sorted(p.name for p in FUNCTIONS_DIR.iterdir() if (p / "app.py").is_
 # Measured on CPython 3.11/3.12 with tracing off: 195-200 modules (the interpreter's own ~30
 # included). The margin absorbs a stdlib version's differences, not a new dependency.
 MODULE_CEILING = 240
+MODULE_CEILINGS = {"api": 330}  # httpx and its stack (anyio, httpcore, h11, idna, certifi): 290 today
 NEVER_AT_IMPORT = ("httpx", "cryptography", "boto3")
+# The API proxy calls its upstream over httpx on every request: importing it in the init phase
+# (which Lambda runs at full CPU) costs nothing a first request would not pay anyway.
+ALLOWED_AT_IMPORT = {"api": {"httpx"}}
 
 
 def _import(function: str, *, tracing: bool) -> tuple[set[str], int]:
@@ -64,10 +69,11 @@ def _top(modules: set[str]) -> set[str]:
 def test_handler_import_stays_light(function: str) -> None:
     modules, count = _import(function, tracing=False)
     assert "hitkey_bff" in _top(modules), "the measurement did not import the layer"
-    heavy = _top(modules) & set(NEVER_AT_IMPORT)
+    heavy = _top(modules) & set(NEVER_AT_IMPORT) - ALLOWED_AT_IMPORT.get(function, set())
     assert not heavy, f"{function} imports {sorted(heavy)} at import time: import it where it is used"
     assert "aws_xray_sdk" not in _top(modules), f"{function} imports the X-Ray SDK with tracing off"
-    assert count <= MODULE_CEILING, f"{function} leaves {count} modules in sys.modules (ceiling {MODULE_CEILING})"
+    ceiling = MODULE_CEILINGS.get(function, MODULE_CEILING)
+    assert count <= ceiling, f"{function} leaves {count} modules in sys.modules (ceiling {ceiling})"
 
 
 def test_tracing_on_does_import_xray() -> None:
