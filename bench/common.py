@@ -249,8 +249,9 @@ class Browser:
         return self.jar.get(name)
 
 
-def approve_at_hitkey(http: httpx.Client, authorize_url: str, sub: str | None = None) -> str:
-    """The user's part at HitKey's sign-in page (not the BFF's calls): returns the callback query."""
+def approve_at_hitkey(http: httpx.Client, authorize_url: str, sub: str | None = None, email: str = "") -> str:
+    """The user's part at HitKey's sign-in page (not the BFF's calls): returns the callback query.
+    ``email`` signs in a user of that address (the emulator makes one up), else ``sub``."""
     page = http.get(authorize_url)
     if page.status_code != 200:
         raise RuntimeError(f"HitKey's sign-in page answered {page.status_code}")
@@ -258,6 +259,8 @@ def approve_at_hitkey(http: httpx.Client, authorize_url: str, sub: str | None = 
     form["decision"] = "allow"
     if sub:
         form["sub"] = sub
+    if email:
+        form["email"] = email
     base = "{0.scheme}://{0.netloc}/".format(urlsplit(authorize_url))
     answer = http.post(base, data=form)
     if answer.status_code not in (302, 303):
@@ -287,10 +290,10 @@ class Stack:
     dynamodb: Any  # the bench's own client (never counted: not made by a Fleet)
     http: httpx.Client  # the user's browser at HitKey's sign-in page
 
-    def sign_in(self, browser: Browser, sub: str | None = None) -> None:
+    def sign_in(self, browser: Browser, sub: str | None = None, email: str = "") -> None:
         """Login, HitKey's page, callback - unmeasured set-up."""
         authorize = expect(browser.login(), 302, "login")["headers"]["location"]
-        expect(browser.callback(approve_at_hitkey(self.http, authorize, sub)), 302, "callback")
+        expect(browser.callback(approve_at_hitkey(self.http, authorize, sub, email)), 302, "callback")
 
     def expire_access_token(self, browser: Browser) -> None:
         """Make the stored access token of ``browser``'s session look expired (``at_exp = 1``)."""

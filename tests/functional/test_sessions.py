@@ -7,8 +7,11 @@ import io
 import json
 from collections import Counter
 from typing import Any
+from urllib.parse import quote
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from hitkey_bff.devices import describe
 from local.emulator import SEEDED_USERS, Emulator
@@ -285,7 +288,7 @@ def test_routes_refuse_missing_csrf_and_foreign_origin(hitkey: Emulator, aws: Aw
 
 
 def test_end_one_refuses_missing_csrf_and_foreign_origin(hitkey: Emulator, aws: Aws) -> None:
-    a, b = sign_in(), sign_in()
+    a, _ = sign_in(), sign_in()
     other = next(s["id"] for s in listed(a) if not s["current"])
     assert end_one(a, other, headers={})["statusCode"] == 403
     assert end_one(a, other, headers={"x-csrf": "1", "origin": "https://evil.example"})["statusCode"] == 403
@@ -343,3 +346,52 @@ def test_a_refresh_commit_does_not_resurrect_a_revoked_session(hitkey: Emulator,
 )
 def test_device_description(ua: str | None, expected: str) -> None:
     assert describe(ua) == expected and len(describe(ua)) <= 64
+
+
+# --- fuzzed events through the new routes, with a live session ----------------------------------
+
+ID_TEXT = st.one_of(
+    st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", min_size=0, max_size=30),
+    st.text(max_size=300),
+    st.just("A" * 22),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    route=st.sampled_from(["GET /auth/sessions", "DELETE /auth/sessions", "DELETE /auth/sessions/{id}"]),
+    session_id=ID_TEXT,
+    query=st.text(max_size=60),
+    extra_headers=st.dictionaries(
+        st.sampled_from(["x-csrf", "origin", "user-agent", "content-type"]), st.text(max_size=40)
+    ),
+    body_text=st.one_of(st.none(), st.text(max_size=200)),
+)
+def test_fuzzed_events_through_the_sessions_routes_never_5xx(
+    hitkey: Emulator,
+    route: str,
+    session_id: str,
+    query: str,
+    extra_headers: dict[str, str],
+    body_text: str | None,
+) -> None:
+    browser = sign_in()
+    method, template_path = route.split(" ", 1)
+    path = template_path.replace("{id}", quote(session_id, safe="")) if "{id}" in route else template_path
+    headers = {"x-csrf": "1", "origin": browser.origin, **extra_headers}
+    event = build_event(
+        method,
+        path,
+        quote(query, safe="=&"),
+        headers=headers,
+        cookies=[f"{k}={v}" for k, v in browser.jar.items()],
+        body=body_text,
+        route_key=route,
+        path_parameters={"id": session_id} if "{id}" in route else None,
+    )
+    response = current().invoke(route, event)
+    assert response["statusCode"] in {200, 204, 400, 403, 404}, response
+    if response["statusCode"] >= 400:
+        data = body(response)
+        assert set(data) == {"error", "message"}
+    browser.call("POST /auth/logout")
