@@ -527,6 +527,10 @@ class FakeAws:
         raise NotImplementedError(f"FakeAws does not answer {target}")
 
     def _dynamodb(self, operation: str, body: dict[str, Any]) -> dict[str, Any]:
+        if operation == "Query":  # a user's sessions (the cap, /auth/sessions): the partition's items
+            pk = body["ExpressionAttributeValues"][":pk"]["S"]
+            found = [v for (p, _), v in self.table.items() if p == pk]
+            return {"Items": found, "Count": len(found), "ScannedCount": len(found)}
         item = body.get("Item") or body.get("Key") or {}
         key = (item["pk"]["S"], item["sk"]["S"])
         stored = self.table.get(key)
