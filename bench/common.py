@@ -220,9 +220,10 @@ def make_event(
     return build_event(route.method, route.path, query, headers=headers, cookies=jar, route_key=route.key)
 
 
-def approve_at_hitkey(http: httpx.Client, authorize_url: str, sub: str | None = None) -> str:
-    """The user's part at HitKey's sign-in page (:func:`tests.kit.approve_at_hitkey` on ``http``)."""
-    return kit.approve_at_hitkey(authorize_url, sub, http=http)
+def approve_at_hitkey(http: httpx.Client, authorize_url: str, sub: str | None = None, email: str = "") -> str:
+    """The user's part at HitKey's sign-in page (:func:`tests.kit.approve_at_hitkey` on ``http``);
+    ``email`` signs in a user of that address (the emulator makes one up), else ``sub``."""
+    return kit.approve_at_hitkey(authorize_url, sub, http=http, email=email)
 
 
 def expect(response: dict[str, Any], status: int, what: str) -> dict[str, Any]:
@@ -247,10 +248,10 @@ class Stack:
     dynamodb: Any  # the bench's own client (never counted: not made by a Fleet)
     http: httpx.Client  # the user's browser at HitKey's sign-in page
 
-    def sign_in(self, browser: Browser, sub: str | None = None) -> None:
+    def sign_in(self, browser: Browser, sub: str | None = None, email: str = "") -> None:
         """Login, HitKey's page, callback - unmeasured set-up."""
         authorize = expect(browser.login(), 302, "login")["headers"]["location"]
-        expect(browser.callback(approve_at_hitkey(self.http, authorize, sub)), 302, "callback")
+        expect(browser.callback(approve_at_hitkey(self.http, authorize, sub, email)), 302, "callback")
 
     def expire_access_token(self, browser: Browser) -> None:
         """Make the stored access token of ``browser``'s session look expired (``at_exp = 1``)."""
@@ -485,6 +486,10 @@ class FakeAws:
         raise NotImplementedError(f"FakeAws does not answer {target}")
 
     def _dynamodb(self, operation: str, body: dict[str, Any]) -> dict[str, Any]:
+        if operation == "Query":  # a user's sessions (the cap, /auth/sessions): the partition's items
+            pk = body["ExpressionAttributeValues"][":pk"]["S"]
+            found = [v for (p, _), v in self.table.items() if p == pk]
+            return {"Items": found, "Count": len(found), "ScannedCount": len(found)}
         item = body.get("Item") or body.get("Key") or {}
         key = (item["pk"]["S"], item["sk"]["S"])
         stored = self.table.get(key)

@@ -135,9 +135,14 @@ class Browser:
 
 
 def approve_at_hitkey(
-    authorize_url: str, sub: str | None = None, decision: str = "allow", http: httpx.Client | None = None
+    authorize_url: str,
+    sub: str | None = None,
+    decision: str = "allow",
+    http: httpx.Client | None = None,
+    email: str = "",
 ) -> str:
-    """The user's part at HitKey's sign-in page (not the BFF's calls): returns the callback's query."""
+    """The user's part at HitKey's sign-in page (not the BFF's calls): returns the callback's query.
+    ``email`` signs in a user of that address (the emulator makes one up), else ``sub``."""
     client = http or httpx.Client()
     page = client.get(authorize_url)
     if page.status_code != 200:
@@ -146,6 +151,8 @@ def approve_at_hitkey(
     form["decision"] = decision
     if sub:
         form["sub"] = sub
+    if email:
+        form["email"] = email
     answer = client.post("{0.scheme}://{0.netloc}/".format(urlsplit(authorize_url)), data=form)
     if answer.status_code not in (302, 303):
         raise RuntimeError(f"HitKey's sign-in form answered {answer.status_code}: {answer.text}")

@@ -97,7 +97,40 @@ def build_parser() -> argparse.ArgumentParser:
     register.add_argument(
         "--show-secret", action="store_true", help="also print the client secret (it is stored either way)"
     )
+    sessions = commands.add_parser("sessions", help="list or end a user's sessions (support, disabled accounts)")
+    actions = sessions.add_subparsers(dest="action", required=True, metavar="ACTION")
+    for name, text in (("list", "list a user's sessions"), ("end", "end one (--id) or all of a user's sessions")):
+        action = actions.add_parser(name, help=text)
+        action.add_argument("--sub", required=True, help="the user's HitKey subject")
+        action.add_argument("--table", help="the session table (default: $SESSION_TABLE)")
+        if name == "end":
+            action.add_argument("--id", help="a session's public id (from `sessions list`); default: all")
     return parser
+
+
+def run_sessions(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """``sessions list|end``: never prints a token or a cookie secret."""
+    from tools import sessions_admin
+
+    table = str(args.table or env.get("SESSION_TABLE", "")).strip()
+    sub = str(args.sub).strip()
+    if not table:
+        raise CliError("no table: pass --table <the stack's SessionTable> or export SESSION_TABLE", EXIT_USAGE)
+    if not sub:
+        raise CliError("--sub must not be empty", EXIT_USAGE)
+    store = sessions_admin.store_for(table)
+    try:
+        if args.action == "list":
+            for row in sessions_admin.list_sessions(store, sub):
+                print(json.dumps(row))
+            return EXIT_OK
+        ended = sessions_admin.end_sessions(store, sub, args.id)
+    except (ClientError, BotoCoreError) as error:
+        raise _aws_problem(error, f"read the table {table}") from None
+    if args.id is not None and not ended:
+        raise CliError(f"no session {args.id} for that sub: run `sessions list --sub ...` to see its ids")
+    print(f"ended {len(ended)} session(s)", file=sys.stderr)
+    return EXIT_OK
 
 
 def _is_http_url(url: str) -> bool:
@@ -287,6 +320,8 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exit_:
         return exit_.code if isinstance(exit_.code, int) else EXIT_USAGE
     try:
+        if args.command == "sessions":
+            return run_sessions(args, os.environ)
         return register_client(register_options(args, os.environ))
     except CliError as error:
         print(f"error: {error}", file=sys.stderr)

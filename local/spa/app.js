@@ -299,15 +299,18 @@ async function endSession(button, item) {
 }
 
 async function endOthers() {
+  let done = false;
   await busy($("end-others"), async () => {
     try {
       const ended = await bff.endOtherSessions();
       setStatus(`Signed out ${ended} other session${ended === 1 ? "" : "s"}.`);
-      await loadSessions();
+      done = true;
     } catch (err) {
       panelError("sessions-error", err);
     }
   });
+  // After busy() re-enabled the button: the reloaded list decides whether it stays enabled.
+  if (done) await loadSessions();
 }
 
 /** ?auth_error=<code> from a failed sign-in: say so, then take it out of the address bar. */

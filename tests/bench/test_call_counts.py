@@ -18,7 +18,8 @@ def routes() -> calls.RouteCalls:
     [
         # (DynamoDB reads, DynamoDB writes, KMS, Secrets Manager, HitKey)
         ("login", (0, 1, 0, 0, 0)),
-        ("callback", (0, 2, 0, 0, 2)),
+        # issue 12: + the cap's Query of the user's partition (a read)
+        ("callback", (1, 2, 0, 0, 2)),
         ("session", (1, 0, 0, 0, 0)),
         ("userinfo (valid token)", (1, 0, 0, 0, 1)),
         ("userinfo (expired token → refresh)", (1, 2, 0, 0, 2)),
@@ -36,7 +37,7 @@ def test_steady_state_operations(routes: calls.RouteCalls) -> None:
     assert warm["session"] == {"dynamodb.GetItem": 1}
     assert warm["userinfo (valid token)"] == {"dynamodb.GetItem": 1}
     assert warm["login"] == {"dynamodb.PutItem": 1}
-    assert warm["callback"] == {"dynamodb.DeleteItem": 1, "dynamodb.PutItem": 1}
+    assert warm["callback"] == {"dynamodb.DeleteItem": 1, "dynamodb.PutItem": 1, "dynamodb.Query": 1}
     assert warm["refresh"] == {"dynamodb.GetItem": 1, "dynamodb.UpdateItem": 2}
     assert warm["logout"] == {"dynamodb.DeleteItem": 1}
     assert dict(routes.warm["callback"].hitkey) == {"token": 1, "token.authorization_code": 1, "userinfo": 1}

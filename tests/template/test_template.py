@@ -33,6 +33,7 @@ FUNCTIONS = {
     "refresh": "RefreshFunction",
     "logout": "LogoutFunction",
     "api": "ApiFunction",
+    "sessions": "SessionsFunction",
 }
 
 ROUTES = {
@@ -44,6 +45,9 @@ ROUTES = {
     ("/auth/logout", "post"): "LogoutFunction",
     ("/api/{upstream}/{proxy+}", "x-amazon-apigateway-any-method"): "ApiFunction",
     ("/api/{upstream}", "x-amazon-apigateway-any-method"): "ApiFunction",
+    ("/auth/sessions", "get"): "SessionsFunction",
+    ("/auth/sessions", "delete"): "SessionsFunction",
+    ("/auth/sessions/{id}", "delete"): "SessionsFunction",
 }
 
 TOKEN_USER = {
@@ -60,13 +64,24 @@ TOKEN_USER = {
 EXPECTED_ACTIONS: dict[str, tuple[set[str], set[str]]] = {
     "LoginFunction": ({"dynamodb:PutItem"}, set()),
     "CallbackFunction": (
-        {"dynamodb:DeleteItem", "dynamodb:PutItem", "kms:GenerateDataKey", "secretsmanager:GetSecretValue"},
+        {
+            "dynamodb:DeleteItem",
+            "dynamodb:PutItem",
+            "dynamodb:Query",
+            "kms:GenerateDataKey",
+            "secretsmanager:GetSecretValue",
+        },
         set(),
     ),
-    "SessionFunction": ({"dynamodb:GetItem"}, set()),
+    # issue 12: reads end dead sessions (DeleteItem) and record activity (UpdateItem)
+    "SessionFunction": ({"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}, set()),
     "UserinfoFunction": (TOKEN_USER, {"dynamodb:Query"}),
     "RefreshFunction": (TOKEN_USER, {"dynamodb:Query"}),
-    "LogoutFunction": ({"dynamodb:DeleteItem"}, set()),
+    "LogoutFunction": ({"dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:Query"}, set()),
+    "SessionsFunction": (
+        {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"},
+        set(),
+    ),
     # The proxy refreshes like userinfo (lease, commit, end on reuse): the same managed policy.
     "ApiFunction": (TOKEN_USER, {"dynamodb:Query"}),
 }
@@ -74,14 +89,28 @@ EXPECTED_ACTIONS: dict[str, tuple[set[str], set[str]]] = {
 # The partition-key prefix each function may touch, per DynamoDB action.
 LEADING_KEYS: dict[str, dict[str, str]] = {
     "LoginFunction": {"dynamodb:PutItem": "LOGIN#*"},
-    "CallbackFunction": {"dynamodb:DeleteItem": "LOGIN#*", "dynamodb:PutItem": "USER#*"},
-    "SessionFunction": {"dynamodb:GetItem": "USER#*"},
+    "CallbackFunction": {"dynamodb:DeleteItem": "LOGIN#*,USER#*", "dynamodb:PutItem": "USER#*"},
+    "SessionFunction": {a: "USER#*" for a in ("dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")},
     "UserinfoFunction": {a: "USER#*" for a in ("dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")},
     "RefreshFunction": {a: "USER#*" for a in ("dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")},
-    "LogoutFunction": {"dynamodb:DeleteItem": "USER#*"},
+    "LogoutFunction": {a: "USER#*" for a in ("dynamodb:GetItem", "dynamodb:DeleteItem")},
+    "SessionsFunction": {a: "USER#*" for a in ("dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")},
     "ApiFunction": {a: "USER#*" for a in ("dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")},
 }
 LEADING_KEYS_QUERY = "USER#*"
+# What the callback's Query (the session cap) may return: no token, no data key.
+CALLBACK_QUERY_ATTRIBUTES = {
+    "pk",
+    "sk",
+    "sub",
+    "sid",
+    "device",
+    "created_at",
+    "expires_at",
+    "last_seen_at",
+    "idle_exp",
+    "version",
+}
 
 DYNAMODB_READS = {
     "dynamodb:GetItem",
@@ -261,19 +290,28 @@ def test_dynamodb_statements_are_limited_to_their_partition_prefix(cfn: dict[str
     dynamodb = [s for s in effective_statements(cfn, function_id) if s.actions[0].startswith("dynamodb:")]
     assert dynamodb
     for st in dynamodb:
-        assert set(st.condition) == {"ForAllValues:StringLike"}, f"{st.source}: condition {st.condition}"
+        if st.actions == ("dynamodb:Query",) and function_id == "CallbackFunction":
+            assert st.condition["StringEquals"] == {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"}, st.condition
+            assert set(st.condition["ForAllValues:StringEquals"]["dynamodb:Attributes"]) == CALLBACK_QUERY_ATTRIBUTES
+            assert set(st.condition) == {"ForAllValues:StringLike", "ForAllValues:StringEquals", "StringEquals"}
+        else:
+            assert set(st.condition) == {"ForAllValues:StringLike"}, f"{st.source}: condition {st.condition}"
         keys = st.condition["ForAllValues:StringLike"]
         assert set(keys) == {"dynamodb:LeadingKeys"}, f"{st.source}: condition {st.condition}"
         prefixes = _as_list(keys["dynamodb:LeadingKeys"])
         for action in st.actions:
             expected = LEADING_KEYS_QUERY if action == "dynamodb:Query" else allowed.get(action)
-            assert prefixes == [expected], f"{st.source}: {action} on partition keys {prefixes}, expected [{expected}]"
+            assert prefixes == str(expected).split(","), (
+                f"{st.source}: {action} on partition keys {prefixes}, expected [{expected}]"
+            )
 
 
 @pytest.mark.parametrize("function_id", ["LoginFunction", "CallbackFunction"])
 def test_sign_in_functions_cannot_read_any_item(cfn: dict[str, Any], function_id: str) -> None:
     """login and callback are reachable by anyone: they must not be able to read sessions."""
     reads = granted_actions(cfn, function_id) & DYNAMODB_READS
+    if function_id == "CallbackFunction":  # the cap's Query, held to non-secret attributes (above)
+        reads -= {"dynamodb:Query"}
     assert not reads, f"{function_id} can read the table: {sorted(reads)}"
 
 
@@ -360,12 +398,12 @@ def test_aws_endpoint_url_is_declared_empty(sam: dict[str, Any]) -> None:
     assert sam["Globals"]["Function"]["Environment"]["Variables"]["AWS_ENDPOINT_URL"] == ""
 
 
-def test_one_layer_shared_by_all_seven_functions(cfn: dict[str, Any]) -> None:
+def test_one_layer_shared_by_every_function(cfn: dict[str, Any]) -> None:
     layers = _resources(cfn, "AWS::Lambda::LayerVersion")
     assert len(layers) == 1, sorted(layers)
     (layer_id,) = layers
     functions = _resources(cfn, "AWS::Lambda::Function")
-    assert len(functions) == 7
+    assert len(functions) == len(FUNCTIONS)
     for function_id, function in functions.items():
         assert function["Properties"].get("Layers") == [{"Ref": layer_id}], function_id
         assert function["Properties"]["Handler"] == "app.handler", function_id
@@ -516,7 +554,7 @@ PSEUDO = {"AWS::Region": REGION, "AWS::StackName": "hitkey-bff", "AWS::AccountId
 
 # Metrics the alarms and the dashboard read that issue 10's refresh work adds to the layer; until
 # that is merged they are not emitted on this branch. Strict xfail: once emitted, remove them here.
-PENDING_METRICS = {"RefreshOutcomeLost"}
+PENDING_METRICS = {"RefreshOutcomeLost"}  # SessionsEnded: emitted since issue 12
 
 
 def _params(sam: dict[str, Any], **overrides: str) -> dict[str, Any]:

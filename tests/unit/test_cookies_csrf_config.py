@@ -141,3 +141,15 @@ def test_each_missing_variable_is_named(missing: str) -> None:
 def test_bad_values_are_config_errors(name: str, value: str) -> None:
     with pytest.raises(ConfigError):
         config.settings_from({**REQUIRED, name: value})
+
+
+def test_session_lifetime_and_cap_settings() -> None:
+    """Issue 12: 24 h idle and 20 sessions by default (docs/security.md), both configurable."""
+    s = config.settings_from(REQUIRED)
+    assert s.session_idle_timeout_seconds == 24 * 3600 and s.max_sessions_per_user == 20
+    s = config.settings_from({**REQUIRED, "SESSION_IDLE_TIMEOUT_SECONDS": "3600", "MAX_SESSIONS_PER_USER": "5"})
+    assert s.session_idle_timeout_seconds == 3600 and s.max_sessions_per_user == 5
+    for name in ("SESSION_IDLE_TIMEOUT_SECONDS", "MAX_SESSIONS_PER_USER"):
+        for bad in ("x", "0", "-1"):
+            with pytest.raises(ConfigError):
+                config.settings_from({**REQUIRED, name: bad})

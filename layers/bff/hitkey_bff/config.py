@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 from hitkey_bff.errors import ConfigError
 
 THIRTY_DAYS = 30 * 24 * 3600
+ONE_DAY = 24 * 3600
+MAX_SESSIONS_PER_USER = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +33,9 @@ class Settings:
     session_ttl_seconds: int = THIRTY_DAYS
     cookie_name: str = "__Host-Http-hitkey-session"
     end_all_sessions_on_reuse: bool = False
+    # issue 12: inactivity timeout (docs/security.md, ASVS 7.3.1) and live sessions per user
+    session_idle_timeout_seconds: int = ONE_DAY
+    max_sessions_per_user: int = MAX_SESSIONS_PER_USER
 
     @property
     def login_cookie_name(self) -> str:
@@ -77,6 +82,10 @@ def settings_from(env: dict[str, str]) -> Settings:
         optional["scopes"] = scopes
     if ttl := _int(env, "SESSION_TTL_SECONDS"):
         optional["session_ttl_seconds"] = ttl
+    if idle := _int(env, "SESSION_IDLE_TIMEOUT_SECONDS"):
+        optional["session_idle_timeout_seconds"] = idle
+    if cap := _int(env, "MAX_SESSIONS_PER_USER"):
+        optional["max_sessions_per_user"] = cap
     if cookie_name := env.get("COOKIE_NAME"):
         optional["cookie_name"] = cookie_name
     if env.get("END_ALL_SESSIONS_ON_REUSE", "").lower() in ("1", "true", "yes"):

@@ -96,9 +96,13 @@ class Route:
         if self.session == "none":
             return self.flow(request, deps, None)
         name = deps.settings.cookie_name
+        activity = request.param("passive") != "1"  # a background poll does not keep a session alive
         if self.session == "required":
-            return self.flow(request, deps, sessions.require(deps, request.cookie(name)))
-        found = sessions.load(deps, request.cookie(name))
+            found = sessions.load(deps, request.cookie(name), activity=activity)
+            if found is None:
+                raise sessions.signed_out()
+            return self.flow(request, deps, found)
+        found = sessions.load(deps, request.cookie(name), activity=activity)
         response = self.flow(request, deps, found)
         if found is None and name in request.cookies:  # a stale or forged cookie: delete it
             response["cookies"] = [*response.get("cookies", []), expired_cookie(name)]

@@ -81,6 +81,11 @@ class SessionRecord:
     version: int
     lease_owner: str = ""
     lease_until: int = 0
+    # --- issue 12: sessions users and operators manage (public id, device, idle deadline) ---
+    session_id: str = ""
+    device: str = ""
+    last_seen_at: int = 0
+    idle_expires_at: int = 0
 
     @classmethod
     def from_item(cls, item: Item) -> SessionRecord:
@@ -101,6 +106,10 @@ class SessionRecord:
             version=_n(item, "version"),
             lease_owner=_s(item, "lease_owner"),
             lease_until=_n(item, "lease_until"),
+            session_id=_s(item, "sid"),
+            device=_s(item, "device"),
+            last_seen_at=_n(item, "last_seen_at") or _n(item, "created_at"),
+            idle_expires_at=_n(item, "idle_exp"),
         )
 
 
@@ -183,6 +192,10 @@ class Store:
                 "expires_at": {"N": str(record.expires_at)},
                 "ttl": {"N": str(record.expires_at)},
                 "version": {"N": str(record.version)},
+                "sid": {"S": record.session_id},
+                "device": {"S": record.device},
+                "last_seen_at": {"N": str(record.last_seen_at or record.created_at)},
+                "idle_exp": {"N": str(record.idle_expires_at)},
             },
             ConditionExpression="attribute_not_exists(pk)",
         )
@@ -284,9 +297,60 @@ class Store:
             if not _conditional_failed(exc):
                 raise
 
-    def delete_session(self, sub: str, session_hash: str) -> None:
-        """Delete one session; idempotent."""
-        self._client().delete_item(TableName=self._table, Key=_session_key(sub, session_hash))
+    def delete_session(self, sub: str, session_hash: str) -> bool:
+        """Delete one session; idempotent. ``True`` if it existed."""
+        out = self._client().delete_item(
+            TableName=self._table, Key=_session_key(sub, session_hash), ReturnValues="ALL_OLD"
+        )
+        return bool(out.get("Attributes"))
+
+    # --- issue 12: last seen, listing a user's sessions -----------------------------------------
+    def read_session(self, sub: str, session_hash: str) -> SessionRecord | None:
+        """The stored session whatever its deadlines (the caller enforces them), or ``None``."""
+        out = self._client().get_item(TableName=self._table, Key=_session_key(sub, session_hash), ConsistentRead=True)
+        item = out.get("Item")
+        return SessionRecord.from_item(item) if item else None
+
+    def touch_session(self, record: SessionRecord, now: int, idle_expires_at: int, stale_before: int) -> bool:
+        """Record activity: one conditional UpdateItem that only an existing session whose
+        last-seen time is older than ``stale_before`` passes (concurrent requests write once, a
+        deleted session is never recreated, ``version`` is left alone for the refresh's commit).
+        The TTL follows the earlier deadline. ``True`` if written."""
+        try:
+            self._client().update_item(
+                TableName=self._table,
+                Key=_session_key(record.sub, record.session_hash),
+                UpdateExpression="SET last_seen_at = :now, idle_exp = :ie, #ttl = :ttl",
+                ConditionExpression=(
+                    "attribute_exists(pk) AND (attribute_not_exists(last_seen_at) OR last_seen_at < :stale)"
+                ),
+                ExpressionAttributeNames={"#ttl": "ttl"},
+                ExpressionAttributeValues={
+                    ":now": {"N": str(now)},
+                    ":ie": {"N": str(idle_expires_at)},
+                    ":ttl": {"N": str(min(idle_expires_at, record.expires_at))},
+                    ":stale": {"N": str(stale_before)},
+                },
+            )
+        except ClientError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise
+        return True
+
+    def list_user_sessions(self, sub: str) -> list[SessionRecord]:
+        """Every stored session of ``sub`` (deadlines not applied), without their tokens."""
+        client, found = self._client(), list[SessionRecord]()
+        pages = client.get_paginator("query").paginate(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :s)",
+            ExpressionAttributeValues={":pk": {"S": f"USER#{sub}"}, ":s": {"S": "SESSION#"}},
+            ProjectionExpression="pk, sk, #sub, sid, device, created_at, expires_at, last_seen_at, idle_exp, version",
+            ExpressionAttributeNames={"#sub": "sub"},
+        )
+        for page in pages:
+            found.extend(SessionRecord.from_item(item) for item in page.get("Items", []))
+        return found
 
     def delete_user_sessions(self, sub: str) -> int:
         """Delete every session of ``sub`` ("sign out everywhere"); returns how many."""

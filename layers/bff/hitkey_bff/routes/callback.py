@@ -9,6 +9,7 @@ from __future__ import annotations
 from hitkey_bff import oauth, sessions
 from hitkey_bff.cookies import SessionKey, digest, expired_cookie, session_cookie
 from hitkey_bff.deps import Deps
+from hitkey_bff.devices import describe
 from hitkey_bff.errors import AccessTokenRejected, BffError, InvalidGrant, UpstreamError
 from hitkey_bff.http import Request, Response, error_response, redirect
 from hitkey_bff.observability import logger, metrics
@@ -42,7 +43,8 @@ def callback(request: Request, deps: Deps) -> Response:
     except BffError as err:
         return error_response(err, done)
     key = SessionKey.new(user["sub"])
-    sessions.create(deps, key, tokens, user)
+    previous = SessionKey.decode(request.cookie(s.cookie_name))  # this browser's old session: relogin
+    sessions.create(deps, key, tokens, user, device=describe(request.headers.get("user-agent")), previous=previous)
     metrics.add_metric(name="Logins", unit="Count", value=1)
     logger.info("signed in", extra={"sub": key.sub})
     return redirect(s.app_origin + login.return_to, [session_cookie(s.cookie_name, key, s.session_ttl_seconds), *done])

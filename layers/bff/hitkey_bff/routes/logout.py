@@ -1,4 +1,5 @@
-"""``POST /auth/logout`` - end the session and delete the cookie; idempotent."""
+"""``POST /auth/logout[?everywhere=true]`` - end the session (or all the user's sessions) and
+delete the cookie; idempotent."""
 
 from __future__ import annotations
 
@@ -10,11 +11,16 @@ from hitkey_bff.route import route
 
 
 def logout(request: Request, deps: Deps) -> Response:
-    """No read first: whatever the cookie names is deleted."""
+    """No read first: whatever the cookie names is deleted. ``everywhere=true`` ends every
+    session of the cookie's user - only if the cookie's own session is live (a stale cookie
+    must not sign a user out of their other devices)."""
     name = deps.settings.cookie_name
     key = SessionKey.decode(request.cookie(name))
     if key is not None:
-        sessions.end(deps, key, "logout")
+        if request.param("everywhere") == "true" and sessions.load(deps, key, activity=False) is not None:
+            sessions.end_all(deps, key.sub, "logout_everywhere")
+        else:
+            sessions.end(deps, key, "logout")
     return no_content([expired_cookie(name)])
 
 

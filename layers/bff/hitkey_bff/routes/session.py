@@ -1,7 +1,8 @@
-"""``GET /auth/session`` - who is signed in, from DynamoDB alone."""
+"""``GET /auth/session`` - who is signed in, from DynamoDB alone; ``?passive=1`` is not activity."""
 
 from __future__ import annotations
 
+from hitkey_bff import sessions
 from hitkey_bff.deps import Deps
 from hitkey_bff.http import Request, Response, json_response
 from hitkey_bff.route import route
@@ -19,6 +20,7 @@ def session(request: Request, deps: Deps, found: Session | None) -> Response:
             "authenticated": True,
             "user": record.user,
             "expires_at": record.expires_at,
+            "idle_expires_at": sessions.idle_deadline(deps, record),
             "access_token_expires_at": record.tokens.access_expires_at,
         },
     )
