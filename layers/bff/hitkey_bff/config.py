@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from hitkey_bff.errors import ConfigError
 
 THIRTY_DAYS = 30 * 24 * 3600
+REFRESH_BUDGET_SECONDS = 35  # the longest a refresh waits for HitKey: docs/security.md, "Refresh timing"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,7 @@ class Settings:
     session_ttl_seconds: int = THIRTY_DAYS
     cookie_name: str = "__Host-Http-hitkey-session"
     end_all_sessions_on_reuse: bool = False
+    refresh_budget_seconds: int = REFRESH_BUDGET_SECONDS
 
     @property
     def login_cookie_name(self) -> str:
@@ -81,6 +83,8 @@ def settings_from(env: dict[str, str]) -> Settings:
         optional["cookie_name"] = cookie_name
     if env.get("END_ALL_SESSIONS_ON_REUSE", "").lower() in ("1", "true", "yes"):
         optional["end_all_sessions_on_reuse"] = True
+    if budget := _int(env, "REFRESH_BUDGET_SECONDS"):
+        optional["refresh_budget_seconds"] = min(budget, REFRESH_BUDGET_SECONDS)
     return Settings(
         client_id=_required(env, "HITKEY_CLIENT_ID"),
         client_secret_id=_required(env, "HITKEY_CLIENT_SECRET_ARN"),

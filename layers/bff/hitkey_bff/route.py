@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, Literal, overload
 
-from hitkey_bff import sessions, tracing
+from hitkey_bff import invocation, sessions, tracing
 from hitkey_bff.aws import is_aws_error
 from hitkey_bff.cookies import expired_cookie
 from hitkey_bff.csrf import require_same_origin
@@ -69,6 +69,7 @@ class Route:
             return self._deps
 
     def _run(self, event: dict[str, Any], context: Any) -> Response:
+        invocation.begin(context)
         try:
             return self._serve(Request.from_event(event))
         except BffError as err:

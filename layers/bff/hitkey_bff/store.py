@@ -81,6 +81,11 @@ class SessionRecord:
     version: int
     lease_owner: str = ""
     lease_until: int = 0
+    # issue 10: the tokens' generation (in the AEAD associated data, +1 per commit: an old
+    # ciphertext written back does not decrypt), and when a refresh last timed out at HitKey
+    # with an unknown outcome (0: it did not).
+    generation: int = 0
+    refresh_unknown_since: int = 0
 
     @classmethod
     def from_item(cls, item: Item) -> SessionRecord:
@@ -101,6 +106,8 @@ class SessionRecord:
             version=_n(item, "version"),
             lease_owner=_s(item, "lease_owner"),
             lease_until=_n(item, "lease_until"),
+            generation=_n(item, "gen"),
+            refresh_unknown_since=_n(item, "refresh_unknown_since"),
         )
 
 
@@ -183,6 +190,7 @@ class Store:
                 "expires_at": {"N": str(record.expires_at)},
                 "ttl": {"N": str(record.expires_at)},
                 "version": {"N": str(record.version)},
+                "gen": {"N": str(record.generation)},
             },
             ConditionExpression="attribute_not_exists(pk)",
         )
@@ -249,13 +257,14 @@ class Store:
                     Key=_session_key(record.sub, record.session_hash),
                     UpdateExpression=(
                         "SET dk = :dk, rt = :rt, #at = :at, at_exp = :at_exp, #scope = :scope, "
-                        "#ver = #ver + :one REMOVE lease_owner, lease_until"
+                        "#ver = #ver + :one, gen = :gen REMOVE lease_owner, lease_until, refresh_unknown_since"
                     ),
                     ConditionExpression="#ver = :v AND lease_owner = :o",
                     ExpressionAttributeNames={"#at": "at", "#scope": "scope", "#ver": "version"},
                     ExpressionAttributeValues={
                         **_token_attrs(tokens),
                         ":one": {"N": "1"},
+                        ":gen": {"N": str(record.generation + 1)},
                         ":v": {"N": str(record.version)},
                         ":o": {"S": owner},
                     },
@@ -269,6 +278,26 @@ class Store:
                     raise
                 self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def mark_refresh_unknown(self, record: SessionRecord, owner: str, now: int) -> None:
+        """Remember that a refresh under our lease timed out at HitKey (it may have rotated) and
+        give the lease back; a no-op when the lease is no longer ours."""
+        try:
+            self._client().update_item(
+                TableName=self._table,
+                Key=_session_key(record.sub, record.session_hash),
+                UpdateExpression="SET refresh_unknown_since = :now REMOVE lease_owner, lease_until",
+                ConditionExpression="#ver = :v AND lease_owner = :o",
+                ExpressionAttributeNames={"#ver": "version"},
+                ExpressionAttributeValues={
+                    ":now": {"N": str(now)},
+                    ":v": {"N": str(record.version)},
+                    ":o": {"S": owner},
+                },
+            )
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise
 
     def release_lease(self, record: SessionRecord, owner: str) -> None:
         """Give the lease back after a failed refresh (no-op if it is no longer ours)."""
