@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+import hitkey_bff.config
 import hitkey_bff.hitkey
 from hitkey_bff import refresher
 from hitkey_bff.hitkey import HitKeyClient, new_http_client
@@ -189,6 +190,8 @@ def test_token_fault_while_refreshing_keeps_the_session(
     assert response["cookies"] == [] and SESSION in browser.jar  # the session is not ended
     assert upstream(hitkey) == {"token": 1, "token.refresh_token": 1}  # one refresh, not retried, no userinfo
     after = only_session(aws)
+    if kind == "hang":  # HitKey may have rotated: the outcome is marked unknown (issue 10)
+        assert int(after.pop("refresh_unknown_since")["N"]) > 0
     assert after == before  # same version and ciphertexts, lease released
     assert "lease_owner" not in after
     # the session still works: the stored refresh token is still HitKey's current one
@@ -274,11 +277,13 @@ def test_userinfo_refused_twice_is_a_502_with_the_refreshed_session_kept(
 
 
 def test_hitkey_timeout_budget_fits_under_api_gateway() -> None:
-    timeout = hitkey_bff.hitkey.TIMEOUT
-    assert timeout.connect is not None and timeout.read is not None
-    per_call = timeout.connect + timeout.read  # worst case of one call: connect, then wait for the answer
+    """The callback's two HitKey calls (each with an overall deadline) answer before API Gateway
+    gives up; a refresh's budget and its commit fit inside the Lambda, and the lease outlives the
+    Lambda (docs/security.md, "Refresh timing")."""
+    per_call = hitkey_bff.hitkey.CALL_SECONDS  # headers and body: an overall deadline, not per read
     lambda_timeout = load_template()["Globals"]["Function"]["Timeout"]
-    assert isinstance(lambda_timeout, int) and lambda_timeout <= API_GATEWAY_LIMIT
+    budget = hitkey_bff.config.REFRESH_BUDGET_SECONDS
     assert 2 * per_call < API_GATEWAY_LIMIT  # the callback's two sequential calls
-    assert 2 * per_call < lambda_timeout  # ... and they end before the Lambda is killed
-    assert per_call < refresher.LEASE_SECONDS  # a lease outlives its holder's HitKey call
+    assert budget + refresher.COMMIT_SECONDS + refresher.LAMBDA_MARGIN < lambda_timeout
+    assert refresher.LEASE_SECONDS > lambda_timeout  # no live holder outlives its lease
+    assert refresher.WAIT_SECONDS < API_GATEWAY_LIMIT  # a waiter answers before the gateway gives up

@@ -103,11 +103,12 @@ class HitKeyClient:
         from hitkey_bff.watchdog import BodyTooLarge, DeadlinePassed, Watchdog, read_within
 
         deadline = time.monotonic() + seconds
+        own = self._http.timeout  # the client's per-phase timeouts, none beyond the deadline
         timeout = httpx.Timeout(
-            min(TIMEOUT.read or seconds, seconds),
-            connect=min(TIMEOUT.connect or seconds, seconds),
-            write=min(TIMEOUT.write or seconds, seconds),
-            pool=min(TIMEOUT.pool or seconds, seconds),
+            min(own.read or seconds, seconds),
+            connect=min(own.connect or seconds, seconds),
+            write=min(own.write or seconds, seconds),
+            pool=min(own.pool or seconds, seconds),
         )
         try:
             request = self._http.build_request(method, f"{self._api}{path}", timeout=timeout, **kwargs)
