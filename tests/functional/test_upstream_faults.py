@@ -63,6 +63,7 @@ def inject(hitkey: Emulator, monkeypatch: pytest.MonkeyPatch, endpoint: str, kin
     """Queue a fault; for ``hang``, first give the BFF a short timeout (a fresh client gets it)."""
     if kind == "hang":
         bff = current()  # a fresh Lambda whose HitKey client has a short timeout
+        bff.configure(refresh_budget_seconds=1)  # a refresh's whole budget, shorter than the hang
         s = bff.settings
         bff.cold(hitkey=HitKeyClient(new_http_client(httpx.Timeout(SHORT_TIMEOUT)), s.api_url, s.client_id))
         hitkey.inject_fault(endpoint, "hang", count, seconds=HANG_SECONDS)
@@ -285,5 +286,5 @@ def test_hitkey_timeout_budget_fits_under_api_gateway() -> None:
     budget = hitkey_bff.config.REFRESH_BUDGET_SECONDS
     assert 2 * per_call < API_GATEWAY_LIMIT  # the callback's two sequential calls
     assert budget + refresher.COMMIT_SECONDS + refresher.LAMBDA_MARGIN < lambda_timeout
-    assert refresher.LEASE_SECONDS > lambda_timeout  # no live holder outlives its lease
+    assert lambda_timeout < refresher.LEASE_SECONDS  # no live holder outlives its lease
     assert refresher.WAIT_SECONDS < API_GATEWAY_LIMIT  # a waiter answers before the gateway gives up

@@ -97,18 +97,21 @@ class HitKeyClient:
     def __init__(self, http: httpx.Client, api_url: str, client_id: str) -> None:
         self._http, self._api, self._client_id = http, api_url.rstrip("/"), client_id
 
-    def _send(self, method: str, path: str, *, seconds: float = CALL_SECONDS, **kwargs: Any) -> Answer:
-        """One call, complete (headers and body) within ``seconds`` - a watchdog shuts the socket
-        at the deadline, so a trickling HitKey cannot hold a refresh past its lease."""
+    def _send(self, method: str, path: str, *, seconds: float | None = None, **kwargs: Any) -> Answer:
+        """One call, complete (headers and body) within ``seconds`` (default :data:`CALL_SECONDS`)
+        - a watchdog shuts the socket at the deadline, so a trickling HitKey cannot hold a refresh
+        past its lease. With ``seconds`` given, HitKey may take all of it before its first byte."""
         from hitkey_bff.watchdog import BodyTooLarge, DeadlinePassed, Watchdog, read_within
 
-        deadline = time.monotonic() + seconds
+        total = CALL_SECONDS if seconds is None else seconds
+        deadline = time.monotonic() + total
         own = self._http.timeout  # the client's per-phase timeouts, none beyond the deadline
+        read = total if seconds is not None else min(own.read or total, total)
         timeout = httpx.Timeout(
-            min(own.read or seconds, seconds),
-            connect=min(own.connect or seconds, seconds),
-            write=min(own.write or seconds, seconds),
-            pool=min(own.pool or seconds, seconds),
+            read,
+            connect=min(own.connect or total, total),
+            write=min(own.write or total, total),
+            pool=min(own.pool or total, total),
         )
         try:
             request = self._http.build_request(method, f"{self._api}{path}", timeout=timeout, **kwargs)
@@ -136,7 +139,7 @@ class HitKeyClient:
             watchdog.cancel()
             response.close()
 
-    def _token(self, grant: dict[str, str], seconds: float = CALL_SECONDS) -> TokenSet:
+    def _token(self, grant: dict[str, str], seconds: float | None = None) -> TokenSet:
         response = self._send("POST", "/oauth/token", seconds=seconds, json={**grant, "client_id": self._client_id})
         if response.status_code == 200:
             return _token_set(_json(response))
@@ -159,7 +162,7 @@ class HitKeyClient:
             }
         )
 
-    def refresh(self, refresh_token: str, client_secret: str, *, seconds: float = CALL_SECONDS) -> TokenSet:
+    def refresh(self, refresh_token: str, client_secret: str, *, seconds: float | None = None) -> TokenSet:
         """``refresh_token`` grant, complete within ``seconds``; HitKey rotates, so the answer
         carries a new refresh token."""
         return self._token(
