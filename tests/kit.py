@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -51,16 +52,20 @@ def route_of(function: str) -> RouteSpec:
     return next(r for r in routes().values() if r.function == function)
 
 
+_LOADING = threading.RLock()
+
+
 def load_handler(function: str) -> Any:
     """``functions/<function>/app.py``'s ``handler`` (a ``hitkey_bff.route.Route``), imported once."""
     name = f"_fn_{function}"
-    module = sys.modules.get(name)
-    if module is None:
-        spec = importlib.util.spec_from_file_location(name, FUNCTIONS_DIR / function / "app.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
+    with _LOADING:  # threads racing the first call must not see a half-executed module
+        module = sys.modules.get(name)
+        if module is None:
+            spec = importlib.util.spec_from_file_location(name, FUNCTIONS_DIR / function / "app.py")
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module
+            spec.loader.exec_module(module)
     return module.handler
 
 

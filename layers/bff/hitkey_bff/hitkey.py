@@ -179,6 +179,6 @@ class HitKeyClient:
             raise UpstreamError(f"HitKey's userinfo answered {response.status_code}")
         body = _json(response)
         sub = body.get("sub")
-        if not isinstance(sub, str) or not sub or len(sub.encode()) > MAX_SUB_BYTES or not sub.isprintable():
+        if not isinstance(sub, str) or not sub.strip() or len(sub.encode()) > MAX_SUB_BYTES or not sub.isprintable():
             raise UpstreamError("HitKey's userinfo has no usable sub", code="upstream_bad_response")
         return body

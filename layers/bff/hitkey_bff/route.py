@@ -47,7 +47,7 @@ class Route:
         self._factory = deps
         self._deps: Deps | None = None
         self._lock = threading.Lock()
-        run = logger.inject_lambda_context(correlation_id_path="requestContext.requestId")(self._run)
+        run = logger.inject_lambda_context(correlation_id_path="requestContext.requestId", log_event=False)(self._run)
         self._handler: Callable[[dict[str, Any], Any], Response] = tracing.instrument(
             metrics.log_metrics(run, capture_cold_start_metric=True)
         )

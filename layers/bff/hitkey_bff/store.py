@@ -272,6 +272,11 @@ class Store:
                 )
                 return SessionRecord.from_item(out["Attributes"])
             except ClientError as exc:
+                if _conditional_failed(exc):  # a retry of a write that did land (its answer lost)?
+                    landed = self.get_session(record.sub, record.session_hash, 0)
+                    if landed is not None and landed.tokens.refresh_token == tokens.refresh_token:
+                        return landed
+                    raise
                 code = exc.response.get("Error", {}).get("Code", "")
                 delay = self._base_delay * 2**attempt
                 if code not in _RETRYABLE or attempt == attempts - 1 or time.monotonic() + delay > deadline:
