@@ -25,7 +25,7 @@ from hitkey_bff.aws import is_aws_error
 from hitkey_bff.cookies import expired_cookie
 from hitkey_bff.csrf import require_same_origin
 from hitkey_bff.deps import Deps
-from hitkey_bff.errors import BffError, ServiceUnavailable
+from hitkey_bff.errors import BffError, ConfigError, ServiceUnavailable
 from hitkey_bff.http import Request, Response, error_response, json_response
 from hitkey_bff.observability import logger, metrics
 from hitkey_bff.sessions import Session
@@ -74,6 +74,9 @@ class Route:
             return self._serve(Request.from_event(event))
         except BffError as err:
             logger.info("request refused", extra={"status": err.status, "error": err.code})
+            if isinstance(err, ConfigError):  # names of variables and ARNs: the log's, not the caller's
+                logger.error("misconfigured", extra={"detail": err.message})
+                err = ConfigError("this service is misconfigured; its operator can see why in its logs", code=err.code)
             deps = self._deps
             signed_out = err.status == 401 and deps is not None
             return error_response(err, [expired_cookie(deps.settings.cookie_name)] if deps and signed_out else [])

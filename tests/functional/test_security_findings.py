@@ -1,0 +1,73 @@
+"""Issue 10's smaller findings: security headers, logout with two session cookies, a blank
+``sub``, and error bodies that name no internals."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import secrets
+
+import pytest
+
+from hitkey_bff.cookies import SessionKey
+from local.emulator import SEEDED_USERS, Emulator
+from tests.conftest import Aws
+from tests.harness import SESSION, Browser, current, items, signed_in
+
+HSTS = "max-age=63072000"
+CSP = "default-src 'none'; frame-ancestors 'none'"
+INTERNALS = re.compile(r"arn:aws|[A-Z][A-Z0-9]*_[A-Z0-9_]+|[A-Za-z]+(Error|Exception)\b")
+
+
+def test_every_response_has_hsts_and_json_has_csp(hitkey: Emulator) -> None:
+    browser = Browser()
+    answers = [browser.login(), browser.call("GET /auth/session"), browser.call("POST /auth/logout")]
+    browser = signed_in()
+    answers += [browser.call("GET /auth/session"), browser.call("GET /auth/userinfo")]
+    for answer in answers:
+        assert answer["headers"]["strict-transport-security"] == HSTS, answer
+        if answer["headers"].get("content-type") == "application/json":
+            assert answer["headers"]["content-security-policy"] == CSP
+
+
+def test_logout_with_two_session_cookies_ends_both(hitkey: Emulator, aws: Aws) -> None:
+    both = Browser()
+    first, second = signed_in(SEEDED_USERS[0].sub), signed_in(SEEDED_USERS[1].sub)
+    both.jar.clear()
+    from local.gateway import build_event
+
+    event = build_event(
+        "POST",
+        "/auth/logout",
+        headers={"x-csrf": "1", "origin": both.origin},
+        cookies=[f"{SESSION}={first.jar[SESSION]}", f"{SESSION}={second.jar[SESSION]}"],
+        route_key="POST /auth/logout",
+    )
+    answer = current().invoke("POST /auth/logout", event)
+    assert answer["statusCode"] == 204
+    assert items(aws, "USER#") == []  # both sessions ended
+    assert first.call("GET /auth/session")["statusCode"] == 200
+    assert json.loads(first.call("GET /auth/session")["body"]).get("authenticated") is False
+
+
+@pytest.mark.parametrize("sub", [" ", "\t", "   "])
+def test_a_whitespace_sub_is_refused(sub: str) -> None:
+    raw = base64.urlsafe_b64encode(sub.encode()).decode().rstrip("=")
+    secret = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+    assert SessionKey.decode(f"v1.{raw}.{secret}") is None
+
+
+def test_misconfiguration_body_names_no_variable(hitkey: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.kit import handler_for
+
+    monkeypatch.delenv("SESSION_TABLE", raising=False)
+    from local.apigw import make_context
+    from local.gateway import build_event
+
+    handler = handler_for("GET /auth/login").using(lambda: __import__("hitkey_bff.deps").deps.Deps.from_env())
+    answer = handler(build_event("GET", "/auth/login", route_key="GET /auth/login"), make_context("LoginFunction"))
+    assert answer["statusCode"] == 503
+    body = json.loads(answer["body"])
+    assert body["error"] == "missing_config"
+    assert not INTERNALS.search(body["message"]), body
