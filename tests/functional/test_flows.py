@@ -158,8 +158,9 @@ def test_state_from_another_browsers_login_is_refused(hitkey: Emulator, aws: Aws
 @pytest.mark.parametrize(
     ("query", "code"),
     [
-        ("error=access_denied&state=x", "access_denied"),
-        ("error=%3Cscript%3E&state=x", "authorization_failed"),
+        ("error=access_denied&state=x", "invalid_state"),  # not this login's state: refused first
+        ("error=%3Cscript%3E&state=x", "invalid_state"),
+        ("error=access_denied", "invalid_state"),
         ("code=abc", "invalid_request"),
         ("state=abc", "invalid_request"),
         ("code=a&code=b&state=s", "invalid_request"),
@@ -174,6 +175,29 @@ def test_bad_callbacks_redirect_with_auth_error(hitkey: Emulator, aws: Aws, quer
     assert response["statusCode"] == 302
     assert response["headers"]["location"] == f"{APP_ORIGIN}/?auth_error={code}"
     assert items(aws, "USER#") == [] and upstream(hitkey).get("token", 0) == 0
+
+
+@pytest.mark.parametrize(
+    ("error", "code"), [("access_denied", "access_denied"), ("%3Cscript%3E", "authorization_failed")]
+)
+def test_hitkeys_error_for_this_login_ends_it(hitkey: Emulator, aws: Aws, error: str, code: str) -> None:
+    browser = Browser()
+    state = parse_qs(urlsplit(browser.login()["headers"]["location"]).query)["state"][0]
+    response = browser.callback(f"error={error}&state={state}")
+    assert response["headers"]["location"] == f"{APP_ORIGIN}/?auth_error={code}"
+    assert items(aws, "LOGIN#") == [] and LOGIN not in browser.jar
+
+
+def test_unsolicited_error_leaves_the_sign_in_in_progress(hitkey: Emulator, aws: Aws) -> None:
+    """Any site can navigate the browser to ``/auth/callback?error=x``: without this login's
+    state it is ``invalid_state``, and the pending login (state and cookie) carries on."""
+    browser = Browser()
+    query = approve_at_hitkey(browser.login()["headers"]["location"], ADA.sub)
+    for forged in ("error=access_denied", "error=access_denied&state=forged"):
+        response = browser.callback(forged)
+        assert response["headers"]["location"] == f"{APP_ORIGIN}/?auth_error=invalid_state"
+        assert len(items(aws, "LOGIN#")) == 1 and LOGIN in browser.jar
+    assert browser.callback(query)["statusCode"] == 302 and SESSION in browser.jar
 
 
 def test_callback_without_login_cookie_is_refused(hitkey: Emulator, aws: Aws) -> None:
@@ -322,7 +346,8 @@ def test_upstream_fault_at_callback_is_json_and_creates_nothing(hitkey: Emulator
     query = approve_at_hitkey(browser.login()["headers"]["location"], ADA.sub)
     hitkey.inject_fault("token", "error500")
     response = browser.callback(query)
-    assert response["statusCode"] == 502 and body(response)["error"] == "upstream_error"
+    assert response["statusCode"] == 302  # a navigation: a redirect the SPA explains, never JSON
+    assert response["headers"]["location"] == f"{APP_ORIGIN}/?auth_error=upstream_error"
     assert items(aws, "USER#") == [] and upstream(hitkey).get("token") == 1
     assert signed_in().jar
 
