@@ -71,3 +71,33 @@ def test_misconfiguration_body_names_no_variable(hitkey: Emulator, monkeypatch: 
     body = json.loads(answer["body"])
     assert body["error"] == "missing_config"
     assert not INTERNALS.search(body["message"]), body
+
+
+def test_the_user_snapshot_is_standard_claims_and_bounded(hitkey: Emulator, aws: Aws) -> None:
+    """A userinfo answer with extra and oversized claims: the session stores, and
+    ``/auth/session`` returns, only standard claims within the caps."""
+    from hitkey_bff import claims, sessions
+    from hitkey_bff.hitkey import TokenSet
+
+    deps = current().deps
+    user = {
+        "sub": SEEDED_USERS[0].sub,
+        "name": "Ada",
+        "email": "ada@example.com",
+        "email_verified": True,
+        "picture": "https://example.com/" + "p" * 5000,  # over the per-value cap: dropped
+        "groups": ["admin"] * 1000,  # not a standard claim: dropped
+        "internal_note": "x" * 50_000,
+        **{f"custom_{i}": "y" * 400 for i in range(20)},
+    }
+    key = SessionKey.new(user["sub"])
+    sessions.create(deps, key, TokenSet("hkat_x", "hkrt_x", 3600, "openid"), user)
+    (item,) = items(aws, "USER#")
+    stored = json.loads(item["user"]["S"])
+    assert stored == {"sub": user["sub"], "name": "Ada", "email": "ada@example.com", "email_verified": True}
+    browser = Browser()
+    browser.jar[SESSION] = key.encode()
+    answer = browser.call("GET /auth/session")
+    assert json.loads(answer["body"])["user"] == stored
+    many = {"sub": "s", **{name: "v" * claims.MAX_VALUE for name in claims.STRING_CLAIMS if name != "sub"}}
+    assert len(json.dumps(claims.snapshot(many))) <= claims.MAX_TOTAL

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
+from hitkey_bff import claims
 from hitkey_bff.cookies import SessionKey
 from hitkey_bff.errors import Unauthenticated
 from hitkey_bff.observability import logger, metrics
@@ -62,7 +63,7 @@ def create(deps: Deps, key: SessionKey, tokens: TokenSet, user: dict[str, Any]) 
     record = SessionRecord(
         sub=key.sub,
         session_hash=key.session_hash,
-        user=user,
+        user=claims.snapshot(user),
         tokens=seal_tokens(deps, key, tokens, generation=1),
         created_at=created,
         expires_at=created + deps.settings.session_ttl_seconds,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hitkey_bff import claims
 from hitkey_bff.deps import Deps
 from hitkey_bff.http import Request, Response, json_response
 from hitkey_bff.route import route
@@ -17,7 +18,7 @@ def session(request: Request, deps: Deps, found: Session | None) -> Response:
         200,
         {
             "authenticated": True,
-            "user": record.user,
+            "user": claims.snapshot(record.user),  # items written before the bound: bounded too
             "expires_at": record.expires_at,
             "access_token_expires_at": record.tokens.access_expires_at,
         },
