@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 from collections import Counter
 from urllib.parse import parse_qs, urlsplit
 
@@ -406,7 +407,11 @@ def test_csrf_is_required(hitkey: Emulator, aws: Aws, route: str, headers: dict[
 # --- configuration -----------------------------------------------------------------------------
 
 
-def test_missing_setting_is_a_503_naming_it(hitkey: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_setting_is_a_503_naming_it_in_the_log(
+    hitkey: Emulator, monkeypatch: pytest.MonkeyPatch, bff_logs: io.StringIO
+) -> None:
+    """The operator reads which variable is missing in the log; an anonymous caller only learns
+    that the service is misconfigured (issue 10: no variable names in bodies)."""
     monkeypatch.delenv("SESSION_TABLE")
     for route in ("GET /auth/login", "GET /auth/session"):
         cold = handler_for(route).using(Deps.from_env)  # a Lambda reads its environment at the first event
@@ -414,7 +419,8 @@ def test_missing_setting_is_a_503_naming_it(hitkey: Emulator, monkeypatch: pytes
         event = build_event(method, path, headers={"x-csrf": "1", "origin": APP_ORIGIN}, route_key=route)
         response = cold(event, make_context(route))
         assert response["statusCode"] == 503
-        assert body(response)["error"] == "missing_config" and "SESSION_TABLE" in body(response)["message"]
+        assert body(response)["error"] == "missing_config" and "SESSION_TABLE" not in body(response)["message"]
+        assert "SESSION_TABLE" in bff_logs.getvalue()
 
 
 def test_empty_client_secret_is_a_clear_503(hitkey: Emulator, aws: Aws) -> None:
@@ -423,8 +429,9 @@ def test_empty_client_secret_is_a_clear_503(hitkey: Emulator, aws: Aws) -> None:
     )
     browser = Browser()
     query = approve_at_hitkey(browser.login()["headers"]["location"], ADA.sub)
-    response = browser.callback(query)
-    assert response["statusCode"] == 503 and body(response)["error"] == "client_secret_missing"
+    response = browser.callback(query)  # a navigation: the SPA explains "misconfigured"
+    assert response["statusCode"] == 302
+    assert response["headers"]["location"] == f"{APP_ORIGIN}/?auth_error=misconfigured"
 
 
 def test_plain_text_client_secret_works(hitkey: Emulator, aws: Aws) -> None:
