@@ -101,3 +101,39 @@ def test_the_user_snapshot_is_standard_claims_and_bounded(hitkey: Emulator, aws:
     assert json.loads(answer["body"])["user"] == stored
     many = {"sub": "s", **{name: "v" * claims.MAX_VALUE for name in claims.STRING_CLAIMS if name != "sub"}}
     assert len(json.dumps(claims.snapshot(many))) <= claims.MAX_TOTAL
+
+
+def test_no_error_body_names_an_internal(hitkey: Emulator, aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every error an anonymous or signed-in caller can provoke carries a stable code and a
+    generic message: no ARN, no environment variable name, no exception class."""
+    answers = []
+    browser = signed_in()
+    for kind in ("error500", "malformed", "html", "invalid_client", "hang"):
+        hitkey.inject_fault("token", kind, 1, seconds=0.1)
+        answers.append(browser.call("POST /auth/refresh"))
+    hitkey.inject_fault("userinfo", "error500")
+    answers.append(browser.call("GET /auth/userinfo"))
+    answers += [Browser().call("GET /auth/userinfo"), browser.call("GET /auth/session", csrf=False)]
+    answers.append(Browser().call("GET /auth/login", "return_to=" + "x" * 5000))
+    bff = current()
+    bff.configure(api_url="http://127.0.0.1:9")  # nothing listens: unreachable
+    answers.append(browser.call("POST /auth/refresh"))
+    aws.session.client("secretsmanager").delete_secret(
+        SecretId=aws.resources.secret_id, ForceDeleteWithoutRecovery=True
+    )
+    bff.configure(api_url=hitkey.base_url)
+    answers.append(browser.call("POST /auth/refresh"))  # the secret is gone: its ARN must not show
+    monkeypatch.delenv("SESSION_TABLE", raising=False)
+    from tests.kit import handler_for
+
+    cold = handler_for("GET /auth/session").using(lambda: __import__("hitkey_bff.deps").deps.Deps.from_env())
+    from local.apigw import make_context
+    from local.gateway import build_event
+
+    answers.append(cold(build_event("GET", "/auth/session", route_key="GET /auth/session"), make_context("S")))
+    errors = [a for a in answers if a["statusCode"] >= 400]
+    assert {a["statusCode"] for a in errors} >= {401, 403, 502, 503}
+    for answer in errors:
+        payload = json.loads(answer["body"])
+        assert set(payload) == {"error", "message"}, payload
+        assert not INTERNALS.search(payload["message"]), payload

@@ -18,6 +18,7 @@ import httpx
 from hitkey_bff import __version__
 from hitkey_bff.cookies import MAX_SUB_BYTES
 from hitkey_bff.errors import AccessTokenRejected, InvalidGrant, UpstreamError, UpstreamTimeout
+from hitkey_bff.observability import logger
 
 TIMEOUT = httpx.Timeout(connect=3.0, read=7.0, write=5.0, pool=2.0)
 MAX_BODY = 64 * 1024
@@ -119,9 +120,8 @@ class HitKeyClient:
         except httpx.TimeoutException:
             raise UpstreamTimeout("HitKey did not answer in time") from None
         except httpx.HTTPError as exc:
-            raise UpstreamError(
-                f"HitKey could not be reached ({type(exc).__name__})", code="upstream_unreachable"
-            ) from None
+            logger.warning("HitKey could not be reached", extra={"exception_type": type(exc).__name__})
+            raise UpstreamError("HitKey could not be reached", code="upstream_unreachable") from None
         watchdog = Watchdog(response, deadline)
         try:
             return Answer(response.status_code, read_within(response, deadline, MAX_BODY))
@@ -132,9 +132,8 @@ class HitKeyClient:
         except httpx.HTTPError as exc:
             if watchdog.fired:
                 raise UpstreamTimeout("HitKey did not finish its answer in time") from None
-            raise UpstreamError(
-                f"HitKey broke the connection ({type(exc).__name__})", code="upstream_unreachable"
-            ) from None
+            logger.warning("HitKey broke the connection", extra={"exception_type": type(exc).__name__})
+            raise UpstreamError("HitKey broke the connection", code="upstream_unreachable") from None
         finally:
             watchdog.cancel()
             response.close()
