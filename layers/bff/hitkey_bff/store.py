@@ -274,7 +274,11 @@ class Store:
             except ClientError as exc:
                 if _conditional_failed(exc):  # a retry of a write that did land (its answer lost)?
                     landed = self.get_session(record.sub, record.session_hash, 0)
-                    if landed is not None and landed.tokens.refresh_token == tokens.refresh_token:
+                    if (
+                        landed is not None
+                        and landed.version == record.version + 1
+                        and landed.tokens.refresh_token == tokens.refresh_token
+                    ):
                         return landed
                     raise
                 code = exc.response.get("Error", {}).get("Code", "")
