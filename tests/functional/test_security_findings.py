@@ -90,7 +90,7 @@ def test_the_user_snapshot_is_standard_claims_and_bounded(hitkey: Emulator, aws:
         "internal_note": "x" * 50_000,
         **{f"custom_{i}": "y" * 400 for i in range(20)},
     }
-    key = SessionKey.new(user["sub"])
+    key = SessionKey.new(SEEDED_USERS[0].sub)
     sessions.create(deps, key, TokenSet("hkat_x", "hkrt_x", 3600, "openid"), user)
     (item,) = items(aws, "USER#")
     stored = json.loads(item["user"]["S"])

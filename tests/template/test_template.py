@@ -685,6 +685,8 @@ def _metric_name_cases() -> list[Any]:
         "RefreshJoined",
         "RefreshTokenRejected",
         "AwsFailures",
+        "RefreshOutcomeLost",
+        "SessionsEnded",
         *PENDING_METRICS,
     }
     return [
