@@ -140,7 +140,7 @@ class LambdaContext:
     def __init__(
         self,
         function_name: str,
-        timeout_s: float = 25,
+        timeout_s: float = 60,  # template.yaml's Globals Timeout
         *,
         memory_mb: int = 256,
         region: str | None = None,
@@ -169,7 +169,7 @@ class LambdaContext:
         return f"LambdaContext(function_name={self.function_name!r}, aws_request_id={self.aws_request_id!r})"
 
 
-def make_context(function_name: str, timeout_s: float = 25, *, memory_mb: int = 256) -> LambdaContext:
+def make_context(function_name: str, timeout_s: float = 60, *, memory_mb: int = 256) -> LambdaContext:
     """A Lambda context whose clock starts now."""
     return LambdaContext(function_name, timeout_s, memory_mb=memory_mb)
 

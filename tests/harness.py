@@ -135,6 +135,13 @@ def assert_error(response: dict[str, Any], status: int, code: str) -> None:
     assert isinstance(data["message"], str) and data["message"]
 
 
+def assert_auth_error(response: dict[str, Any], code: str) -> None:
+    """A callback failure: a 302 to the SPA with ``?auth_error=code`` and no body."""
+    assert response["statusCode"] == 302, response
+    assert response["headers"]["location"].endswith(f"/?auth_error={code}"), response["headers"]
+    assert not response.get("body")
+
+
 def expires(response: dict[str, Any], cookie: str) -> bool:
     """Whether the response deletes ``cookie``."""
     return any(c.startswith(cookie + "=") and set_cookie_attrs(c).get("max-age") == "0" for c in response["cookies"])

@@ -56,6 +56,9 @@ def route_of(function: str) -> RouteSpec:
     return next(r for r in routes().values() if r.function == function)
 
 
+_loading = threading.Lock()
+
+
 def load_handler(function: str) -> Any:
     """``functions/<function>/app.py``'s ``handler`` (a ``hitkey_bff.route.Route``), imported once."""
     name = f"_fn_{function}"
@@ -68,9 +71,6 @@ def load_handler(function: str) -> Any:
             sys.modules[name] = module
             spec.loader.exec_module(module)
     return module.handler
-
-
-_loading = threading.Lock()
 
 
 def handler_for(route: str) -> Any:

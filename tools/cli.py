@@ -18,6 +18,8 @@ says what to do next).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ipaddress
 import json
 import os
 import sys
@@ -61,6 +63,7 @@ class RegisterOptions:
     secret_id: str
     show_secret: bool
     token: str = field(repr=False)
+    force: bool = False
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
     register.add_argument("--secret-id", required=True, help="ARN or name of the secret (created if it does not exist)")
     register.add_argument(
         "--show-secret", action="store_true", help="also print the client secret (it is stored either way)"
+    )
+    register.add_argument(
+        "--force",
+        action="store_true",
+        help="replace a client secret already stored in --secret-id (the client using it stops working)",
     )
     sessions = commands.add_parser("sessions", help="list or end a user's sessions (support, disabled accounts)")
     actions = sessions.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -138,6 +146,21 @@ def _is_http_url(url: str) -> bool:
     return parts.scheme in ("http", "https") and bool(parts.netloc) and not parts.fragment
 
 
+def _loopback(url: str) -> bool:
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _secure(url: str) -> bool:
+    """HTTPS, or plain HTTP to this machine (the emulator, ``make run``)."""
+    return urlsplit(url).scheme == "https" or _loopback(url)
+
+
 def register_options(args: argparse.Namespace, env: Mapping[str, str]) -> RegisterOptions:
     """Validate ``register-client``'s arguments and environment (usage errors exit 2)."""
     token = env.get("HITKEY_TOKEN", "").strip()
@@ -146,13 +169,19 @@ def register_options(args: argparse.Namespace, env: Mapping[str, str]) -> Regist
     api_url = str(args.api_url or env.get("HITKEY_API_URL") or DEFAULT_API_URL).rstrip("/")
     if not _is_http_url(api_url):
         raise CliError(f"--api-url must be an http(s) URL, got {api_url!r}", EXIT_USAGE)
+    if not _secure(api_url):
+        raise CliError("--api-url must use https:// (http:// only for a loopback host)", EXIT_USAGE)
     redirect_uri = str(args.redirect_uri)
     if not _is_http_url(redirect_uri):
         raise CliError("--redirect-uri must be an absolute http(s) URL without a fragment", EXIT_USAGE)
+    if not _secure(redirect_uri):
+        raise CliError("--redirect-uri must use https:// (http:// only for a loopback host)", EXIT_USAGE)
     name, secret_id = str(args.name).strip(), str(args.secret_id).strip()
     if not name or not secret_id:
         raise CliError("--name and --secret-id must not be empty", EXIT_USAGE)
-    return RegisterOptions(name, redirect_uri, api_url, secret_id, bool(args.show_secret), token)
+    return RegisterOptions(
+        name, redirect_uri, api_url, secret_id, bool(args.show_secret), token, force=bool(args.force)
+    )
 
 
 # -- Secrets Manager -------------------------------------------------------------------------
@@ -196,6 +225,23 @@ def secret_exists(client: SecretsManagerClient, secret_id: str) -> bool:
             "(aws secretsmanager restore-secret) or choose another --secret-id"
         )
     return True
+
+
+def secret_has_value(client: SecretsManagerClient, secret_id: str) -> bool:
+    """Whether the secret already holds a client secret (a live client may be using it)."""
+    try:
+        raw = client.get_secret_value(SecretId=secret_id).get("SecretString") or ""
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            return False  # no version yet
+        raise _aws_problem(error, f"read secret {secret_id}") from None
+    except BotoCoreError as error:
+        raise _aws_problem(error, f"read secret {secret_id}") from None
+    value = raw.strip()
+    if value.startswith("{"):
+        with contextlib.suppress(ValueError, AttributeError):
+            value = str(json.loads(value).get("client_secret", "") or "").strip()
+    return bool(value)
 
 
 def store_client_secret(
@@ -289,6 +335,11 @@ def register_client(options: RegisterOptions) -> int:
     """Check AWS, register at HitKey, store the secret, print what the deployment needs."""
     client = secrets_manager()
     exists = secret_exists(client, options.secret_id)
+    if exists and not options.force and secret_has_value(client, options.secret_id):
+        raise CliError(
+            f"secret {options.secret_id} already holds a client secret, which a deployed client may be using: "
+            "pass --force to replace it, or choose another --secret-id"
+        )
     registered = register_at_hitkey(options)
     try:
         arn = store_client_secret(client, options.secret_id, exists, registered)

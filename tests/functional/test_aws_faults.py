@@ -46,6 +46,7 @@ from tests.harness import (
     SESSION,
     Browser,
     approve_at_hitkey,
+    assert_auth_error,
     assert_error,
     body,
     current,
@@ -362,7 +363,7 @@ def test_kms_fault_at_callback(
         assert SESSION in browser.jar and len(items(aws, "USER#")) == 1
         assert browser.call("GET /auth/userinfo")["statusCode"] == 200
         return
-    assert_error(response, 503, "service_unavailable")
+    assert_auth_error(response, "service_unavailable")
     assert SESSION not in browser.jar
     assert aws.scan() == []  # no session item, and the login state is spent
     assert browser.callback(query)["headers"]["location"].endswith("auth_error=invalid_state")
@@ -412,7 +413,7 @@ def test_secrets_manager_down_at_callback(
     faults.add("secrets-manager.GetSecretValue", respond)
     hitkey.reset_counters()
     response = browser.callback(query)
-    assert_error(response, 503, "service_unavailable")
+    assert_auth_error(response, "service_unavailable")
     assert faults.attempts["secrets-manager.GetSecretValue"] == SECRETS_ATTEMPTS  # retried, then given up
     assert upstream(hitkey) == {}  # the code was not spent: no exchange without the secret
     assert not expires(response, LOGIN) and SESSION not in browser.jar

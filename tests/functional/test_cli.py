@@ -344,3 +344,44 @@ def test_runs_as_a_module() -> None:
     assert result.returncode == 0
     assert "--secret-id" in result.stdout
     assert "--show-secret" in result.stdout
+
+
+# -- refusals (issue 10) ---------------------------------------------------------------------
+
+
+def test_refuses_to_overwrite_a_stored_secret_without_force(
+    hitkey: Emulator, secretsmanager: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A re-run would swap a live client's secret: refused before HitKey is called."""
+    live = '{"client_secret": "live-secret"}'
+    arn = secretsmanager.create_secret(Name="stack-client-secret", SecretString=live)["ARN"]
+    hitkey.reset_counters()
+    assert run(hitkey, secret_id=arn) == 1
+    assert_one_line_error(capsys.readouterr().err, "--force")
+    assert secretsmanager.get_secret_value(SecretId=arn)["SecretString"] == live
+    assert hitkey.counters.get("clients", 0) == 0
+    assert run(hitkey, "--force", secret_id=arn) == 0
+    assert stored_secret(secretsmanager, arn) != "live-secret"
+
+
+@pytest.mark.parametrize(
+    ("option", "url"),
+    [
+        ("--api-url", "http://api.hitkey.example"),
+        ("--redirect-uri", "http://app.example.com/auth/callback"),
+    ],
+)
+def test_refuses_plain_http_unless_loopback(
+    hitkey: Emulator, secretsmanager: Any, capsys: pytest.CaptureFixture[str], option: str, url: str
+) -> None:
+    argv = ["register-client", "--name", "Demo App", "--secret-id", SECRET_NAME]
+    args = {"--redirect-uri": REDIRECT, "--api-url": hitkey.base_url, option: url}
+    hitkey.reset_counters()
+    assert cli.main([*argv, *(x for pair in args.items() for x in pair)]) == 2
+    assert_one_line_error(capsys.readouterr().err, "https://")
+    assert hitkey.counters.get("clients", 0) == 0 and no_secrets(secretsmanager)
+
+
+def test_plain_http_to_loopback_is_allowed(hitkey: Emulator, secretsmanager: Any) -> None:
+    argv = ["register-client", "--name", "Demo App", "--redirect-uri", "http://localhost:4500/auth/callback"]
+    assert cli.main([*argv, "--api-url", hitkey.base_url, "--secret-id", SECRET_NAME]) == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 from collections import Counter
 from urllib.parse import parse_qs, urlsplit
 
@@ -159,8 +160,9 @@ def test_state_from_another_browsers_login_is_refused(hitkey: Emulator, aws: Aws
 @pytest.mark.parametrize(
     ("query", "code"),
     [
-        ("error=access_denied&state=x", "access_denied"),
-        ("error=%3Cscript%3E&state=x", "authorization_failed"),
+        ("error=access_denied&state=x", "invalid_state"),  # not this login's state: refused first
+        ("error=%3Cscript%3E&state=x", "invalid_state"),
+        ("error=access_denied", "invalid_state"),
         ("code=abc", "invalid_request"),
         ("state=abc", "invalid_request"),
         ("code=a&code=b&state=s", "invalid_request"),
@@ -175,6 +177,29 @@ def test_bad_callbacks_redirect_with_auth_error(hitkey: Emulator, aws: Aws, quer
     assert response["statusCode"] == 302
     assert response["headers"]["location"] == f"{APP_ORIGIN}/?auth_error={code}"
     assert items(aws, "USER#") == [] and upstream(hitkey).get("token", 0) == 0
+
+
+@pytest.mark.parametrize(
+    ("error", "code"), [("access_denied", "access_denied"), ("%3Cscript%3E", "authorization_failed")]
+)
+def test_hitkeys_error_for_this_login_ends_it(hitkey: Emulator, aws: Aws, error: str, code: str) -> None:
+    browser = Browser()
+    state = parse_qs(urlsplit(browser.login()["headers"]["location"]).query)["state"][0]
+    response = browser.callback(f"error={error}&state={state}")
+    assert response["headers"]["location"] == f"{APP_ORIGIN}/?auth_error={code}"
+    assert items(aws, "LOGIN#") == [] and LOGIN not in browser.jar
+
+
+def test_unsolicited_error_leaves_the_sign_in_in_progress(hitkey: Emulator, aws: Aws) -> None:
+    """Any site can navigate the browser to ``/auth/callback?error=x``: without this login's
+    state it is ``invalid_state``, and the pending login (state and cookie) carries on."""
+    browser = Browser()
+    query = approve_at_hitkey(browser.login()["headers"]["location"], ADA.sub)
+    for forged in ("error=access_denied", "error=access_denied&state=forged"):
+        response = browser.callback(forged)
+        assert response["headers"]["location"] == f"{APP_ORIGIN}/?auth_error=invalid_state"
+        assert len(items(aws, "LOGIN#")) == 1 and LOGIN in browser.jar
+    assert browser.callback(query)["statusCode"] == 302 and SESSION in browser.jar
 
 
 def test_callback_without_login_cookie_is_refused(hitkey: Emulator, aws: Aws) -> None:
@@ -323,7 +348,8 @@ def test_upstream_fault_at_callback_is_json_and_creates_nothing(hitkey: Emulator
     query = approve_at_hitkey(browser.login()["headers"]["location"], ADA.sub)
     hitkey.inject_fault("token", "error500")
     response = browser.callback(query)
-    assert response["statusCode"] == 502 and body(response)["error"] == "upstream_error"
+    assert response["statusCode"] == 302  # a navigation: a redirect the SPA explains, never JSON
+    assert response["headers"]["location"] == f"{APP_ORIGIN}/?auth_error=upstream_error"
     assert items(aws, "USER#") == [] and upstream(hitkey).get("token") == 1
     assert signed_in().jar
 
@@ -382,7 +408,11 @@ def test_csrf_is_required(hitkey: Emulator, aws: Aws, route: str, headers: dict[
 # --- configuration -----------------------------------------------------------------------------
 
 
-def test_missing_setting_is_a_503_naming_it(hitkey: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_setting_is_a_503_naming_it_in_the_log(
+    hitkey: Emulator, monkeypatch: pytest.MonkeyPatch, bff_logs: io.StringIO
+) -> None:
+    """The operator reads which variable is missing in the log; an anonymous caller only learns
+    that the service is misconfigured (issue 10: no variable names in bodies)."""
     monkeypatch.delenv("SESSION_TABLE")
     for route in ("GET /auth/login", "GET /auth/session"):
         cold = handler_for(route).using(Deps.from_env)  # a Lambda reads its environment at the first event
@@ -390,7 +420,8 @@ def test_missing_setting_is_a_503_naming_it(hitkey: Emulator, monkeypatch: pytes
         event = build_event(method, path, headers={"x-csrf": "1", "origin": APP_ORIGIN}, route_key=route)
         response = cold(event, make_context(route))
         assert response["statusCode"] == 503
-        assert body(response)["error"] == "missing_config" and "SESSION_TABLE" in body(response)["message"]
+        assert body(response)["error"] == "missing_config" and "SESSION_TABLE" not in body(response)["message"]
+        assert "SESSION_TABLE" in bff_logs.getvalue()
 
 
 def test_empty_client_secret_is_a_clear_503(hitkey: Emulator, aws: Aws) -> None:
@@ -399,8 +430,9 @@ def test_empty_client_secret_is_a_clear_503(hitkey: Emulator, aws: Aws) -> None:
     )
     browser = Browser()
     query = approve_at_hitkey(browser.login()["headers"]["location"], ADA.sub)
-    response = browser.callback(query)
-    assert response["statusCode"] == 503 and body(response)["error"] == "client_secret_missing"
+    response = browser.callback(query)  # a navigation: the SPA explains "misconfigured"
+    assert response["statusCode"] == 302
+    assert response["headers"]["location"] == f"{APP_ORIGIN}/?auth_error=misconfigured"
 
 
 def test_plain_text_client_secret_works(hitkey: Emulator, aws: Aws) -> None:

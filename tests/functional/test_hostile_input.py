@@ -298,7 +298,8 @@ def test_duplicated_session_cookie_is_no_session(hitkey: Emulator, aws: Aws, sub
         "valid-then-empty": [mine, f"{SESSION}="],
     }
     hitkey.reset_counters()
-    for route in JSON_ROUTES:
+    # logout ends every session it can identify (issue 10): test_security_findings.py covers it
+    for route in [r for r in JSON_ROUTES if r != "POST /auth/logout"]:
         for name, cookies in arrangements.items():
             with subtests.test(route=route, arrangement=name):
                 response = invoke(route, headers=CSRF_OK, cookies=cookies)
@@ -345,7 +346,7 @@ def test_invalid_utf8_return_to_becomes_root(hitkey: Emulator, aws: Aws, subtest
 def test_invalid_utf8_callback_params(hitkey: Emulator, aws: Aws, subtests: pytest.Subtests) -> None:
     cases = {
         "code=%ff%fe&state=%ff%fe": "invalid_request",  # decodes to U+FFFD: not printable ASCII
-        "code=%ff%fe&state=%ff%fe&error=%ff%fe": "authorization_failed",
+        "code=%ff%fe&state=%ff%fe&error=%ff%fe": "invalid_state",  # an error without this login's state
         "code=%ed%b3%bf&state=%ed%a0%80": "invalid_request",  # UTF-8-encoded surrogates
         "%ff%fe=%ff%fe&code=x&state=y": "invalid_state",
     }
@@ -384,7 +385,7 @@ def test_lone_surrogate_return_to_becomes_root(hitkey: Emulator, aws: Aws, subte
 
 def test_lone_surrogates_in_callback_params(hitkey: Emulator, aws: Aws, subtests: pytest.Subtests) -> None:
     cases = {
-        "error={v}&state={v}": "authorization_failed",
+        "error={v}&state={v}": "invalid_state",
         "code={v}&state=x": "invalid_request",  # code and state must be printable ASCII
         "code=x&state={v}": "invalid_request",
         "{v}={v}&code=x&state=y": "invalid_state",

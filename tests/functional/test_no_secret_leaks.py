@@ -31,8 +31,28 @@ class Secrets:
         self.values.update(v for v in values if v)
 
 
+# Every logging switch a deployer could flip (issue 10): the raw event (codes, states, the login
+# cookie, the session secret) must not reach the logs even with POWERTOOLS_LOGGER_LOG_EVENT on.
+LOGGING_TOGGLES = {
+    "POWERTOOLS_LOGGER_LOG_EVENT": "true",
+    "POWERTOOLS_LOG_LEVEL": "DEBUG",
+    "LOG_LEVEL": "DEBUG",
+    "POWERTOOLS_DEBUG": "true",
+    "POWERTOOLS_LOGGER_SAMPLE_RATE": "1",
+}
+
+
+@pytest.fixture(params=["defaults", "every-logging-toggle-on"])
+def toggles(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The environment's logging switches, set before the handlers are built."""
+    if request.param != "defaults":
+        for name, value in LOGGING_TOGGLES.items():
+            monkeypatch.setenv(name, value)
+    return str(request.param)
+
+
 @pytest.fixture
-def issued(hitkey: Emulator) -> Secrets:
+def issued(hitkey: Emulator, toggles: str) -> Secrets:
     """Records every grant the BFF sends to HitKey's token endpoint and every token it gets back,
     with httpx's event hooks on the real client (the BFF's HitKey client is built on it)."""
     secrets = Secrets()

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+import hitkey_bff.config
 import hitkey_bff.hitkey
 from hitkey_bff import refresher
 from hitkey_bff.hitkey import HitKeyClient, new_http_client
@@ -29,6 +30,7 @@ from tests.harness import (
     SESSION,
     Browser,
     approve_at_hitkey,
+    assert_auth_error,
     assert_error,
     body,
     current,
@@ -51,6 +53,14 @@ TOKEN_FAULTS = [
     pytest.param("html", 502, "upstream_error", id="html"),  # a 502 page: HitKey's side failed
     pytest.param("invalid_client", 502, "invalid_client", id="invalid_client"),
 ]
+# The callback's ``auth_error`` for each: stable codes the SPA explains (HitKey's text is logged).
+CALLBACK_AUTH_ERRORS = {
+    "error500": "upstream_error",
+    "hang": "upstream_timeout",
+    "malformed": "upstream_error",
+    "html": "upstream_error",
+    "invalid_client": "misconfigured",
+}
 # Places that refresh: the explicit route, and userinfo finding its stored token expired.
 REFRESHING = ["refresh", "userinfo-expired"]
 
@@ -62,6 +72,7 @@ def inject(hitkey: Emulator, monkeypatch: pytest.MonkeyPatch, endpoint: str, kin
     """Queue a fault; for ``hang``, first give the BFF a short timeout (a fresh client gets it)."""
     if kind == "hang":
         bff = current()  # a fresh Lambda whose HitKey client has a short timeout
+        bff.configure(refresh_budget_seconds=1)  # a refresh's whole budget, shorter than the hang
         s = bff.settings
         bff.cold(hitkey=HitKeyClient(new_http_client(httpx.Timeout(SHORT_TIMEOUT)), s.api_url, s.client_id))
         hitkey.inject_fault(endpoint, "hang", count, seconds=HANG_SECONDS)
@@ -124,7 +135,7 @@ def test_token_fault_at_callback(
     query = approved_callback(browser)
     inject(hitkey, monkeypatch, "token", kind)
     response, took = timed(browser.callback, query)
-    assert_error(response, status, code)
+    assert_auth_error(response, CALLBACK_AUTH_ERRORS[kind])  # a navigation: a redirect, never JSON
     assert took < HANG_SECONDS  # a hang is cut by our timeout, not by HitKey hanging up
     assert expires(response, LOGIN) and LOGIN not in browser.jar and SESSION not in browser.jar
     assert upstream(hitkey) == {"token": 1, "token.authorization_code": 1}  # exchanged once, not retried
@@ -162,7 +173,7 @@ def test_userinfo_fault_at_callback(
     query = approved_callback(browser)
     inject(hitkey, monkeypatch, "userinfo", kind)
     response, took = timed(browser.callback, query)
-    assert_error(response, status, code)
+    assert_auth_error(response, code)
     assert took < HANG_SECONDS
     assert expires(response, LOGIN) and SESSION not in browser.jar
     # the code was exchanged exactly once; userinfo was not retried either
@@ -189,6 +200,8 @@ def test_token_fault_while_refreshing_keeps_the_session(
     assert response["cookies"] == [] and SESSION in browser.jar  # the session is not ended
     assert upstream(hitkey) == {"token": 1, "token.refresh_token": 1}  # one refresh, not retried, no userinfo
     after = only_session(aws)
+    if kind == "hang":  # HitKey may have rotated: the outcome is marked unknown (issue 10)
+        assert int(after.pop("refresh_unknown_since")["N"]) > 0
     assert after == before  # same version and ciphertexts, lease released
     assert "lease_owner" not in after
     # the session still works: the stored refresh token is still HitKey's current one
@@ -274,11 +287,13 @@ def test_userinfo_refused_twice_is_a_502_with_the_refreshed_session_kept(
 
 
 def test_hitkey_timeout_budget_fits_under_api_gateway() -> None:
-    timeout = hitkey_bff.hitkey.TIMEOUT
-    assert timeout.connect is not None and timeout.read is not None
-    per_call = timeout.connect + timeout.read  # worst case of one call: connect, then wait for the answer
+    """The callback's two HitKey calls (each with an overall deadline) answer before API Gateway
+    gives up; a refresh's budget and its commit fit inside the Lambda, and the lease outlives the
+    Lambda (docs/security.md, "Refresh timing")."""
+    per_call = hitkey_bff.hitkey.CALL_SECONDS  # headers and body: an overall deadline, not per read
     lambda_timeout = load_template()["Globals"]["Function"]["Timeout"]
-    assert isinstance(lambda_timeout, int) and lambda_timeout <= API_GATEWAY_LIMIT
+    budget = hitkey_bff.config.REFRESH_BUDGET_SECONDS
     assert 2 * per_call < API_GATEWAY_LIMIT  # the callback's two sequential calls
-    assert 2 * per_call < lambda_timeout  # ... and they end before the Lambda is killed
-    assert per_call < refresher.LEASE_SECONDS  # a lease outlives its holder's HitKey call
+    assert budget + refresher.COMMIT_SECONDS + refresher.LAMBDA_MARGIN < lambda_timeout
+    assert lambda_timeout < refresher.LEASE_SECONDS  # no live holder outlives its lease
+    assert refresher.WAIT_SECONDS < API_GATEWAY_LIMIT  # a waiter answers before the gateway gives up

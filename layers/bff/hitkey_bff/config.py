@@ -15,6 +15,7 @@ from hitkey_bff.errors import ConfigError
 THIRTY_DAYS = 30 * 24 * 3600
 ONE_DAY = 24 * 3600
 MAX_SESSIONS_PER_USER = 20
+REFRESH_BUDGET_SECONDS = 35  # the longest a refresh waits for HitKey: docs/security.md, "Refresh timing"
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,7 @@ class Settings:
     # issue 12: inactivity timeout (docs/security.md, ASVS 7.3.1) and live sessions per user
     session_idle_timeout_seconds: int = ONE_DAY
     max_sessions_per_user: int = MAX_SESSIONS_PER_USER
+    refresh_budget_seconds: int = REFRESH_BUDGET_SECONDS
 
     @property
     def login_cookie_name(self) -> str:
@@ -90,6 +92,8 @@ def settings_from(env: dict[str, str]) -> Settings:
         optional["cookie_name"] = cookie_name
     if env.get("END_ALL_SESSIONS_ON_REUSE", "").lower() in ("1", "true", "yes"):
         optional["end_all_sessions_on_reuse"] = True
+    if budget := _int(env, "REFRESH_BUDGET_SECONDS"):
+        optional["refresh_budget_seconds"] = min(budget, REFRESH_BUDGET_SECONDS)
     return Settings(
         client_id=_required(env, "HITKEY_CLIENT_ID"),
         client_secret_id=_required(env, "HITKEY_CLIENT_SECRET_ARN"),

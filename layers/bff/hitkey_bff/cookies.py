@@ -76,7 +76,7 @@ class SessionKey:
             sub = sub_raw.decode("utf-8")
         except (ValueError, UnicodeDecodeError):
             return None
-        if len(secret) != SECRET_BYTES or not sub or len(sub_raw) > MAX_SUB_BYTES or not sub.isprintable():
+        if len(secret) != SECRET_BYTES or not sub.strip() or len(sub_raw) > MAX_SUB_BYTES or not sub.isprintable():
             return None
         return cls(sub, secret)
 

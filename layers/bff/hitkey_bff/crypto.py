@@ -126,12 +126,15 @@ def _aad(binding: str, name: str) -> bytes:
     return f"{binding}\x1f{name}".encode()
 
 
-def seal(keys: KeyRing, session_secret: bytes, binding: str, fields: dict[str, str]) -> tuple[bytes, dict[str, bytes]]:
+def seal(
+    keys: KeyRing, session_secret: bytes, binding: str, fields: dict[str, str], data_key: DataKey | None = None
+) -> tuple[bytes, dict[str, bytes]]:
     """Encrypt ``fields`` for one session; returns the data key blob and a ciphertext per field.
 
-    ``binding`` names the owner (user and session) and goes into every ciphertext's AAD.
+    ``binding`` names the owner (user and session) and goes into every ciphertext's AAD;
+    ``data_key`` (from ``keys.for_sealing()`` earlier) pins the key, else the current one is used.
     """
-    data_key = keys.for_sealing()
+    data_key = data_key or keys.for_sealing()
     aead = _token_key(data_key.plaintext, session_secret)
     sealed = {}
     for name, value in fields.items():

@@ -8,6 +8,8 @@ idempotent. Timeouts keep two calls (the callback makes two) well under API Gate
 
 from __future__ import annotations
 
+import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,9 +18,26 @@ import httpx
 from hitkey_bff import __version__
 from hitkey_bff.cookies import MAX_SUB_BYTES
 from hitkey_bff.errors import AccessTokenRejected, InvalidGrant, UpstreamError, UpstreamTimeout
+from hitkey_bff.observability import logger
 
 TIMEOUT = httpx.Timeout(connect=3.0, read=7.0, write=5.0, pool=2.0)
 MAX_BODY = 64 * 1024
+CALL_SECONDS = 10.0
+"""The overall deadline of one HitKey call (headers and whole body), unless the caller gives its
+own: a trickled body cannot hold a call past it (httpx's ``read`` bounds each read only). Two
+calls (the callback's exchange and userinfo) stay under API Gateway's 30 s."""
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """HitKey's complete answer: the status and the whole body (at most :data:`MAX_BODY`)."""
+
+    status_code: int
+    content: bytes
+
+    def json(self) -> Any:
+        """The body as JSON; ``ValueError`` if it is not."""
+        return json.loads(self.content)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +61,7 @@ def new_http_client(timeout: httpx.Timeout = TIMEOUT, transport: httpx.BaseTrans
     )
 
 
-def _json(response: httpx.Response) -> dict[str, Any]:
+def _json(response: Answer) -> dict[str, Any]:
     if len(response.content) > MAX_BODY:
         raise UpstreamError("HitKey sent an oversized response", code="upstream_bad_response")
     try:
@@ -56,7 +75,7 @@ def _json(response: httpx.Response) -> dict[str, Any]:
     return body
 
 
-def _oauth_error(response: httpx.Response) -> str:
+def _oauth_error(response: Answer) -> str:
     if response.status_code >= 500:
         raise UpstreamError(f"HitKey failed with status {response.status_code}")
     error = _json(response).get("error")
@@ -79,18 +98,48 @@ class HitKeyClient:
     def __init__(self, http: httpx.Client, api_url: str, client_id: str) -> None:
         self._http, self._api, self._client_id = http, api_url.rstrip("/"), client_id
 
-    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def _send(self, method: str, path: str, *, seconds: float | None = None, **kwargs: Any) -> Answer:
+        """One call, complete (headers and body) within ``seconds`` (default :data:`CALL_SECONDS`)
+        - a watchdog shuts the socket at the deadline, so a trickling HitKey cannot hold a refresh
+        past its lease. With ``seconds`` given, HitKey may take all of it before its first byte."""
+        from hitkey_bff.watchdog import BodyTooLarge, DeadlinePassed, Watchdog, read_within
+
+        total = CALL_SECONDS if seconds is None else seconds
+        deadline = time.monotonic() + total
+        own = self._http.timeout  # the client's per-phase timeouts, none beyond the deadline
+        read = total if seconds is not None else min(own.read or total, total)
+        timeout = httpx.Timeout(
+            read,
+            connect=min(own.connect or total, total),
+            write=min(own.write or total, total),
+            pool=min(own.pool or total, total),
+        )
         try:
-            return self._http.request(method, f"{self._api}{path}", **kwargs)
+            request = self._http.build_request(method, f"{self._api}{path}", timeout=timeout, **kwargs)
+            response = self._http.send(request, stream=True)
         except httpx.TimeoutException:
             raise UpstreamTimeout("HitKey did not answer in time") from None
         except httpx.HTTPError as exc:
-            raise UpstreamError(
-                f"HitKey could not be reached ({type(exc).__name__})", code="upstream_unreachable"
-            ) from None
+            logger.warning("HitKey could not be reached", extra={"exception_type": type(exc).__name__})
+            raise UpstreamError("HitKey could not be reached", code="upstream_unreachable") from None
+        watchdog = Watchdog(response, deadline)
+        try:
+            return Answer(response.status_code, read_within(response, deadline, MAX_BODY))
+        except (DeadlinePassed, httpx.TimeoutException):
+            raise UpstreamTimeout("HitKey did not finish its answer in time") from None
+        except BodyTooLarge:
+            raise UpstreamError("HitKey sent an oversized response", code="upstream_bad_response") from None
+        except httpx.HTTPError as exc:
+            if watchdog.fired:
+                raise UpstreamTimeout("HitKey did not finish its answer in time") from None
+            logger.warning("HitKey broke the connection", extra={"exception_type": type(exc).__name__})
+            raise UpstreamError("HitKey broke the connection", code="upstream_unreachable") from None
+        finally:
+            watchdog.cancel()
+            response.close()
 
-    def _token(self, grant: dict[str, str]) -> TokenSet:
-        response = self._send("POST", "/oauth/token", json={**grant, "client_id": self._client_id})
+    def _token(self, grant: dict[str, str], seconds: float | None = None) -> TokenSet:
+        response = self._send("POST", "/oauth/token", seconds=seconds, json={**grant, "client_id": self._client_id})
         if response.status_code == 200:
             return _token_set(_json(response))
         error = _oauth_error(response)
@@ -112,10 +161,12 @@ class HitKeyClient:
             }
         )
 
-    def refresh(self, refresh_token: str, client_secret: str) -> TokenSet:
-        """``refresh_token`` grant; HitKey rotates, so the answer carries a new refresh token."""
+    def refresh(self, refresh_token: str, client_secret: str, *, seconds: float | None = None) -> TokenSet:
+        """``refresh_token`` grant, complete within ``seconds``; HitKey rotates, so the answer
+        carries a new refresh token."""
         return self._token(
-            {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_secret": client_secret}
+            {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_secret": client_secret},
+            seconds,
         )
 
     def userinfo(self, access_token: str) -> dict[str, Any]:
@@ -127,6 +178,6 @@ class HitKeyClient:
             raise UpstreamError(f"HitKey's userinfo answered {response.status_code}")
         body = _json(response)
         sub = body.get("sub")
-        if not isinstance(sub, str) or not sub or len(sub.encode()) > MAX_SUB_BYTES or not sub.isprintable():
+        if not isinstance(sub, str) or not sub.strip() or len(sub.encode()) > MAX_SUB_BYTES or not sub.isprintable():
             raise UpstreamError("HitKey's userinfo has no usable sub", code="upstream_bad_response")
         return body

@@ -22,6 +22,13 @@ _BASE_HEADERS = {
     "pragma": "no-cache",
     "x-content-type-options": "nosniff",
     "referrer-policy": "no-referrer",
+    # HTTPS only, for two years; no includeSubDomains: the BFF does not own its parent domain's
+    # other hosts (docs/security.md)
+    "strict-transport-security": "max-age=63072000",
+}
+_JSON_HEADERS = {
+    "content-type": "application/json",
+    "content-security-policy": "default-src 'none'; frame-ancestors 'none'",  # JSON is never a page
 }
 
 
@@ -102,7 +109,7 @@ def json_response(status: int, body: object, cookies: Iterable[str] = ()) -> Res
     """A JSON response that no cache keeps."""
     return {
         "statusCode": status,
-        "headers": {**_BASE_HEADERS, "content-type": "application/json"},
+        "headers": {**_BASE_HEADERS, **_JSON_HEADERS},
         "cookies": list(cookies),
         "body": json.dumps(body, separators=(",", ":")),
         "isBase64Encoded": False,

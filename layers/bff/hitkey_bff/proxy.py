@@ -23,7 +23,6 @@ import contextlib
 import ipaddress
 import json
 import re
-import socket
 import threading
 import time
 import unicodedata
@@ -51,6 +50,7 @@ from hitkey_bff.proxy_errors import (
     UpstreamUnreachable,
 )
 from hitkey_bff.upstreams import METHODS, Upstream
+from hitkey_bff.watchdog import Watchdog as _Watchdog
 
 Response = dict[str, Any]
 
@@ -539,33 +539,6 @@ def deadline_from(started: float, remaining_ms: int | None = None) -> float:
     :data:`DEADLINE_SECONDS`, and one second before the Lambda's own end when that is known."""
     budget = DEADLINE_SECONDS if remaining_ms is None else min(DEADLINE_SECONDS, remaining_ms / 1000 - 1.0)
     return started + budget
-
-
-class _Watchdog:
-    """Shuts the connection's socket at the call's deadline, so a body that stalls after a
-    trickle cannot hold the call for another whole read timeout (a read blocked in ``recv``
-    returns at once). Started when the headers are in; before that the timeouts bound the call."""
-
-    def __init__(self, response: httpx.Response, deadline: float) -> None:
-        stream = response.extensions.get("network_stream")
-        self._socket: socket.socket | None = None
-        with contextlib.suppress(Exception):
-            found = stream.get_extra_info("socket") if stream is not None else None
-            self._socket = found if isinstance(found, socket.socket) else None
-        self.fired = False
-        self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._fire)
-        self._timer.daemon = True
-        if self._socket is not None:
-            self._timer.start()
-
-    def _fire(self) -> None:
-        self.fired = True
-        if self._socket is not None:
-            with contextlib.suppress(OSError):  # the plain socket's shutdown, also under TLS
-                socket.socket.shutdown(self._socket, socket.SHUT_RDWR)
-
-    def cancel(self) -> None:
-        self._timer.cancel()
 
 
 def _read(response: httpx.Response, call_deadline: float) -> bytes:

@@ -3,9 +3,16 @@
 HitKey rotates refresh tokens and revokes the whole family when an old one is reused, so two
 Lambdas refreshing one session at once would sign the user out. The first takes a lease on the
 session's ``version`` with a conditional write; the others wait, re-reading the item until the
-version moves, and then use the winner's tokens. A lease outlives HitKey's timeout budget, and a
-holder that died is taken over once its lease has passed. The winner writes the rotated tokens
-with a version check, retrying transient failures: the new refresh token exists nowhere else.
+version moves, and then use the winner's tokens. The lease outlives any live holder (it is longer
+than the function's timeout), and a holder that died is taken over once its lease has passed. The
+winner writes the rotated tokens with a version check, retrying transient failures: the new
+refresh token exists nowhere else.
+
+Time (docs/security.md, "Refresh timing"): the holder sends the refresh token only when its lease
+and its Lambda both leave room for HitKey's whole budget plus the commit; HitKey's answer has an
+overall deadline (not per read). A HitKey that does not answer within the budget may still have
+rotated: the session is marked "outcome unknown", and a later ``invalid_grant`` ends it as
+``refresh_outcome_lost`` - not as token reuse.
 """
 
 from __future__ import annotations
@@ -14,8 +21,8 @@ import contextlib
 import uuid
 from typing import TYPE_CHECKING
 
-from hitkey_bff import sessions
-from hitkey_bff.errors import InvalidGrant, UpstreamTimeout
+from hitkey_bff import invocation, sessions
+from hitkey_bff.errors import InvalidGrant, ServiceUnavailable, UpstreamTimeout
 from hitkey_bff.observability import logger, metrics
 from hitkey_bff.sessions import Session
 from hitkey_bff.store import SessionRecord
@@ -23,8 +30,11 @@ from hitkey_bff.store import SessionRecord
 if TYPE_CHECKING:
     from hitkey_bff.deps import Deps
 
-LEASE_SECONDS = 20  # > HitKey's worst case (connect 3 s + read 7 s) with room to spare
-WAIT_SECONDS = LEASE_SECONDS + 3
+FUNCTION_TIMEOUT = 60  # template.yaml's Timeout of the functions that refresh (tests/template check it)
+LEASE_SECONDS = FUNCTION_TIMEOUT + 10  # no live holder outlives it: a Lambda ends at its timeout
+COMMIT_SECONDS = 10  # store.commit_tokens' 6 s retry budget + one DynamoDB call (3 x (1 s + 3 s) bounded by it)
+LAMBDA_MARGIN = 1.0  # to answer and flush logs after the commit
+WAIT_SECONDS = 25  # a waiter answers (503 refresh_in_progress, retryable) before API Gateway's 30 s
 _POLL_FIRST, _POLL_MAX = 0.05, 0.4
 
 
@@ -36,9 +46,10 @@ def refresh(deps: Deps, session: Session) -> Session:
     current = record
     while True:
         now = deps.clock.now()
-        acquired, seen = deps.store.try_lease(current, owner, now, now + LEASE_SECONDS)
+        until = now + LEASE_SECONDS
+        acquired, seen = deps.store.try_lease(current, owner, now, until)
         if acquired:
-            return Session(key, _rotate(deps, Session(key, current), owner))
+            return Session(key, _rotate(deps, Session(key, current), owner, until))
         newer = _wait_for_winner(deps, session, seen, deadline)
         if newer.version > record.version:
             metrics.add_metric(name="RefreshJoined", unit="Count", value=1)
@@ -61,24 +72,51 @@ def _wait_for_winner(deps: Deps, session: Session, seen: SessionRecord | None, d
         seen = deps.store.get_session(key.sub, key.session_hash, deps.clock.now())
 
 
-def _rotate(deps: Deps, session: Session, owner: str) -> SessionRecord:
+def _room_to_finish(deps: Deps, lease_until: int) -> None:
+    """Raise a retryable 503 unless HitKey's whole budget and the commit fit in both what is left
+    of our lease and of this Lambda: otherwise a waiter could take over (and send the same refresh
+    token) while ours is still at HitKey, or the Lambda could end before it stores the new tokens."""
+    need = deps.settings.refresh_budget_seconds + COMMIT_SECONDS
+    lease_left = lease_until - deps.clock.now()
+    lambda_left = invocation.remaining_seconds()
+    if lease_left < need or (lambda_left is not None and lambda_left < need + LAMBDA_MARGIN):
+        metrics.add_metric(name="RefreshDeferred", unit="Count", value=1)
+        raise ServiceUnavailable("the session could not be refreshed in time, try again", code="refresh_retry")
+
+
+def _rotate(deps: Deps, session: Session, owner: str, lease_until: int) -> SessionRecord:
     """Refresh at HitKey under our lease. Everything that can fail without harm (decrypting the
-    old token, the client secret, a data key for sealing) happens before HitKey rotates."""
+    old token, the client secret, the data key for sealing) happens before HitKey rotates, and the
+    data key obtained then is the one the new tokens are sealed with."""
     key, record = session
     store = deps.store
     try:
         old_refresh = sessions.refresh_token(deps, session)
         secret = deps.client_secret()
-        deps.keyring.for_sealing()  # a KMS failure after rotation would lose the new token
-        tokens = deps.hitkey.refresh(old_refresh, secret)
+        data_key = deps.keyring.for_sealing()  # pinned: no KMS call after HitKey has rotated
+        _room_to_finish(deps, lease_until)
+        tokens = deps.hitkey.refresh(old_refresh, secret, seconds=deps.settings.refresh_budget_seconds)
     except InvalidGrant:
-        _end_rejected_session(deps, session)
+        if record.refresh_unknown_since:
+            _end_lost_session(deps, session)
+        else:
+            _end_rejected_session(deps, session)
         raise sessions.signed_out("HitKey ended this session; sign in again") from None
+    except UpstreamTimeout:
+        # HitKey may have rotated: keep the old token (it may still be good), but remember that a
+        # refusal of it may be our own lost rotation rather than reuse by a thief.
+        with contextlib.suppress(Exception):
+            store.mark_refresh_unknown(record, owner, deps.clock.now())
+        logger.warning("refresh timed out at HitKey; its outcome is unknown")
+        raise
     except BaseException:
         store.release_lease(record, owner)
         raise
     try:
-        updated = store.commit_tokens(record, owner, sessions.seal_tokens(deps, key, tokens, old_refresh))
+        sealed = sessions.seal_tokens(
+            deps, key, tokens, old_refresh, generation=record.generation + 1, data_key=data_key
+        )
+        updated = store.commit_tokens(record, owner, sealed)
     except BaseException:
         with contextlib.suppress(Exception):  # let the next request take over without waiting
             store.release_lease(record, owner)
@@ -86,6 +124,15 @@ def _rotate(deps: Deps, session: Session, owner: str) -> SessionRecord:
         raise
     metrics.add_metric(name="Refreshes", unit="Count", value=1)
     return updated
+
+
+def _end_lost_session(deps: Deps, session: Session) -> None:
+    """HitKey refused a refresh token after a refresh of it timed out: most likely HitKey rotated
+    and its answer was lost. The session cannot continue, but this is no theft: one session
+    ends, no security event, ``END_ALL_SESSIONS_ON_REUSE`` does not apply."""
+    sessions.end(deps, session.key, "refresh_outcome_lost")
+    logger.warning("refresh token refused after a refresh with unknown outcome; session ended")
+    metrics.add_metric(name="RefreshOutcomeLost", unit="Count", value=1)
 
 
 def _end_rejected_session(deps: Deps, session: Session) -> None:

@@ -20,12 +20,12 @@ import threading
 from collections.abc import Callable
 from typing import Any, Literal, overload
 
-from hitkey_bff import sessions, tracing
+from hitkey_bff import invocation, sessions, tracing
 from hitkey_bff.aws import is_aws_error
 from hitkey_bff.cookies import expired_cookie
 from hitkey_bff.csrf import require_same_origin
 from hitkey_bff.deps import Deps
-from hitkey_bff.errors import BffError, ServiceUnavailable
+from hitkey_bff.errors import BffError, ConfigError, ServiceUnavailable
 from hitkey_bff.http import Request, Response, error_response, json_response
 from hitkey_bff.observability import logger, metrics
 from hitkey_bff.sessions import Session
@@ -52,7 +52,7 @@ class Route:
             return self._run(event, context)
 
         run.__name__ = run.__qualname__ = flow.__name__  # names the trace's "## <flow>" subsegment
-        run = logger.inject_lambda_context(correlation_id_path="requestContext.requestId")(run)
+        run = logger.inject_lambda_context(correlation_id_path="requestContext.requestId", log_event=False)(run)
         self._handler: Callable[[dict[str, Any], Any], Response] = tracing.instrument(
             metrics.log_metrics(run, capture_cold_start_metric=True)
         )
@@ -74,10 +74,14 @@ class Route:
             return self._deps
 
     def _run(self, event: dict[str, Any], context: Any) -> Response:
+        invocation.begin(context)
         try:
             return self._serve(Request.from_event(event))
         except BffError as err:
             logger.info("request refused", extra={"status": err.status, "error": err.code})
+            if isinstance(err, ConfigError):  # names of variables and ARNs: the log's, not the caller's
+                logger.error("misconfigured", extra={"detail": err.message})
+                err = ConfigError("this service is misconfigured; its operator can see why in its logs", code=err.code)
             deps = self._deps
             signed_out = err.status == 401 and deps is not None
             return error_response(err, [expired_cookie(deps.settings.cookie_name)] if deps and signed_out else [])

@@ -15,12 +15,14 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
+from hitkey_bff import claims
 from hitkey_bff.cookies import SessionKey, b64url
 from hitkey_bff.errors import Unauthenticated
 from hitkey_bff.observability import logger, metrics
 from hitkey_bff.store import SealedTokens, SessionRecord
 
 if TYPE_CHECKING:
+    from hitkey_bff.crypto import DataKey
     from hitkey_bff.deps import Deps
     from hitkey_bff.hitkey import TokenSet
 
@@ -31,7 +33,8 @@ _B64URL = frozenset(string.ascii_letters + string.digits + "-_")
 EndReason = str
 """Why a session ended: ``logout``, ``logout_everywhere``, ``revoked`` (an operator), ``idle``,
 ``expired``, ``relogin`` (signed in again in the same browser), ``cap`` (too many sessions),
-``reuse`` (HitKey refused its refresh token)."""
+``reuse`` (HitKey refused its refresh token), ``refresh_outcome_lost`` (refused after a refresh
+whose outcome was unknown)."""
 
 
 class Session(NamedTuple):
@@ -112,8 +115,8 @@ def create(
     record = SessionRecord(
         sub=key.sub,
         session_hash=key.session_hash,
-        user=user,
-        tokens=seal_tokens(deps, key, tokens),
+        user=claims.snapshot(user),
+        tokens=seal_tokens(deps, key, tokens, generation=1),
         created_at=created,
         expires_at=created + deps.settings.session_ttl_seconds,
         version=1,
@@ -121,6 +124,7 @@ def create(
         device=device,
         last_seen_at=created,
         idle_expires_at=created + deps.settings.session_idle_timeout_seconds,
+        generation=1,
     )
     deps.store.put_session(record)
     _enforce_cap(deps, record)
@@ -209,16 +213,29 @@ def _ended(sub: str, reason: EndReason, count: int) -> None:
 # --- the session's tokens, sealed ------------------------------------------------------------------
 
 
-def _binding(key: SessionKey) -> str:
-    return f"{key.sub}\x1f{key.session_hash}"
+def _binding(key: SessionKey, generation: int) -> str:
+    """The AEAD associated data's owner part: the user, the session and the tokens' generation
+    (0: an item written before generations existed)."""
+    owner = f"{key.sub}\x1f{key.session_hash}"
+    return owner if generation == 0 else f"{owner}\x1fgen={generation}"
 
 
-def seal_tokens(deps: Deps, key: SessionKey, tokens: TokenSet, previous_refresh_token: str = "") -> SealedTokens:
-    """Encrypt a token response for this session (zero KMS calls while a data key is cached)."""
+def seal_tokens(
+    deps: Deps,
+    key: SessionKey,
+    tokens: TokenSet,
+    previous_refresh_token: str = "",
+    *,
+    generation: int,
+    data_key: DataKey | None = None,
+) -> SealedTokens:
+    """Encrypt a token response for this session's ``generation`` (zero KMS calls while a data
+    key is cached; ``data_key`` pins the key obtained before HitKey rotated)."""
     from hitkey_bff.crypto import seal  # cryptography: only for the routes that hold tokens
 
     refresh_token = tokens.refresh_token or previous_refresh_token
-    blob, sealed = seal(deps.keyring, key.secret, _binding(key), {"rt": refresh_token, "at": tokens.access_token})
+    fields = {"rt": refresh_token, "at": tokens.access_token}
+    blob, sealed = seal(deps.keyring, key.secret, _binding(key, generation), fields, data_key)
     return SealedTokens(blob, sealed["rt"], sealed["at"], deps.clock.now() + tokens.expires_in, tokens.scope)
 
 
@@ -227,7 +244,9 @@ def _open(deps: Deps, session: Session, name: str, ciphertext: bytes) -> str:
 
     key, record = session
     try:
-        return unseal(deps.keyring, key.secret, _binding(key), record.tokens.data_key, name, ciphertext)
+        return unseal(
+            deps.keyring, key.secret, _binding(key, record.generation), record.tokens.data_key, name, ciphertext
+        )
     except DecryptionFailed:
         logger.warning("stored token did not decrypt", extra={"security_event": "token_decrypt_failed"})
         raise signed_out("the session could not be read; sign in again") from None

@@ -86,6 +86,11 @@ class SessionRecord:
     device: str = ""
     last_seen_at: int = 0
     idle_expires_at: int = 0
+    # issue 10: the tokens' generation (in the AEAD associated data, +1 per commit: an old
+    # ciphertext written back does not decrypt), and when a refresh last timed out at HitKey
+    # with an unknown outcome (0: it did not).
+    generation: int = 0
+    refresh_unknown_since: int = 0
 
     @classmethod
     def from_item(cls, item: Item) -> SessionRecord:
@@ -110,6 +115,8 @@ class SessionRecord:
             device=_s(item, "device"),
             last_seen_at=_n(item, "last_seen_at") or _n(item, "created_at"),
             idle_expires_at=_n(item, "idle_exp"),
+            generation=_n(item, "gen"),
+            refresh_unknown_since=_n(item, "refresh_unknown_since"),
         )
 
 
@@ -196,6 +203,7 @@ class Store:
                 "device": {"S": record.device},
                 "last_seen_at": {"N": str(record.last_seen_at or record.created_at)},
                 "idle_exp": {"N": str(record.idle_expires_at)},
+                "gen": {"N": str(record.generation)},
             },
             ConditionExpression="attribute_not_exists(pk)",
         )
@@ -262,13 +270,14 @@ class Store:
                     Key=_session_key(record.sub, record.session_hash),
                     UpdateExpression=(
                         "SET dk = :dk, rt = :rt, #at = :at, at_exp = :at_exp, #scope = :scope, "
-                        "#ver = #ver + :one REMOVE lease_owner, lease_until"
+                        "#ver = #ver + :one, gen = :gen REMOVE lease_owner, lease_until, refresh_unknown_since"
                     ),
                     ConditionExpression="#ver = :v AND lease_owner = :o",
                     ExpressionAttributeNames={"#at": "at", "#scope": "scope", "#ver": "version"},
                     ExpressionAttributeValues={
                         **_token_attrs(tokens),
                         ":one": {"N": "1"},
+                        ":gen": {"N": str(record.generation + 1)},
                         ":v": {"N": str(record.version)},
                         ":o": {"S": owner},
                     },
@@ -276,12 +285,41 @@ class Store:
                 )
                 return SessionRecord.from_item(out["Attributes"])
             except ClientError as exc:
+                if _conditional_failed(exc):  # a retry of a write that did land (its answer lost)?
+                    landed = self.get_session(record.sub, record.session_hash, 0)
+                    if (
+                        landed is not None
+                        and landed.version == record.version + 1
+                        and landed.tokens.refresh_token == tokens.refresh_token
+                    ):
+                        return landed
+                    raise
                 code = exc.response.get("Error", {}).get("Code", "")
                 delay = self._base_delay * 2**attempt
                 if code not in _RETRYABLE or attempt == attempts - 1 or time.monotonic() + delay > deadline:
                     raise
                 self._sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def mark_refresh_unknown(self, record: SessionRecord, owner: str, now: int) -> None:
+        """Remember that a refresh under our lease timed out at HitKey (it may have rotated) and
+        give the lease back; a no-op when the lease is no longer ours."""
+        try:
+            self._client().update_item(
+                TableName=self._table,
+                Key=_session_key(record.sub, record.session_hash),
+                UpdateExpression="SET refresh_unknown_since = :now REMOVE lease_owner, lease_until",
+                ConditionExpression="#ver = :v AND lease_owner = :o",
+                ExpressionAttributeNames={"#ver": "version"},
+                ExpressionAttributeValues={
+                    ":now": {"N": str(now)},
+                    ":v": {"N": str(record.version)},
+                    ":o": {"S": owner},
+                },
+            )
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise
 
     def release_lease(self, record: SessionRecord, owner: str) -> None:
         """Give the lease back after a failed refresh (no-op if it is no longer ours)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hitkey_bff import sessions
+from hitkey_bff import claims, sessions
 from hitkey_bff.deps import Deps
 from hitkey_bff.http import Request, Response, json_response
 from hitkey_bff.route import route
@@ -18,7 +18,7 @@ def session(request: Request, deps: Deps, found: Session | None) -> Response:
         200,
         {
             "authenticated": True,
-            "user": record.user,
+            "user": claims.snapshot(record.user),  # items written before the bound: bounded too
             "expires_at": record.expires_at,
             "idle_expires_at": sessions.idle_deadline(deps, record),
             "access_token_expires_at": record.tokens.access_expires_at,
