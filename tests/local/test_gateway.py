@@ -70,7 +70,7 @@ def raw_get(base_url: str, target: str) -> tuple[int, bytes]:
 # ---------------------------------------------------------------------------------------------
 
 
-def test_real_template_has_exactly_the_six_bff_routes() -> None:
+def test_real_template_has_exactly_the_bff_routes() -> None:
     routes = load_routes(ROOT / "template.yaml")
     assert set(routes) == {
         ("GET", "/auth/login"),
@@ -79,20 +79,26 @@ def test_real_template_has_exactly_the_six_bff_routes() -> None:
         ("GET", "/auth/userinfo"),
         ("POST", "/auth/refresh"),
         ("POST", "/auth/logout"),
+        ("GET", "/auth/sessions"),
+        ("DELETE", "/auth/sessions"),
+        ("DELETE", "/auth/sessions/{id}"),
+        ("ANY", "/api/{upstream}"),
+        ("ANY", "/api/{upstream}/{proxy+}"),
     }
     template = load_template(ROOT / "template.yaml")
     default_memory = template["Globals"]["Function"]["MemorySize"]
-    for (_, path), route in routes.items():
-        name = path.rsplit("/", 1)[1]
+    for route in routes.values():
+        name = route.function.code_uri.name
         own = template["Resources"][route.function.logical_id]["Properties"].get("MemorySize")
         assert route.function.code_uri == ROOT / "functions" / name
+        assert route.function.logical_id == name.capitalize() + "Function"
         assert route.function.handler == "app.handler"
         assert route.function.handler_file == ROOT / "functions" / name / "app.py"
-        assert route.function.timeout == 25
+        assert route.function.timeout == template["Globals"]["Function"]["Timeout"]
         assert route.function.memory_size == (own or default_memory)  # the function's own, else Globals
         assert route.function.layer_paths == (ROOT / "layers" / "bff",)
     module_names = {r.function.module_name for r in routes.values()}
-    assert len(module_names) == 6  # every function is app.py, yet each gets its own module
+    assert len(module_names) == 8  # every function is app.py, yet each gets its own module
 
 
 def test_fixture_template_routes_with_globals_and_cfn_tags() -> None:
