@@ -42,10 +42,13 @@ class Unauthenticated(BffError):
 
 
 class ConfigError(BffError):
-    """The deployment is misconfigured: a variable or the client secret is missing (503)."""
+    """The deployment is misconfigured: a variable or the client secret is missing (503). Its
+    message goes to the log; the caller gets a generic one unless ``public`` says it names no
+    internals (the API proxy's upstream table, shown to signed-in callers only)."""
 
     status = 503
     code = "misconfigured"
+    public = False
 
 
 class UpstreamError(BffError):

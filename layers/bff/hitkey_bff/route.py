@@ -79,7 +79,8 @@ class Route:
             return self._serve(Request.from_event(event))
         except BffError as err:
             logger.info("request refused", extra={"status": err.status, "error": err.code})
-            if isinstance(err, ConfigError):  # names of variables and ARNs: the log's, not the caller's
+            # names of variables and ARNs are the log's, not the caller's
+            if isinstance(err, ConfigError) and not err.public:
                 logger.error("misconfigured", extra={"detail": err.message})
                 err = ConfigError("this service is misconfigured; its operator can see why in its logs", code=err.code)
             deps = self._deps

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     from hitkey_bff.deps import Deps
 
 T = TypeVar("T")
-ACCESS_TOKEN_SKEW = 30
+ACCESS_TOKEN_SKEW = 60  # a token that expires within a minute is refreshed first
 
 
 def fresh(deps: Deps, session: Session) -> bool:

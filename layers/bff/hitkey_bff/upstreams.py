@@ -95,7 +95,14 @@ class Upstream:
 
 
 def _bad(name: str, what: str) -> ConfigError:
-    return ConfigError(f"API upstream {name!r}: {what}")
+    return _public(f"API upstream {name!r}: {what}")
+
+
+def _public(message: str) -> ConfigError:
+    """A table error: it names an upstream and a rule, never a variable or an ARN."""
+    err = ConfigError(message)
+    err.public = True
+    return err
 
 
 def _is_loopback(host: str) -> bool:
@@ -219,7 +226,7 @@ def _unique(pairs: list[tuple[str, object]]) -> dict[str, object]:
 def parse_upstream(name: object, spec: object) -> Upstream:
     """One entry of the table, short (a URL string) or full (an object)."""
     if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise ConfigError(f"API upstream name {str(name)[:40]!r} must match [a-z0-9-]{{1,32}}")
+        raise _public(f"API upstream name {str(name)[:40]!r} must match [a-z0-9-]{{1,32}}")
     if isinstance(spec, str):
         spec = {"url": spec}
     if not isinstance(spec, Mapping):
@@ -248,13 +255,11 @@ def parse_upstreams(raw: str | None) -> Mapping[str, Upstream]:
     try:
         table = json.loads(raw, object_pairs_hook=_unique)
     except _Duplicate as dup:
-        raise ConfigError(f"the API upstream table names {dup.key!r} twice") from None
+        raise _public(f"the API upstream table names {dup.key!r} twice") from None
     except ValueError as exc:
-        raise ConfigError(f"the API upstream table is not valid JSON (line {getattr(exc, 'lineno', '?')})") from None
+        raise _public(f"the API upstream table is not valid JSON (line {getattr(exc, 'lineno', '?')})") from None
     if not isinstance(table, dict):
-        raise ConfigError(
-            'the API upstream table must be a JSON object of named upstreams, e.g. {"notes": "https://..."}'
-        )
+        raise _public('the API upstream table must be a JSON object of named upstreams, e.g. {"notes": "https://..."}')
     if len(table) > MAX_UPSTREAMS:
-        raise ConfigError(f"the API upstream table has more than {MAX_UPSTREAMS} upstreams")
+        raise _public(f"the API upstream table has more than {MAX_UPSTREAMS} upstreams")
     return {name: parse_upstream(name, spec) for name, spec in table.items()}
