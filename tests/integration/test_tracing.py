@@ -18,18 +18,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
-from hitkey_bff.config import settings_from
-from local.emulator import SEEDED_USERS, Emulator
-from local.resources import create_resources
-from local.stack import free_port
-from tests.conftest import APP_ORIGIN, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI
-from tests.harness import Bff, Browser, serving
+from local.emulator import SEEDED_USERS
+from tests.conftest import CLIENT_SECRET
+from tests.harness import Browser
+from tests.integration.test_refresh_race import moto_server
 
 pytestmark = pytest.mark.integration
+__all__ = ["moto_server"]  # the fixture, shared with test_refresh_race
 ROOT = Path(__file__).resolve().parents[2]
 SESSION = "__Host-Http-hitkey-session"
 TRACE_ID = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
@@ -50,32 +47,9 @@ print(json.dumps({"status": status, "imported": imported}))
 
 
 @pytest.fixture
-def stack(monkeypatch: pytest.MonkeyPatch, emulator: Emulator) -> Iterator[dict[str, str]]:
+def stack(moto_server: dict[str, str]) -> dict[str, str]:
     """moto in server mode and the BFF's environment pointing at it and the emulator."""
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
-        made = create_resources(boto3.Session(), CLIENT_SECRET, prefix=f"trace-{port}")
-        env = {
-            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
-            "HITKEY_AUTHORIZE_URL": emulator.authorize_url,
-            "HITKEY_API_URL": emulator.base_url,
-            "HITKEY_CLIENT_ID": CLIENT_ID,
-            "HITKEY_CLIENT_SECRET_ARN": made.secret_id,
-            "REDIRECT_URI": REDIRECT_URI,
-            "APP_ORIGIN": APP_ORIGIN,
-            "SESSION_TABLE": made.table,
-            "KMS_KEY_ID": made.key_id,
-        }
-        for name, value in env.items():
-            monkeypatch.setenv(name, value)
-        emulator.reset()
-        with serving(Bff(settings_from(env))):  # the sign-in runs in this process
-            yield env
-    finally:
-        server.stop()
+    return moto_server
 
 
 @pytest.fixture
