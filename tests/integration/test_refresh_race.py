@@ -7,14 +7,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from moto.server import ThreadedMotoServer
+from werkzeug.serving import make_server
 
 from hitkey_bff.config import settings_from
 from local.emulator import SEEDED_USERS, Emulator
@@ -28,11 +32,29 @@ ROOT = Path(__file__).resolve().parents[2]
 THREADS, PROCESSES = 10, 10
 
 
+class AtomicMotoServer(ThreadedMotoServer):
+    """moto's server, one request at a time. DynamoDB applies each conditional write atomically;
+    moto's threaded server does not (it reads, checks and writes an item without a lock), so two
+    racing leases could both pass their condition - a race in the double, not in DynamoDB."""
+
+    def _server_entry(self) -> None:
+        app = DomainDispatcherApplication(create_backend_app)
+        lock = threading.Lock()
+
+        def serial(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+            with lock:
+                return list(app(environ, start_response))
+
+        self._server = make_server(self._ip_address, self._port, serial, True)
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+
 @pytest.fixture
 def moto_server(monkeypatch: pytest.MonkeyPatch, emulator: Emulator) -> Iterator[dict[str, str]]:
     """moto in server mode and the BFF's full environment pointing at it and the emulator."""
     port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server = AtomicMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:
         monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{port}")
