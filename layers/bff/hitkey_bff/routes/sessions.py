@@ -16,6 +16,7 @@ from hitkey_bff.cookies import expired_cookie
 from hitkey_bff.deps import Deps
 from hitkey_bff.errors import BffError
 from hitkey_bff.http import Request, Response, error_response, json_response, no_content
+from hitkey_bff.proxy_errors import MethodNotAllowed
 from hitkey_bff.route import route
 from hitkey_bff.sessions import Session
 
@@ -29,13 +30,6 @@ class UnknownSession(BffError):
     code = "unknown_session"
 
 
-class MethodNotAllowed(BffError):
-    """Only GET and DELETE."""
-
-    status = 405
-    code = "method_not_allowed"
-
-
 def manage(request: Request, deps: Deps, session: Session) -> Response:
     """Dispatch on method and path."""
     path = request.path.rstrip("/")
@@ -45,10 +39,10 @@ def manage(request: Request, deps: Deps, session: Session) -> Response:
         if request.method == "DELETE":
             count = sessions.end_others(deps, session.key.sub, session.record.session_hash, "logout")
             return json_response(200, {"ended": count})
-        return error_response(MethodNotAllowed("use GET or DELETE"))
+        return error_response(MethodNotAllowed("use GET or DELETE", allow=("GET", "DELETE")))
     session_id = path.removeprefix(PREFIX + "/") if path.startswith(PREFIX + "/") else ""
     if request.method != "DELETE" or not session_id:
-        return error_response(MethodNotAllowed("use DELETE /auth/sessions/{id}"))
+        return error_response(MethodNotAllowed("use DELETE /auth/sessions/{id}", allow=("DELETE",)))
     ended = sessions.end_by_id(deps, session.key.sub, session_id, "logout")
     if ended is None:
         return error_response(UnknownSession("no such session"))
