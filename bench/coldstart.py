@@ -206,7 +206,7 @@ def stub_server() -> Iterator[tuple[str, Seeded, float]]:
     thread.start()
     try:
         with environment(aws_env()):
-            seeded = seed(stub_deps(fake, api_url=url))
+            seeded = seed(stub_deps(fake, api_url=url), fake)
         connection = http.client.HTTPConnection("127.0.0.1", server.server_address[1])
         times = []
         for _ in range(200):

@@ -118,6 +118,34 @@ class Progress:
             sys.stderr.flush()
 
 
+def interleaved(
+    label: str, variants: Mapping[str, Callable[[], Any]], calls: int, rounds: int = 15, warmup: int = 50
+) -> tuple[dict[str, float], dict[str, float], int]:
+    """Per-call medians (seconds) of CPU (``thread_time``: the calling thread only) and wall time
+    per variant, and the timed calls each: ``warmup`` untimed calls each (caches filled), then
+    ``calls`` timed ones, interleaved in ``rounds`` so drift affects every variant alike."""
+    cpu: dict[str, list[float]] = {name: [] for name in variants}
+    wall: dict[str, list[float]] = {name: [] for name in variants}
+    per_round = max(1, calls // rounds)
+    for call in variants.values():
+        for _ in range(warmup):
+            call()
+    bar = Progress(label, rounds * len(variants))
+    thread_ns, perf_ns = time.thread_time_ns, time.perf_counter_ns
+    for r in range(rounds):
+        for i, (name, call) in enumerate(variants.items()):
+            c_samples, w_samples = cpu[name], wall[name]
+            for _ in range(per_round):
+                c0, w0 = thread_ns(), perf_ns()
+                call()
+                w1, c1 = perf_ns(), thread_ns()
+                c_samples.append((c1 - c0) / 1e9)
+                w_samples.append((w1 - w0) / 1e9)
+            bar.update(r * len(variants) + i + 1)
+    bar.close()
+    return {k: median(v) for k, v in cpu.items()}, {k: median(v) for k, v in wall.items()}, per_round * rounds
+
+
 # -- environment ---------------------------------------------------------------------------------
 
 
@@ -454,14 +482,21 @@ class FakeAws:
     """Answers the BFF's DynamoDB, KMS and Secrets Manager calls at the HTTP layer: botocore still
     serializes, signs and parses every request, only the network is gone.
 
-    The table replays what was put: deletes and updates leave items as they are (so one seeded
-    session and one login state serve any number of runs), ``ALL_OLD``/``ALL_NEW`` return the
-    stored item. KMS has one data key; Secrets Manager one secret.
+    The table replays what was put. Items put before :meth:`pin` (the seeded session and login
+    state) stay as they are through deletes and updates, so they serve any number of runs; items
+    put after it are deleted (a benchmarked callback's new sessions must not pile up under one
+    user, or each sign-in's session cap would read more of them than a real user has).
+    ``ALL_OLD``/``ALL_NEW`` return the stored item. KMS has one data key; Secrets Manager one secret.
     """
 
     def __init__(self) -> None:
         self.table: dict[tuple[str, str], dict[str, Any]] = {}
+        self.pinned: set[tuple[str, str]] = set()
         self.calls: Counter[str] = Counter()
+
+    def pin(self) -> None:
+        """Keep every item stored now through deletes."""
+        self.pinned = set(self.table)
 
     def answer(self, target: str, body: dict[str, Any]) -> dict[str, Any]:
         """The JSON answer to ``X-Amz-Target: target`` with request ``body``."""
@@ -499,6 +534,8 @@ class FakeAws:
         if operation == "GetItem":
             return {"Item": stored} if stored else {}
         if operation == "DeleteItem":
+            if key not in self.pinned:
+                self.table.pop(key, None)
             return {"Attributes": stored} if stored and body.get("ReturnValues") == "ALL_OLD" else {}
         if operation == "UpdateItem":
             return {"Attributes": stored} if stored and body.get("ReturnValues") == "ALL_NEW" else {}
@@ -586,8 +623,9 @@ class Seeded:
         return make_event(function, "", {self.cookie_name: self.session_cookie})
 
 
-def seed(deps: Deps) -> Seeded:
-    """A session and a login state written by the BFF's own code through ``deps``."""
+def seed(deps: Deps, fake: FakeAws | None = None) -> Seeded:
+    """A session and a login state written by the BFF's own code through ``deps`` (and pinned in
+    ``fake``, the FakeAws behind ``deps``, so they outlive the run)."""
     from hitkey_bff import sessions
     from hitkey_bff.cookies import SessionKey, digest
     from hitkey_bff.hitkey import TokenSet
@@ -599,4 +637,6 @@ def seed(deps: Deps) -> Seeded:
     state, binding = "bench-state-" + "s" * 32, "bench-binding-" + "b" * 30
     login = LoginState(verifier="v" * 64, return_to="/dashboard")
     deps.store.put_login_state(digest(state), digest(binding), login, deps.clock.now() + 3600)
+    if fake is not None:
+        fake.pin()
     return Seeded(key.encode(), state, binding, deps.settings.cookie_name)

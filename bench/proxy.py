@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import threading
-import time
-from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,12 +24,11 @@ from typing import Any
 from bench.common import (
     APP_ORIGIN,
     FakeAws,
-    Progress,
     aws_env,
     environment,
     heading,
+    interleaved,
     load_handler,
-    median,
     quiet,
     seed,
     stub_deps,
@@ -75,13 +72,14 @@ def _variants(url: str) -> dict[str, Callable[[], Any]]:
 
     from local.apigw import build_event, make_context
 
-    deps = stub_deps(FakeAws())
-    seeded = seed(deps)
+    fake = FakeAws()
+    deps = stub_deps(fake)
+    seeded = seed(deps, fake)
     handler = load_handler("api").using(deps)
     cookies = [f"{seeded.cookie_name}={seeded.session_cookie}"]
     headers = {"x-csrf": "1", "origin": APP_ORIGIN, "accept": "application/json"}
     event = build_event("GET", "/api/bench/hello", headers=headers, cookies=cookies, route_key="ANY /api/{upstream}")
-    context = make_context("api")
+    context = make_context("api", timeout_s=24 * 3600)  # outlasts the run (a refresh checks time left)
     client = httpx.Client(trust_env=False, follow_redirects=False)
 
     def proxied() -> Any:
@@ -101,26 +99,9 @@ def _variants(url: str) -> dict[str, Callable[[], Any]]:
 
 def measure(calls: int = 3000, rounds: int = 15) -> tuple[dict[str, float], dict[str, float]]:
     """CPU and wall medians per variant (seconds), interleaved in ``rounds`` after a warm-up."""
-    cpu: dict[str, list[float]] = defaultdict(list)
-    wall: dict[str, list[float]] = defaultdict(list)
-    per_round = max(1, calls // rounds)
     with upstream() as url, environment({**aws_env(), "API_UPSTREAMS": json.dumps({"bench": url})}), quiet():
-        variants = _variants(url)
-        for call in variants.values():
-            for _ in range(50):
-                call()
-        bar = Progress("proxy calls", rounds * len(variants))
-        for r in range(rounds):
-            for i, (name, call) in enumerate(variants.items()):
-                for _ in range(per_round):
-                    c0, w0 = time.thread_time_ns(), time.perf_counter_ns()
-                    call()
-                    w1, c1 = time.perf_counter_ns(), time.thread_time_ns()
-                    cpu[name].append((c1 - c0) / 1e9)
-                    wall[name].append((w1 - w0) / 1e9)
-                bar.update(r * len(variants) + i + 1)
-        bar.close()
-    return {k: median(v) for k, v in cpu.items()}, {k: median(v) for k, v in wall.items()}
+        cpu, wall, _ = interleaved("proxy calls", _variants(url), calls, rounds)
+    return cpu, wall
 
 
 def main(argv: list[str] | None = None) -> int:

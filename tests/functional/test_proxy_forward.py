@@ -24,7 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from hitkey_bff import proxy
-from hitkey_bff.errors import BffError
+from hitkey_bff.errors import BffError, UpstreamUnauthorized
 from hitkey_bff.proxy import (
     CSP_PROXIED,
     LAMBDA_PAYLOAD,
@@ -37,7 +37,6 @@ from hitkey_bff.proxy import (
     forward,
     prepare,
 )
-from hitkey_bff.proxy_errors import UpstreamUnauthorized
 from hitkey_bff.upstreams import Upstream, parse_upstreams
 
 TOKEN = "at-" + "7" * 40

@@ -17,7 +17,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hitkey_bff.errors import BffError
+from hitkey_bff.errors import (
+    BffError,
+    InvalidBody,
+    InvalidPath,
+    MethodNotAllowed,
+    PathNotAllowed,
+    PayloadTooLarge,
+    UnknownApi,
+)
 from hitkey_bff.proxy import (
     MAX_PATH,
     MAX_QUERY,
@@ -31,14 +39,6 @@ from hitkey_bff.proxy import (
     parse_path,
     prepare,
     upstream_url,
-)
-from hitkey_bff.proxy_errors import (
-    InvalidBody,
-    InvalidPath,
-    MethodNotAllowed,
-    PathNotAllowed,
-    PayloadTooLarge,
-    UnknownApi,
 )
 from hitkey_bff.upstreams import Upstream, parse_upstreams
 

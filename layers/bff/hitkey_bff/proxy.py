@@ -36,19 +36,21 @@ from urllib.parse import quote, unquote_to_bytes
 import httpx
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from hitkey_bff.errors import BffError, UpstreamError, UpstreamTimeout
-from hitkey_bff.observability import logger, metrics
-from hitkey_bff.proxy_errors import (
+from hitkey_bff.errors import (
+    BffError,
     InvalidBody,
     InvalidPath,
     MethodNotAllowed,
     PathNotAllowed,
     PayloadTooLarge,
     UnknownApi,
+    UpstreamError,
     UpstreamResponseTooLarge,
+    UpstreamTimeout,
     UpstreamUnauthorized,
     UpstreamUnreachable,
 )
+from hitkey_bff.observability import logger, metrics
 from hitkey_bff.upstreams import METHODS, Upstream
 from hitkey_bff.watchdog import Watchdog as _Watchdog
 
@@ -559,13 +561,19 @@ def _read(response: httpx.Response, call_deadline: float) -> bytes:
 _TRANSPORT_ERRORS = (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError)
 
 
+def _log_transport_error(exc: Exception) -> None:
+    """The exception's class for operators (the log); callers get a sentence without it."""
+    logger.warning("upstream transport error", extra={"transport_error": type(exc).__name__})
+
+
 def _send(client: httpx.Client, request: httpx.Request, call_deadline: float) -> tuple[httpx.Response, bytes]:
     try:
         response = client.send(request, stream=True, follow_redirects=False)
     except httpx.TimeoutException:
         raise UpstreamTimeout("the API did not answer in time") from None
     except _TRANSPORT_ERRORS as exc:
-        raise UpstreamUnreachable(f"the API could not be reached ({type(exc).__name__})") from None
+        _log_transport_error(exc)
+        raise UpstreamUnreachable("the API could not be reached") from None
     watchdog = _Watchdog(response, call_deadline)
     try:
         return response, _read(response, call_deadline)
@@ -576,7 +584,8 @@ def _send(client: httpx.Client, request: httpx.Request, call_deadline: float) ->
     except _TRANSPORT_ERRORS as exc:
         if watchdog.fired:
             raise UpstreamTimeout("the API did not finish its answer in time") from None
-        raise UpstreamUnreachable(f"the API broke the connection ({type(exc).__name__})") from None
+        _log_transport_error(exc)
+        raise UpstreamUnreachable("the API broke the connection") from None
     finally:
         watchdog.cancel()
         response.close()

@@ -25,11 +25,10 @@ from collections.abc import Mapping
 from functools import lru_cache
 
 from hitkey_bff.deps import Deps
-from hitkey_bff.errors import ConfigError
+from hitkey_bff.errors import ConfigError, UpstreamUnauthorized
 from hitkey_bff.http import Request, Response
 from hitkey_bff.observability import logger
 from hitkey_bff.proxy import ProxyResult, client_for, deadline_from, forward, prepare
-from hitkey_bff.proxy_errors import UpstreamUnauthorized
 from hitkey_bff.route import route
 from hitkey_bff.sessions import Session
 from hitkey_bff.tokens import call_with_fresh_token

@@ -14,20 +14,12 @@ from __future__ import annotations
 from hitkey_bff import sessions
 from hitkey_bff.cookies import expired_cookie
 from hitkey_bff.deps import Deps
-from hitkey_bff.errors import BffError
+from hitkey_bff.errors import MethodNotAllowed, UnknownSession
 from hitkey_bff.http import Request, Response, error_response, json_response, no_content
-from hitkey_bff.proxy_errors import MethodNotAllowed
 from hitkey_bff.route import route
 from hitkey_bff.sessions import Session
 
 PREFIX = "/auth/sessions"
-
-
-class UnknownSession(BffError):
-    """No such session among the caller's (the same answer whether it exists elsewhere or not)."""
-
-    status = 404
-    code = "unknown_session"
 
 
 def manage(request: Request, deps: Deps, session: Session) -> Response:
