@@ -64,6 +64,7 @@ class RegisterOptions:
     show_secret: bool
     token: str = field(repr=False)
     force: bool = False
+    timeout: float = TIMEOUT_SECONDS
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
     register.add_argument("--secret-id", required=True, help="ARN or name of the secret (created if it does not exist)")
     register.add_argument(
         "--show-secret", action="store_true", help="also print the client secret (it is stored either way)"
+    )
+    register.add_argument(
+        "--timeout",
+        type=float,
+        default=TIMEOUT_SECONDS,
+        metavar="SECONDS",
+        help=f"how long to wait for HitKey (default {TIMEOUT_SECONDS:g})",
     )
     register.add_argument(
         "--force",
@@ -179,8 +187,11 @@ def register_options(args: argparse.Namespace, env: Mapping[str, str]) -> Regist
     name, secret_id = str(args.name).strip(), str(args.secret_id).strip()
     if not name or not secret_id:
         raise CliError("--name and --secret-id must not be empty", EXIT_USAGE)
+    timeout = float(args.timeout)
+    if not 0 < timeout <= 300:
+        raise CliError("--timeout must be a number of seconds above 0 and at most 300", EXIT_USAGE)
     return RegisterOptions(
-        name, redirect_uri, api_url, secret_id, bool(args.show_secret), token, force=bool(args.force)
+        name, redirect_uri, api_url, secret_id, bool(args.show_secret), token, force=bool(args.force), timeout=timeout
     )
 
 
@@ -199,12 +210,15 @@ def _aws_problem(error: Exception, action: str) -> CliError:
     return CliError(f"could not {action} ({type(error).__name__}): check your AWS region and network")
 
 
-def secrets_manager() -> SecretsManagerClient:
-    """A Secrets Manager client from the standard AWS configuration (a fresh session: no cached state)."""
+def secrets_manager(aws: boto3.session.Session | None = None) -> SecretsManagerClient:
+    """A Secrets Manager client from ``aws``, by default a fresh session from the standard AWS
+    configuration (no cached state)."""
     try:
-        return boto3.session.Session().client("secretsmanager")
+        return (aws or boto3.session.Session()).client("secretsmanager")
     except NoRegionError:
-        raise CliError("no AWS region configured: set AWS_REGION (or AWS_DEFAULT_REGION) and run again", 2) from None
+        raise CliError(
+            "no AWS region configured: set AWS_DEFAULT_REGION (boto3 does not read AWS_REGION) and run again", 2
+        ) from None
 
 
 def secret_exists(client: SecretsManagerClient, secret_id: str) -> bool:
@@ -312,12 +326,12 @@ def register_at_hitkey(options: RegisterOptions) -> RegisteredClient:
             url,
             json={"name": options.name, "redirect_uri": options.redirect_uri},
             headers={"Authorization": f"Bearer {options.token}", "Accept": "application/json"},
-            timeout=TIMEOUT_SECONDS,
+            timeout=options.timeout,
             follow_redirects=False,
         )
     except httpx.TimeoutException:
         raise CliError(
-            f"HitKey at {options.api_url} did not answer within {TIMEOUT_SECONDS:g} s: check your network and "
+            f"HitKey at {options.api_url} did not answer within {options.timeout:g} s: check your network and "
             "your HitKey clients (one may have been created), then run again"
         ) from None
     except httpx.HTTPError as error:
@@ -331,9 +345,9 @@ def register_at_hitkey(options: RegisterOptions) -> RegisteredClient:
 # -- the command -----------------------------------------------------------------------------
 
 
-def register_client(options: RegisterOptions) -> int:
+def register_client(options: RegisterOptions, aws: boto3.session.Session | None = None) -> int:
     """Check AWS, register at HitKey, store the secret, print what the deployment needs."""
-    client = secrets_manager()
+    client = secrets_manager(aws)
     exists = secret_exists(client, options.secret_id)
     if exists and not options.force and secret_has_value(client, options.secret_id):
         raise CliError(
@@ -363,8 +377,9 @@ def register_client(options: RegisterOptions) -> int:
     return EXIT_OK
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run a command; return the exit code (0 ok, 1 HitKey/AWS failed, 2 usage/configuration)."""
+def main(argv: list[str] | None = None, *, aws: boto3.session.Session | None = None) -> int:
+    """Run a command; return the exit code (0 ok, 1 HitKey/AWS failed, 2 usage/configuration).
+    ``aws`` is the boto3 session for Secrets Manager (default: the standard AWS configuration)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -373,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "sessions":
             return run_sessions(args, os.environ)
-        return register_client(register_options(args, os.environ))
+        return register_client(register_options(args, os.environ), aws)
     except CliError as error:
         print(f"error: {error}", file=sys.stderr)
         return error.exit_code

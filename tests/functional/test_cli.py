@@ -58,9 +58,9 @@ def secretsmanager() -> Iterator[Any]:
         yield boto3.client("secretsmanager", region_name=REGION)
 
 
-def run(hitkey: Emulator, *extra: str, secret_id: str = SECRET_NAME) -> int:
+def run(hitkey: Emulator, *extra: str, secret_id: str = SECRET_NAME, aws: Any = None) -> int:
     argv = ["register-client", "--name", "Demo App", "--redirect-uri", REDIRECT]
-    return cli.main([*argv, "--api-url", hitkey.base_url, "--secret-id", secret_id, *extra])
+    return cli.main([*argv, "--api-url", hitkey.base_url, "--secret-id", secret_id, *extra], aws=aws)
 
 
 def stored_secret(secretsmanager: Any, secret_id: str = SECRET_NAME) -> str:
@@ -265,13 +265,10 @@ def test_hitkey_failures_exit_1_and_store_nothing(
     assert no_secrets(secretsmanager)
 
 
-def test_hitkey_timeout(
-    hitkey: Emulator, secretsmanager: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setattr(cli, "TIMEOUT_SECONDS", 0.3)
+def test_hitkey_timeout(hitkey: Emulator, secretsmanager: Any, capsys: pytest.CaptureFixture[str]) -> None:
     hitkey.inject_fault("clients", "hang", seconds=1)
 
-    assert run(hitkey) == 1
+    assert run(hitkey, "--timeout", "0.3") == 1
 
     assert_one_line_error(capsys.readouterr().err, "did not answer within 0.3 s")
     assert no_secrets(secretsmanager)
@@ -292,7 +289,7 @@ def test_unreachable_hitkey(secretsmanager: Any, capsys: pytest.CaptureFixture[s
 
 
 @pytest.fixture
-def put_denied(secretsmanager: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def put_denied(secretsmanager: Any) -> boto3.session.Session:
     """moto's Secrets Manager, but writes answer AccessDeniedException (reads still work)."""
 
     def deny(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
@@ -305,18 +302,18 @@ def put_denied(secretsmanager: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     session = boto3.session.Session()
     for operation in ("PutSecretValue", "CreateSecret"):
         session.events.register(f"before-call.secrets-manager.{operation}", deny)
-    monkeypatch.setattr(cli, "secrets_manager", lambda: session.client("secretsmanager"))
+    return session
 
 
 @pytest.mark.parametrize("show_secret", [False, True])
 def test_store_failure_names_the_client_to_clean_up(
     hitkey: Emulator,
     secretsmanager: Any,
-    put_denied: None,
+    put_denied: boto3.session.Session,
     capsys: pytest.CaptureFixture[str],
     show_secret: bool,
 ) -> None:
-    assert run(hitkey, *(["--show-secret"] if show_secret else [])) == 1
+    assert run(hitkey, *(["--show-secret"] if show_secret else []), aws=put_denied) == 1
 
     out, err = capsys.readouterr()
     [client] = hitkey.clients
