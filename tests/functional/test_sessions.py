@@ -314,9 +314,9 @@ def test_a_refresh_commit_does_not_resurrect_a_revoked_session(hitkey: Emulator,
     now = bff.deps.clock.now()
     assert bff.deps.store.try_lease(record, "racer", now, now + 20) == (True, None)
     assert sessions.end_by_id(bff.deps, ADA.sub, record.session_id, "revoked") is not None
-    from botocore.exceptions import ClientError
+    from hitkey_bff.store import SessionGone
 
-    with pytest.raises(ClientError):
+    with pytest.raises(SessionGone):  # the conditional write failed and the item is gone
         bff.deps.store.commit_tokens(record, "racer", record.tokens, attempts=1)
     assert not bff.deps.store.touch_session(record, now + 999, now + 9999, now + 999)
     assert items(aws, "USER#") == []
@@ -419,9 +419,10 @@ def test_a_revoke_racing_a_real_refresh_ends_the_session(hitkey: Emulator, aws: 
     assert end_one(other, victim_id)["statusCode"] == 204
     racer.join(30)
     assert not racer.is_alive() and answers
-    # never a 200 that would imply stored tokens; today the lost commit is a 503 (refresher.py,
-    # issue 10's, may turn "the item is gone" into a 401)
-    assert answers[0]["statusCode"] in (401, 503), answers[0]
+    # never a 200 that would imply stored tokens: the commit finds no item, so the racing
+    # request is told it is signed out (401, cookie deleted), not to retry (503)
+    assert answers[0]["statusCode"] == 401, answers[0]
+    assert body(answers[0])["error"] == "unauthenticated"
     remaining = items(aws, "USER#")
     assert len(remaining) == 1 and "lease_owner" not in remaining[0]  # only `other`'s session
     assert body(victim.call("GET /auth/session")) == {"authenticated": False}

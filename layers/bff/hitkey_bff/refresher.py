@@ -25,7 +25,7 @@ from hitkey_bff import invocation, sessions
 from hitkey_bff.errors import InvalidGrant, ServiceUnavailable, UpstreamTimeout
 from hitkey_bff.observability import logger, metrics
 from hitkey_bff.sessions import Session
-from hitkey_bff.store import SessionRecord
+from hitkey_bff.store import SessionGone, SessionRecord
 
 if TYPE_CHECKING:
     from hitkey_bff.deps import Deps
@@ -117,6 +117,9 @@ def _rotate(deps: Deps, session: Session, owner: str, lease_until: int) -> Sessi
             deps, key, tokens, old_refresh, generation=record.generation + 1, data_key=data_key
         )
         updated = store.commit_tokens(record, owner, sealed)
+    except SessionGone:  # ended from another device (or signed out) while HitKey rotated
+        logger.info("the session ended while it was being refreshed; the rotated tokens are dropped")
+        raise sessions.signed_out("the session ended while it was being refreshed") from None
     except BaseException:
         with contextlib.suppress(Exception):  # let the next request take over without waiting
             store.release_lease(record, owner)

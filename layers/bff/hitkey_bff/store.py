@@ -32,6 +32,10 @@ _RETRYABLE = {
 }
 
 
+class SessionGone(Exception):
+    """The session item was deleted (signed out, ended from another device) during a write."""
+
+
 def _conditional_failed(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
@@ -256,7 +260,8 @@ class Store:
     def commit_tokens(
         self, record: SessionRecord, owner: str, tokens: SealedTokens, *, attempts: int = 5, budget: float = 6.0
     ) -> SessionRecord:
-        """Store rotated tokens under our lease (version + 1, lease released).
+        """Store rotated tokens under our lease (version + 1, lease released); :class:`SessionGone`
+        if the session was deleted meanwhile.
 
         The refresh token HitKey just rotated exists nowhere else, so transient failures are
         retried (beyond botocore's own retries) for up to ``budget`` seconds - bounded so that
@@ -287,11 +292,9 @@ class Store:
             except ClientError as exc:
                 if _conditional_failed(exc):  # a retry of a write that did land (its answer lost)?
                     landed = self.get_session(record.sub, record.session_hash, 0)
-                    if (
-                        landed is not None
-                        and landed.version == record.version + 1
-                        and landed.tokens.refresh_token == tokens.refresh_token
-                    ):
+                    if landed is None:
+                        raise SessionGone from None
+                    if landed.version == record.version + 1 and landed.tokens.refresh_token == tokens.refresh_token:
                         return landed
                     raise
                 code = exc.response.get("Error", {}).get("Code", "")
