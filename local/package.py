@@ -56,13 +56,10 @@ class Target:
 
     runtime: str  # python3.12
     architecture: str  # arm64 | x86_64
+    python_version: str  # 3.12
     platforms: tuple[str, ...]  # pip --platform tags for the architecture
     layer_dir: Path  # the layer's ContentUri
     functions: dict[str, Path]  # function name (CodeUri folder name) -> CodeUri
-
-    @property
-    def python_version(self) -> str:
-        return self.runtime.removeprefix("python")
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +121,7 @@ def read_target(template_path: Path) -> Target:
     return Target(
         runtime=runtime,
         architecture=architecture,
+        python_version=runtime.removeprefix("python"),
         platforms=WHEEL_PLATFORMS[architecture],
         layer_dir=(template_path.resolve().parent / layer["ContentUri"]).resolve(),
         functions=dict(sorted(folders.items())),
@@ -191,11 +189,8 @@ def compile_bytecode(site: Path, target: Target, quiet: bool = False) -> bool:
     """
     python = find_python(target.python_version)
     if python is None:
-        _say(
-            quiet,
-            f"==> layer: no python{target.python_version} on PATH - shipping without .pyc "
-            "(each cold start then compiles the layer: about 0.2 s more CPU)",
-        )
+        why = "each cold start then compiles the layer: about 0.2 s more CPU"
+        _say(quiet, f"==> layer: no python{target.python_version} on PATH - shipping without .pyc ({why})")
         return False
     _say(quiet, f"==> layer: compiling .pyc with {python}")
     compileall = ["-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", "-d", "/opt/python", str(site)]

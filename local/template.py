@@ -6,10 +6,11 @@ The gateway, ``resources``, ``package`` and the tests read the template through 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,16 +83,6 @@ def resolve(value: Any, parameters: Mapping[str, Any], default: Any = None, over
                 return param["Default"]
         return default
     return default if value is None else value
-
-
-def _as_int(values: Iterable[Any], parameters: Mapping[str, Any], default: int) -> int:
-    """The first of ``values`` (the function's, then Globals') that resolves to a number."""
-    for value in values:
-        try:
-            return int(resolve(value, parameters))
-        except (TypeError, ValueError):
-            continue
-    return default
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +160,13 @@ def _function_spec(
     def prop(name: str) -> Any:
         return props[name] if name in props else globals_fn.get(name)
 
+    def number(name: str, default: int) -> int:
+        """The function's value if it resolves to a number, else Globals', else ``default``."""
+        for value in (props.get(name), globals_fn.get(name)):
+            with contextlib.suppress(TypeError, ValueError):
+                return int(resolve(value, parameters))
+        return default
+
     code_uri = prop("CodeUri")
     if not isinstance(code_uri, str) or code_uri.startswith("s3://"):
         raise ValueError(f"{logical_id}: CodeUri must be a local folder to run locally, got {code_uri!r}")
@@ -180,8 +178,8 @@ def _function_spec(
         logical_id=logical_id,
         code_uri=(base / code_uri).resolve(),
         handler=handler if isinstance(handler, str) else "",
-        timeout=_as_int((props.get("Timeout"), globals_fn.get("Timeout")), parameters, LAMBDA_DEFAULT_TIMEOUT),
-        memory_size=_as_int((props.get("MemorySize"), globals_fn.get("MemorySize")), parameters, LAMBDA_DEFAULT_MEMORY),
+        timeout=number("Timeout", LAMBDA_DEFAULT_TIMEOUT),
+        memory_size=number("MemorySize", LAMBDA_DEFAULT_MEMORY),
         runtime=str(resolve(prop("Runtime"), parameters, "")),
         layer_paths=_layer_paths(layers, template.get("Resources") or {}, base),
         architectures=tuple(str(resolve(a, parameters, a)) for a in prop("Architectures") or ["x86_64"]),
