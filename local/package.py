@@ -5,7 +5,8 @@
 For the template's runtime and architecture (``python3.12`` on ``arm64``):
 
 * ``<out>/layer.zip``: the layer's ``requirements.txt`` as pip's binary wheels for the Lambda
-  platform, without boto3, botocore and s3transfer (the runtime has them), and the ``hitkey_bff`` package;
+  platform, without boto3, botocore and s3transfer (the runtime has them), and the ``hitkey_bff``
+  package; no console scripts (``bin/``), and ``.pyc`` only as compiled for the runtime's Python;
 * ``<out>/functions/<name>.zip``: each function's ``CodeUri`` folder (``app.py``);
 * ``<out>/template.yaml``: the template pointing at those zips, for
   ``sam deploy --template-file build/template.yaml --guided`` without ``sam build``.
