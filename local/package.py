@@ -2,19 +2,16 @@
 
     python -m local.package [--template template.yaml] [--out build]
 
-Reads ``template.yaml`` for the runtime (``python3.12``), the architecture (``arm64``), the layer's
-``ContentUri`` and each function's ``CodeUri``, then:
+For the template's runtime and architecture (``python3.12`` on ``arm64``):
 
-* ``<out>/layer/python/``: the layer's ``requirements.txt`` installed by pip as binary wheels for the
-  Lambda platform (``--platform manylinux2014_aarch64 --only-binary=:all: --python-version 3.12
-  --implementation cp``), plus the ``hitkey_bff`` package; zipped to ``<out>/layer.zip``;
+* ``<out>/layer.zip``: the layer's ``requirements.txt`` as pip's binary wheels for the Lambda
+  platform, without boto3, botocore and s3transfer (the runtime has them), and the ``hitkey_bff``
+  package; no console scripts (``bin/``), and ``.pyc`` only as compiled for the runtime's Python;
 * ``<out>/functions/<name>.zip``: each function's ``CodeUri`` folder (``app.py``);
 * ``<out>/template.yaml``: the template pointing at those zips, for
   ``sam deploy --template-file build/template.yaml --guided`` without ``sam build``.
 
-boto3, botocore and s3transfer come with the Lambda runtime and are never vendored. Caches
-(``__pycache__``, ``*.pyc``) and pip's console scripts (``bin/``) are left out. Zips are
-deterministic (sorted entries, fixed timestamps): the same inputs give byte-identical zips, so
+Zips are deterministic (sorted entries, fixed timestamps): the same inputs give byte-identical zips, so
 CloudFormation publishes no new layer version when nothing changed.
 """
 
@@ -30,9 +27,8 @@ import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from local.template import ROOT, load_template, resolve
+from local.template import ROOT, functions, load_template, resolve, resource_properties
 
 LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024
 """Lambda's limit on a function's unzipped code plus all of its layers."""
@@ -40,13 +36,12 @@ LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024
 PROVIDED_BY_RUNTIME = ("boto3", "botocore", "s3transfer")
 """Distributions the python3.x Lambda runtimes ship; vendoring them only adds weight and drift."""
 
-WHEEL_PLATFORMS = {
-    "arm64": ("manylinux2014_aarch64",),
-    "x86_64": ("manylinux2014_x86_64",),
-}
+WHEEL_PLATFORMS = {"arm64": ("manylinux2014_aarch64",), "x86_64": ("manylinux2014_x86_64",)}
 """pip ``--platform`` tags per Lambda architecture (manylinux2014 also accepts manylinux_2_17 and older)."""
 
-ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+_RUNTIME_PROVIDED_PIN = re.compile(rf"^({'|'.join(PROVIDED_BY_RUNTIME)})==([^\s;\\]+).*(?:\n[ \t].*)*\n?", re.M | re.I)
+"""A pin of one of those in ``requirements.txt``, with its indented ``--hash`` and ``# via`` lines."""
+
 ZIP_LEVEL = 6  # level 9 is ~4x slower for 0.5% smaller
 SKIPPED_NAMES = frozenset({"__pycache__", ".DS_Store"})
 SKIPPED_SUFFIXES = (".pyc", ".pyo")
@@ -62,19 +57,10 @@ class Target:
 
     runtime: str  # python3.12
     architecture: str  # arm64 | x86_64
+    python_version: str  # 3.12
+    platforms: tuple[str, ...]  # pip --platform tags for the architecture
     layer_dir: Path  # the layer's ContentUri
     functions: dict[str, Path]  # function name (CodeUri folder name) -> CodeUri
-
-    @property
-    def python_version(self) -> str:
-        return self.runtime.removeprefix("python")
-
-    @property
-    def platforms(self) -> tuple[str, ...]:
-        try:
-            return WHEEL_PLATFORMS[self.architecture]
-        except KeyError:
-            raise PackageError(f"unknown Lambda architecture {self.architecture!r}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +75,7 @@ class PackageResult:
     target: Target
     layer: Artifact
     functions: dict[str, Artifact]
-    removed: tuple[str, ...]  # runtime-provided distributions a dependency pulled in, dropped
+    removed: tuple[str, ...]  # runtime-provided distributions the requirements pin, left out
 
     @property
     def largest_deployment_bytes(self) -> int:
@@ -101,8 +87,8 @@ class PackageResult:
 # --------------------------------------------------------------------------------------------
 
 
-def _single(values: Iterable[Any], what: str) -> Any:
-    found = {v if isinstance(v, str) else repr(v) for v in values}
+def _single(values: Iterable[str], what: str) -> str:
+    found = set(values)
     if len(found) != 1:
         raise PackageError(f"template.yaml: expected one {what}, found {sorted(found) or 'none'}")
     return found.pop()
@@ -111,47 +97,35 @@ def _single(values: Iterable[Any], what: str) -> Any:
 def read_target(template_path: Path) -> Target:
     """Runtime, architecture, layer and functions from a SAM template."""
     template = load_template(template_path)
-    base = template_path.resolve().parent
-    glob = template.get("Globals", {}).get("Function", {})
-    params = template.get("Parameters", {})
-    resources: dict[str, dict[str, Any]] = template.get("Resources", {})
-
-    functions: dict[str, Path] = {}
-    runtimes: list[Any] = []
-    architectures: list[Any] = []
-    for logical_id, resource in resources.items():
-        if resource.get("Type") != "AWS::Serverless::Function":
-            continue
-        props = resource.get("Properties", {})
-        code_uri = props.get("CodeUri")
-        if not isinstance(code_uri, str) or code_uri.startswith("s3://"):
-            raise PackageError(f"{logical_id}: CodeUri must be a local folder, got {code_uri!r}")
-        folder = (base / code_uri).resolve()
-        if folder.name in functions:
-            raise PackageError(f"{logical_id}: a second function in a folder named {folder.name!r}")
-        functions[folder.name] = folder
-        runtimes.append(props.get("Runtime", glob.get("Runtime")))
-        archs = props.get("Architectures", glob.get("Architectures", ["x86_64"]))
-        architectures.append(_single([resolve(a, params, a) for a in archs], f"architecture for {logical_id}"))
-
-    layers = [r for r in resources.values() if r.get("Type") == "AWS::Serverless::LayerVersion"]
-    if len(layers) != 1:
-        raise PackageError(f"template.yaml: expected one AWS::Serverless::LayerVersion, found {len(layers)}")
-    layer_props = layers[0].get("Properties", {})
-    layer_archs = layer_props.get("CompatibleArchitectures")
-    if not functions:
+    try:
+        layer = resource_properties(template, "AWS::Serverless::LayerVersion")
+        specs = functions(template_path)
+    except ValueError as exc:
+        raise PackageError(str(exc)) from None
+    if not specs:
         raise PackageError("template.yaml: no AWS::Serverless::Function")
+    folders: dict[str, Path] = {}
+    for spec in specs:
+        if spec.code_uri.name in folders:
+            raise PackageError(f"{spec.logical_id}: a second function in a folder named {spec.code_uri.name!r}")
+        folders[spec.code_uri.name] = spec.code_uri
 
-    layer_archs = [resolve(a, params, a) for a in layer_archs or []]
-    architecture = _single(architectures + layer_archs, "Lambda architecture (functions and layer)")
-    runtime = _single(runtimes, "Runtime")
-    if not isinstance(runtime, str) or not runtime.startswith("python3."):
+    params = template.get("Parameters") or {}
+    layer_archs = [str(resolve(a, params, a)) for a in layer.get("CompatibleArchitectures") or []]
+    archs = [a for spec in specs for a in spec.architectures] + layer_archs
+    architecture = _single(archs, "Lambda architecture (functions and layer)")
+    runtime = _single((spec.runtime for spec in specs), "Runtime")
+    if not runtime.startswith("python3."):
         raise PackageError(f"template.yaml: Runtime {runtime!r} is not a python3.x runtime")
+    if architecture not in WHEEL_PLATFORMS:
+        raise PackageError(f"unknown Lambda architecture {architecture!r}")
     return Target(
         runtime=runtime,
         architecture=architecture,
-        layer_dir=(base / layer_props["ContentUri"]).resolve(),
-        functions=dict(sorted(functions.items())),
+        python_version=runtime.removeprefix("python"),
+        platforms=WHEEL_PLATFORMS[architecture],
+        layer_dir=(template_path.resolve().parent / layer["ContentUri"]).resolve(),
+        functions=dict(sorted(folders.items())),
     )
 
 
@@ -164,14 +138,6 @@ def _say(quiet: bool, message: str) -> None:
         print(message, flush=True)
 
 
-def _copy_tree(src: Path, dst: Path) -> None:
-    shutil.copytree(
-        src,
-        dst,
-        ignore=lambda _dir, names: [n for n in names if n in SKIPPED_NAMES or n.endswith(SKIPPED_SUFFIXES)],
-    )
-
-
 def _strip_caches(root: Path) -> None:
     for cache in sorted(root.rglob("__pycache__"), reverse=True):
         shutil.rmtree(cache)
@@ -179,58 +145,22 @@ def _strip_caches(root: Path) -> None:
         compiled.unlink()
 
 
-def _dist_name(dist_info: Path) -> str:
-    """``botocore-1.35.0.dist-info`` -> ``botocore`` (normalised)."""
-    return dist_info.name.removesuffix(".dist-info").rsplit("-", 1)[0].lower().replace("_", "-")
-
-
-def _remove_distribution(site: Path, dist_info: Path) -> None:
-    """Delete an installed distribution by its RECORD (falling back to the top-level package)."""
-    record = dist_info / "RECORD"
-    tops: set[str] = set()
-    if record.is_file():
-        for line in record.read_text(encoding="utf-8").splitlines():
-            relative = line.split(",", 1)[0]
-            if relative and not relative.startswith(".."):
-                tops.add(Path(relative).parts[0])
-    tops.add(_dist_name(dist_info).replace("-", "_"))
-    for top in sorted(tops):
-        path = site / top
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.is_file():
-            path.unlink()
-    if dist_info.exists():
-        shutil.rmtree(dist_info)
-
-
-def _pip_install(requirements: Path, site: Path, target: Target, quiet: bool) -> None:
-    command = [
-        sys.executable,
-        "-m",
-        "pip",
-        "install",
-        "--disable-pip-version-check",
-        "--no-compile",
-        "--progress-bar",
-        "off",
-        *[arg for platform in target.platforms for arg in ("--platform", platform)],
-        "--only-binary=:all:",
-        "--python-version",
-        target.python_version,
-        "--implementation",
-        "cp",
-        "--target",
-        str(site),
-        "-r",
-        str(requirements),
-    ]
-    if quiet:
-        command.append("--quiet")
-    result = subprocess.run(command, check=False, capture_output=quiet, text=True)
+def _pip_install(requirements: Path, site: Path, target: Target, quiet: bool) -> tuple[str, ...]:
+    """Install the layer's requirements but the runtime-provided ones; returns those left out."""
+    listed = requirements.read_text(encoding="utf-8")
+    left_out = tuple(sorted(f"{m[1]}-{m[2]}" for m in _RUNTIME_PROVIDED_PIN.finditer(listed)))
+    pins = _RUNTIME_PROVIDED_PIN.sub("", listed)
+    pip = [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "off"]
+    # Every dependency is in the file, pinned and hashed (``make requirements``): nothing to resolve.
+    exact = ["--no-deps", "--require-hashes", "--no-compile", "--target", str(site), "-r", "/dev/stdin"]
+    wheels = ["--only-binary=:all:", "--python-version", target.python_version, "--implementation", "cp"]
+    platforms = [arg for platform in target.platforms for arg in ("--platform", platform)]
+    command = [*pip, *platforms, *wheels, *exact, *(["--quiet"] if quiet else [])]
+    result = subprocess.run(command, input=pins, check=False, capture_output=quiet, text=True)
     if result.returncode != 0:
         detail = f"\n{result.stdout}{result.stderr}" if quiet else ""
         raise PackageError(f"pip install for {target.runtime}/{target.architecture} failed{detail}")
+    return left_out
 
 
 def _skipped(relative: Path, keep_bytecode: bool = False) -> bool:
@@ -245,13 +175,8 @@ def find_python(version: str) -> str | None:
     candidates = [shutil.which(f"python{version}")]
     candidates += sorted(str(p) for p in Path.home().glob(f".pyenv/versions/{version}.*/bin/python{version}"))
     for candidate in filter(None, candidates):
-        probe = subprocess.run(
-            [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if probe.returncode == 0 and probe.stdout.strip() == version:
+        probe = subprocess.run([candidate, "--version"], capture_output=True, text=True, check=False)
+        if probe.returncode == 0 and probe.stdout.startswith(f"Python {version}."):
             return candidate
     return None
 
@@ -265,28 +190,13 @@ def compile_bytecode(site: Path, target: Target, quiet: bool = False) -> bool:
     """
     python = find_python(target.python_version)
     if python is None:
-        _say(
-            quiet,
-            f"==> layer: no python{target.python_version} on PATH - shipping without .pyc "
-            "(each cold start then compiles the layer: about 0.2 s more CPU)",
-        )
+        why = "each cold start then compiles the layer: about 0.2 s more CPU"
+        _say(quiet, f"==> layer: no python{target.python_version} on PATH - shipping without .pyc ({why})")
         return False
     _say(quiet, f"==> layer: compiling .pyc with {python}")
-    subprocess.run(
-        [
-            python,
-            "-m",
-            "compileall",
-            "-q",
-            "--invalidation-mode",
-            "unchecked-hash",
-            "-d",
-            "/opt/python",
-            str(site),
-        ],
-        check=True,
-        env={**os.environ, "PYTHONHASHSEED": "0"},  # frozenset constants in a stable order
-    )
+    compileall = ["-m", "compileall", "-q", "--invalidation-mode", "unchecked-hash", "-d", "/opt/python", str(site)]
+    # PYTHONHASHSEED: frozenset constants in a stable order
+    subprocess.run([python, *compileall], check=True, env={**os.environ, "PYTHONHASHSEED": "0"})
     return True
 
 
@@ -296,35 +206,27 @@ def zip_dir(src: Path, zip_path: Path, *, keep_bytecode: bool = False) -> Artifa
     files = sorted(p for p in src.rglob("*") if p.is_file() and not _skipped(p.relative_to(src), keep_bytecode))
     unzipped = 0
     zip_path.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=ZIP_LEVEL) as zf:
+    with zipfile.ZipFile(zip_path, "w") as zf:
         for path in files:
-            info = zipfile.ZipInfo(path.relative_to(src).as_posix(), date_time=ZIP_EPOCH)
+            info = zipfile.ZipInfo(path.relative_to(src).as_posix())  # dated 1980-01-01, ZipInfo's default
             mode = 0o755 if os.access(path, os.X_OK) else 0o644
             info.external_attr = (0o100000 | mode) << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
             data = path.read_bytes()
             unzipped += len(data)
-            zf.writestr(info, data, compresslevel=ZIP_LEVEL)
+            zf.writestr(info, data, zipfile.ZIP_DEFLATED, ZIP_LEVEL)
     return Artifact(zip_path, zip_path.stat().st_size, unzipped)
 
 
 def build_layer(target: Target, out: Path, quiet: bool = False) -> tuple[Artifact, tuple[str, ...]]:
     staging = out / "layer"
     site = staging / "python"
-    if staging.exists():
-        shutil.rmtree(staging)
+    shutil.rmtree(staging, ignore_errors=True)
     site.mkdir(parents=True)
 
     requirements = target.layer_dir / "requirements.txt"
     platforms = ", ".join(target.platforms)
     _say(quiet, f"==> layer: pip install -r {_rel(requirements)} for {target.runtime} on {platforms}")
-    _pip_install(requirements, site, target, quiet)
-
-    removed: list[str] = []
-    for dist_info in sorted(site.glob("*.dist-info")):
-        if _dist_name(dist_info) in PROVIDED_BY_RUNTIME:
-            removed.append(dist_info.name.removesuffix(".dist-info"))
-            _remove_distribution(site, dist_info)
+    removed = _pip_install(requirements, site, target, quiet)
     if removed:
         _say(quiet, f"==> layer: dropped {', '.join(removed)} (the Lambda runtime provides them)")
     shutil.rmtree(site / "bin", ignore_errors=True)  # console scripts, with this machine's shebang
@@ -334,18 +236,17 @@ def build_layer(target: Target, out: Path, quiet: bool = False) -> tuple[Artifac
         raise PackageError(f"{_rel(target.layer_dir)}: no Python package to put in the layer")
     for package in packages:
         _say(quiet, f"==> layer: adding {_rel(package)}")
-        _copy_tree(package, site / package.name)
-    _strip_caches(staging)
+        shutil.copytree(package, site / package.name)
+    _strip_caches(staging)  # the sources' caches, and any a wheel shipped for another Python
     compiled = compile_bytecode(site, target, quiet)
 
     _say(quiet, f"==> layer: zipping {_rel(out / 'layer.zip')}")
-    return zip_dir(staging, out / "layer.zip", keep_bytecode=compiled), tuple(removed)
+    return zip_dir(staging, out / "layer.zip", keep_bytecode=compiled), removed
 
 
 def build_functions(target: Target, out: Path, quiet: bool = False) -> dict[str, Artifact]:
     functions_out = out / "functions"
-    if functions_out.exists():
-        shutil.rmtree(functions_out)
+    shutil.rmtree(functions_out, ignore_errors=True)
     artifacts: dict[str, Artifact] = {}
     for name, code_dir in target.functions.items():
         if not (code_dir / "app.py").is_file():
@@ -408,15 +309,13 @@ def _rel(path: Path) -> str:
 
 def size_report(result: PackageResult) -> str:
     mb = 1024 * 1024
-    layer = result.layer
-    rows = [
-        ("artifact", "zipped", "unzipped"),
-        (_rel(layer.path), f"{layer.zipped_bytes / mb:.2f} MB", f"{layer.unzipped_bytes / mb:.2f} MB"),
-        *(
-            (_rel(a.path), f"{a.zipped_bytes / 1024:.1f} KB", f"{a.unzipped_bytes / 1024:.1f} KB")
-            for a in result.functions.values()
-        ),
-    ]
+
+    def row(artifact: Artifact, unit: str, scale: int, digits: int) -> tuple[str, str, str]:
+        zipped, unzipped = (f"{n / scale:.{digits}f} {unit}" for n in (artifact.zipped_bytes, artifact.unzipped_bytes))
+        return _rel(artifact.path), zipped, unzipped
+
+    rows = [("artifact", "zipped", "unzipped"), row(result.layer, "MB", mb, 2)]
+    rows += [row(artifact, "KB", 1024, 1) for artifact in result.functions.values()]
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     lines = [f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}" for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))

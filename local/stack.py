@@ -1,20 +1,8 @@
 """``make run``: the whole BFF on localhost - moto, the HitKey emulator, the gateway, the demo SPA.
 
-Environment (all optional):
-
-* ``PORT`` - the BFF's port (default 3000); the BFF is ``http://localhost:$PORT``.
-* ``MOTO_PORT``, ``HITKEY_EMULATOR_PORT``, ``SAMPLE_API_PORT`` - fixed ports for moto, the
-  emulator and the sample API (default: free ones).
-* ``HITKEY_AUTHORIZE_URL``, ``HITKEY_API_URL``, ``HITKEY_CLIENT_ID``, ``HITKEY_CLIENT_SECRET`` -
-  all four set: use that HitKey instead of the emulator (register
-  ``$APP_ORIGIN/auth/callback`` there); some but not all set is an error.
-* ``APP_ORIGIN`` - your SPA's dev server (``http://localhost:5173``): the BFF accepts that
-  origin, the callback is ``$APP_ORIGIN/auth/callback``; proxy ``/auth`` and ``/api`` to the BFF.
-* ``SPA_DIR`` - a built SPA to serve instead of the demo (``index.html`` for deep links).
-* ``API_UPSTREAMS`` - the API proxy's upstreams; default: the sample API as ``demo``.
-
-Everything runs in this one process (moto and the emulator in threads), so Ctrl-C or SIGTERM
-stops all of it and nothing is left running.
+The README's ``make run`` table lists the environment it reads (``PORT``, ``APP_ORIGIN``,
+``SPA_DIR``, ``HITKEY_*``...). Everything runs in this one process (moto and the emulator in
+threads), so Ctrl-C or SIGTERM stops all of it and nothing is left running.
 """
 
 from __future__ import annotations
@@ -29,18 +17,17 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
-T = TypeVar("T")
 REAL_HITKEY = ("HITKEY_AUTHORIZE_URL", "HITKEY_API_URL", "HITKEY_CLIENT_ID", "HITKEY_CLIENT_SECRET")
 LOOPBACK = "127.0.0.1"
 PORT_VARIABLES = {
-    "PORT": "the BFF",
+    "PORT": "the app",
     "MOTO_PORT": "moto",
     "HITKEY_EMULATOR_PORT": "the HitKey emulator",
     "SAMPLE_API_PORT": "the sample API",
@@ -211,10 +198,11 @@ def start_sample_api(stack: Stack, port: int) -> None:
     say(f"sample API on {url} (the API proxy's upstream 'demo': /api/demo/...)")
 
 
-def _bind(what: str, variable: str, starter: Callable[[], T]) -> T:
-    """``starter()``; a port it cannot listen on is a one-line StackError."""
+@contextmanager
+def _listening(what: str, variable: str) -> Iterator[None]:
+    """A port the block cannot listen on is a one-line StackError."""
     try:
-        return starter()
+        yield
     except OSError as exc:
         raise StackError(
             f"{what} could not listen ({exc.strerror or exc}): pick another port with {variable}=<port>"
@@ -233,17 +221,15 @@ def start(ports: dict[str, int]) -> Stack:
     spa = spa_dir()
     real_hitkey()  # a half-configured HitKey fails before anything starts
     for name, what in PORT_VARIABLES.items():
-        ensure_free(ports[name], "the app" if name == "PORT" else what, name)
+        ensure_free(ports[name], what, name)
     stack = Stack()
     try:
         say(f"moto (DynamoDB, KMS, Secrets Manager) on {start_moto(stack, ports['MOTO_PORT'])}")
         redirect_uri = f"{origin}/auth/callback"
-        authorize, api, client_id, client_secret = _bind(
-            "the HitKey emulator",
-            "HITKEY_EMULATOR_PORT",
-            lambda: start_hitkey(stack, ports["HITKEY_EMULATOR_PORT"], redirect_uri),
-        )
-        _bind("the sample API", "SAMPLE_API_PORT", lambda: start_sample_api(stack, ports["SAMPLE_API_PORT"]))
+        with _listening("the HitKey emulator", "HITKEY_EMULATOR_PORT"):
+            authorize, api, client_id, client_secret = start_hitkey(stack, ports["HITKEY_EMULATOR_PORT"], redirect_uri)
+        with _listening("the sample API", "SAMPLE_API_PORT"):
+            start_sample_api(stack, ports["SAMPLE_API_PORT"])
         made = create_resources(boto3.Session(), client_secret)
         say(f"created {made.table}, {made.key_id} and the client secret from template.yaml")
         os.environ.update(
@@ -263,7 +249,8 @@ def start(ports: dict[str, int]) -> Stack:
         gateway = Gateway(
             TEMPLATE, spa_dir=spa, spa_fallback=True, parameters={"AppOrigin": origin}, canonical_origin=bff
         )
-        _bind("the BFF", "PORT", lambda: gateway.start(LOOPBACK, port))
+        with _listening("the BFF", "PORT"):
+            gateway.start(LOOPBACK, port)
         stack.stops.append(gateway.stop)
         if os.environ.get("SPA_DIR", "").strip():
             say(f"serving the SPA in {spa} (index.html for deep links)")
@@ -289,11 +276,8 @@ def main() -> int:
     warnings.filterwarnings("ignore", "No application metrics to publish")
     done = threading.Event()
 
-    def stop(_signum: int, _frame: FrameType | None) -> None:
-        done.set()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda _signum, _frame: done.set())
     try:
         stack = start(read_ports())
     except StackError as exc:

@@ -6,10 +6,11 @@ The gateway, ``resources``, ``package`` and the tests read the template through 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,13 +58,18 @@ def load_template(template_path: str | os.PathLike[str] = TEMPLATE) -> dict[str,
     return data
 
 
+def _resources(template: Mapping[str, Any], kind: str) -> list[tuple[str, dict[str, Any]]]:
+    """``(logical id, properties)`` of each of the template's resources of type ``kind``."""
+    resources = (template.get("Resources") or {}).items()
+    return [(lid, r.get("Properties") or {}) for lid, r in resources if isinstance(r, dict) and r.get("Type") == kind]
+
+
 def resource_properties(template: Mapping[str, Any], kind: str) -> dict[str, Any]:
     """The properties of the template's one resource of type ``kind``."""
-    found = [r for r in (template.get("Resources") or {}).values() if isinstance(r, dict) and r.get("Type") == kind]
+    found = _resources(template, kind)
     if len(found) != 1:
         raise ValueError(f"template.yaml must declare exactly one {kind}, found {len(found)}")
-    props: dict[str, Any] = found[0].get("Properties") or {}
-    return props
+    return found[0][1]
 
 
 def resolve(value: Any, parameters: Mapping[str, Any], default: Any = None, overrides: Mapping[str, Any] = {}) -> Any:
@@ -79,16 +85,6 @@ def resolve(value: Any, parameters: Mapping[str, Any], default: Any = None, over
     return default if value is None else value
 
 
-def _as_int(values: Iterable[Any], parameters: Mapping[str, Any], default: int) -> int:
-    """The first of ``values`` (the function's, then Globals') that resolves to a number."""
-    for value in values:
-        try:
-            return int(resolve(value, parameters))
-        except (TypeError, ValueError):
-            continue
-    return default
-
-
 @dataclass(frozen=True, slots=True)
 class FunctionSpec:
     """One ``AWS::Serverless::Function``, Globals applied."""
@@ -100,6 +96,8 @@ class FunctionSpec:
     memory_size: int
     runtime: str = ""
     layer_paths: tuple[Path, ...] = ()
+    architectures: tuple[str, ...] = ("x86_64",)
+    routes: tuple[tuple[str, str, str], ...] = ()  # (method, path, event name) of each HttpApi event
 
     @property
     def handler_file(self) -> Path:
@@ -129,76 +127,90 @@ class HttpEvent:
 def _layer_paths(layers: Any, resources: Mapping[str, Any], base: Path) -> tuple[Path, ...]:
     paths: list[Path] = []
     for layer in layers if isinstance(layers, list) else []:
-        if not (isinstance(layer, dict) and isinstance(layer.get("Ref"), str)):
-            continue  # an ARN of a published layer: nothing local to add
-        resource = resources.get(layer["Ref"])
-        if not isinstance(resource, dict):
-            continue
-        props = resource.get("Properties") or {}
-        content = props.get("ContentUri") or (props.get("Content") if isinstance(props.get("Content"), str) else None)
+        ref = layer.get("Ref") if isinstance(layer, dict) else None  # else the ARN of a published layer
+        resource = resources.get(ref) if isinstance(ref, str) else None
+        props = (resource.get("Properties") or {}) if isinstance(resource, dict) else {}
+        content = props.get("ContentUri") or props.get("Content")
         if not isinstance(content, str):
-            continue
+            continue  # nothing local to add
         root = (base / content).resolve()
         # A prebuilt layer keeps its packages in python/; a SAM-built one (BuildMethod) is the folder.
         paths.append(root / "python" if (root / "python").is_dir() else root)
     return tuple(paths)
 
 
-def _function_spec(logical_id: str, props: Mapping[str, Any], template: Mapping[str, Any], base: Path) -> FunctionSpec:
+def _http_routes(events: Mapping[str, Any]) -> tuple[tuple[str, str, str], ...]:
+    """``(method, path, name)`` of each ``HttpApi`` event; one without ``Path`` is ``ANY $default``."""
+    routes = []
+    for name, event in events.items():
+        if isinstance(event, dict) and event.get("Type") == "HttpApi":
+            path = (event.get("Properties") or {}).get("Path")
+            method = str((event.get("Properties") or {}).get("Method") or "ANY").upper()
+            any_method = path is None or method == "X-AMAZON-APIGATEWAY-ANY-METHOD"
+            routes.append(("ANY" if any_method else method, "$default" if path is None else str(path), name))
+    return tuple(routes)
+
+
+def _function_spec(
+    logical_id: str, props: Mapping[str, Any], template: Mapping[str, Any], base: Path, http_only: bool
+) -> FunctionSpec:
     globals_fn = (template.get("Globals") or {}).get("Function") or {}
     parameters = template.get("Parameters") or {}
 
     def prop(name: str) -> Any:
         return props[name] if name in props else globals_fn.get(name)
 
+    def number(name: str, default: int) -> int:
+        """The function's value if it resolves to a number, else Globals', else ``default``."""
+        for value in (props.get(name), globals_fn.get(name)):
+            with contextlib.suppress(TypeError, ValueError):
+                return int(resolve(value, parameters))
+        return default
+
     code_uri = prop("CodeUri")
-    if not isinstance(code_uri, str):
+    if not isinstance(code_uri, str) or code_uri.startswith("s3://"):
         raise ValueError(f"{logical_id}: CodeUri must be a local folder to run locally, got {code_uri!r}")
     handler = resolve(prop("Handler"), parameters)
-    if not isinstance(handler, str) or "." not in handler:
+    if http_only and (not isinstance(handler, str) or "." not in handler):  # the gateway imports it
         raise ValueError(f"{logical_id}: Handler must look like 'module.function', got {handler!r}")
     layers = list(globals_fn.get("Layers") or []) + list(props.get("Layers") or [])
     return FunctionSpec(
         logical_id=logical_id,
         code_uri=(base / code_uri).resolve(),
-        handler=handler,
-        timeout=_as_int((props.get("Timeout"), globals_fn.get("Timeout")), parameters, LAMBDA_DEFAULT_TIMEOUT),
-        memory_size=_as_int((props.get("MemorySize"), globals_fn.get("MemorySize")), parameters, LAMBDA_DEFAULT_MEMORY),
+        handler=handler if isinstance(handler, str) else "",
+        timeout=number("Timeout", LAMBDA_DEFAULT_TIMEOUT),
+        memory_size=number("MemorySize", LAMBDA_DEFAULT_MEMORY),
         runtime=str(resolve(prop("Runtime"), parameters, "")),
         layer_paths=_layer_paths(layers, template.get("Resources") or {}, base),
+        architectures=tuple(str(resolve(a, parameters, a)) for a in prop("Architectures") or ["x86_64"]),
+        routes=_http_routes(props.get("Events") or {}),
     )
 
 
-def http_events(template_path: str | os.PathLike[str] = TEMPLATE) -> list[HttpEvent]:
-    """Every ``HttpApi`` event of every ``AWS::Serverless::Function``, paths relative to the template.
+def functions(template_path: str | os.PathLike[str] = TEMPLATE, *, http_only: bool = False) -> list[FunctionSpec]:
+    """Every ``AWS::Serverless::Function`` (with ``http_only``, those with an ``HttpApi`` event),
+    paths relative to the template.
 
-    Globals.Function supplies Handler, CodeUri, Timeout, MemorySize, Runtime and Layers (SAM adds
-    global Layers before the function's own). An event without ``Path`` is ``$default``.
+    Globals.Function supplies Handler, CodeUri, Timeout, MemorySize, Runtime, Architectures and
+    Layers (SAM adds global Layers before the function's own).
     """
     template_file = Path(template_path).resolve()
     template = load_template(template_file)
-    events: list[HttpEvent] = []
-    for logical_id, resource in (template.get("Resources") or {}).items():
-        if not isinstance(resource, dict) or resource.get("Type") != "AWS::Serverless::Function":
-            continue
-        props = resource.get("Properties") or {}
-        http = {
-            n: e for n, e in (props.get("Events") or {}).items() if isinstance(e, dict) and e.get("Type") == "HttpApi"
-        }
-        if not http:
-            continue
-        spec = _function_spec(logical_id, props, template, template_file.parent)
-        for name, event in http.items():
-            ev_props = event.get("Properties") or {}
-            path = ev_props.get("Path")
-            if path is None:
-                events.append(HttpEvent("ANY", "$default", name, spec))
-                continue
-            method = str(ev_props.get("Method") or "ANY").upper()
-            events.append(
-                HttpEvent("ANY" if method == "X-AMAZON-APIGATEWAY-ANY-METHOD" else method, str(path), name, spec)
-            )
-    return events
+    resources = _resources(template, "AWS::Serverless::Function")
+    return [
+        _function_spec(logical_id, props, template, template_file.parent, http_only)
+        for logical_id, props in resources
+        if not http_only or _http_routes(props.get("Events") or {})
+    ]
+
+
+def http_events(template_path: str | os.PathLike[str] = TEMPLATE) -> list[HttpEvent]:
+    """Every ``HttpApi`` event of every ``AWS::Serverless::Function`` (see :func:`functions`)."""
+    return [
+        HttpEvent(method, path, name, spec)
+        for spec in functions(template_path, http_only=True)
+        for method, path, name in spec.routes
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,29 +233,23 @@ def cors_config(
     ``parameters`` override template parameters (``{"AppOrigin": "http://localhost:5173"}``).
     """
     template = load_template(template_path)
-    declared = template.get("Parameters") or {}
-    apis = [
-        r
-        for r in (template.get("Resources") or {}).values()
-        if isinstance(r, dict) and r.get("Type") == "AWS::Serverless::HttpApi"
-    ]
-    raw = ((apis[0].get("Properties") or {}).get("CorsConfiguration") if apis else None) or None
-    if not isinstance(raw, dict):
+    declared, overrides = template.get("Parameters") or {}, parameters or {}
+    apis = _resources(template, "AWS::Serverless::HttpApi")
+    raw = apis[0][1].get("CorsConfiguration") if apis else None
+    if not raw or not isinstance(raw, dict):
         return None
 
     def strings(key: str) -> tuple[str, ...]:
         values = raw.get(key) or []
-        resolved = (
-            resolve(v, declared, None, parameters or {}) for v in (values if isinstance(values, list) else [values])
-        )
+        resolved = (resolve(v, declared, None, overrides) for v in (values if isinstance(values, list) else [values]))
         return tuple(str(v) for v in resolved if v is not None)
 
-    max_age = resolve(raw.get("MaxAge"), declared, None, parameters or {})
+    max_age = resolve(raw.get("MaxAge"), declared, None, overrides)
     return CorsConfig(
         allow_origins=strings("AllowOrigins"),
         allow_methods=tuple(m.upper() for m in strings("AllowMethods")),
         allow_headers=tuple(h.lower() for h in strings("AllowHeaders")),
         expose_headers=strings("ExposeHeaders"),
-        allow_credentials=bool(resolve(raw.get("AllowCredentials"), declared, False, parameters or {})),
+        allow_credentials=bool(resolve(raw.get("AllowCredentials"), declared, False, overrides)),
         max_age=int(max_age) if max_age is not None else None,
     )
