@@ -9,11 +9,11 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-from typing import Any
+from typing import Any, Self
 
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
-__all__ = ["QuietHandler", "Server", "url_for"]
+__all__ = ["QuietHandler", "Server"]
 
 
 class QuietHandler(WSGIRequestHandler):
@@ -28,94 +28,83 @@ class QuietHandler(WSGIRequestHandler):
     def version_string(self) -> str:
         return "local"
 
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        return
-
     def log(self, type: str, message: str, *args: Any) -> None:
-        return
+        return  # werkzeug's request line, errors and messages all come here
 
 
 class _TrackingServer(ThreadedWSGIServer):
     """Remembers open connections so :meth:`Server.stop` can cut hung and slow ones."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.open_connections: set[socket.socket] = set()
-        self.open_lock = threading.Lock()
+        self.open_connections: set[socket.socket] = set()  # add, discard and copy are atomic
         super().__init__(*args, **kwargs)
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        with self.open_lock:
-            self.open_connections.add(request)
+        self.open_connections.add(request)
         super().process_request(request, client_address)
 
     def shutdown_request(self, request: Any) -> None:
-        with self.open_lock:
-            self.open_connections.discard(request)
+        self.open_connections.discard(request)
         super().shutdown_request(request)
 
 
-def url_for(host: str, port: int) -> str:
-    """``http://host:port``, wildcard binds shown as loopback, IPv6 in brackets."""
-    if host in ("", "0.0.0.0"):
-        host = "127.0.0.1"
-    elif host == "::":
-        host = "::1"
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-
-
 class Server:
-    """One threaded werkzeug server for ``app``; :meth:`start` binds, :meth:`stop` releases."""
+    """One threaded werkzeug server for ``app``; :meth:`start` binds, :meth:`stop` releases.
+
+    ``with server:`` starts it (on a free loopback port) unless it runs, and stops it.
+    """
 
     def __init__(self, app: Any, name: str) -> None:
         self.app = app
         self.name = name
-        self._server: _TrackingServer | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: tuple[_TrackingServer, threading.Thread] | None = None
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
         """Listen (``port=0`` picks one) and serve in a daemon thread; returns the base URL."""
-        if self._server is not None:
+        if self._serving is not None:
             raise RuntimeError(f"{self.name} already started")
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as sock:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((host, port))  # OSError (EADDRINUSE) for a taken port, for the caller to word
             sock.listen(128)
             # werkzeug binds itself and sys.exit()s on a busy port: hand it a bound socket instead.
             server = _TrackingServer(host, port, self.app, handler=QuietHandler, fd=sock.fileno())
-        finally:
-            sock.close()
-        self._server = server
-        self._thread = threading.Thread(
+        thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=self.name, daemon=True
         )
-        self._thread.start()
+        self._serving = server, thread
+        thread.start()
         return self.base_url
 
     @property
     def running(self) -> bool:
-        return self._server is not None
+        return self._serving is not None
 
     @property
     def base_url(self) -> str:
-        if self._server is None:
+        if self._serving is None:
             raise RuntimeError(f"{self.name} not started")
-        host, port = self._server.server_address[:2]
-        return url_for(str(host), int(port))
+        host, port = self._serving[0].server_address[:2]
+        host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(str(host), str(host))  # wildcard: loopback
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     def stop(self) -> None:
         """Stop accepting, close the socket and cut open connections (idempotent)."""
-        server, thread = self._server, self._thread
-        self._server = self._thread = None
-        if server is None:
+        serving, self._serving = self._serving, None
+        if serving is None:
             return
+        server, thread = serving
         server.shutdown()
-        if thread is not None:
-            thread.join(timeout=5)
+        thread.join(timeout=5)
         server.server_close()
-        with server.open_lock:
-            connections = list(server.open_connections)
-        for connection in connections:
+        for connection in server.open_connections.copy():
             with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
+
+    def __enter__(self) -> Self:
+        if not self.running:
+            self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

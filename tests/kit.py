@@ -5,10 +5,7 @@ only when told."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -19,7 +16,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 
-from local.apigw import build_event, load_routes
+from local.apigw import LambdaRuntime, build_event, load_routes
+from local.template import FunctionSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
@@ -56,21 +54,18 @@ def route_of(function: str) -> RouteSpec:
     return next(r for r in routes().values() if r.function == function)
 
 
-_loading = threading.Lock()
+_runtime = LambdaRuntime()  # one warm container per function, for the whole test run
+
+
+@cache
+def _functions() -> dict[str, FunctionSpec]:
+    """``functions/<name>`` -> its function in template.yaml."""
+    return {route.function.code_uri.name: route.function for route in load_routes(TEMPLATE).values()}
 
 
 def load_handler(function: str) -> Any:
     """``functions/<function>/app.py``'s ``handler`` (a ``hitkey_bff.route.Route``), imported once."""
-    name = f"_fn_{function}"
-    with _loading:  # threads of a race test must not see a module still being executed
-        module = sys.modules.get(name)
-        if module is None:
-            spec = importlib.util.spec_from_file_location(name, FUNCTIONS_DIR / function / "app.py")
-            assert spec is not None and spec.loader is not None
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[name] = module
-            spec.loader.exec_module(module)
-    return module.handler
+    return _runtime.handler(_functions()[function])  # thread-safe: race tests load from threads
 
 
 def handler_for(route: str) -> Any:
