@@ -18,12 +18,12 @@ from local.httpserver import Server
 __all__ = ["SampleApi"]
 
 
-class SampleApi:
+class SampleApi(Server):
     """``SampleApi(emulator.provider).start(host, port)`` -> its base URL."""
 
     def __init__(self, provider: OAuthProvider) -> None:
+        super().__init__(self.wsgi, "sample-api")
         self.provider = provider
-        self._server = Server(self.wsgi, "sample-api")
 
     def wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
         """Any method, any path: who the bearer token belongs to."""
@@ -40,15 +40,3 @@ class SampleApi:
         response = Response(json.dumps(body), status, {"Cache-Control": "no-store", **headers})
         response.content_type = "application/json"
         return response(environ, start_response)
-
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Serve in a daemon thread; returns the base URL."""
-        return self._server.start(host, port)
-
-    @property
-    def base_url(self) -> str:
-        return self._server.base_url
-
-    def stop(self) -> None:
-        """Stop serving (idempotent)."""
-        self._server.stop()
