@@ -52,7 +52,7 @@ ALLOWED_STATUS = {
     LOGOUT_ROUTE: {204, 400, 403},
 }
 ERROR_CODES = {
-    400: {"query_too_long"},
+    400: {"query_too_long", "invalid_request"},  # invalid_request: logout refuses too many session cookies
     401: {"unauthenticated"},
     403: {"csrf_header_missing", "origin_not_allowed"},
 }
