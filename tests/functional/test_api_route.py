@@ -19,10 +19,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hitkey_bff.tokens import REFRESH_COOLDOWN_SECONDS
 from local.emulator import SEEDED_USERS, Emulator
 from local.gateway import build_event
 from tests.conftest import Aws
-from tests.harness import SESSION, Browser, assert_error, body, current, expires, items, signed_in, upstream
+from tests.harness import SESSION, Bff, Browser, assert_error, body, current, expires, items, signed_in, upstream
+from tests.kit import ManualClock
 
 PROXY = "ANY /api/{upstream}/{proxy+}"
 BASE = "ANY /api/{upstream}"
@@ -276,6 +278,40 @@ def test_a_second_401_is_the_upstreams_answer_and_the_session_lives_on(
     assert upstream(hitkey).get("token.refresh_token") == 1 and len(api.seen) == 2
     assert len(items(aws, "USER#")) == 1
     assert browser.call("GET /auth/session")["statusCode"] == 200
+
+
+def emitted(capsys: pytest.CaptureFixture[str], metric: str) -> float:
+    """The sum of ``metric`` over the EMF lines printed since the last read."""
+    total = 0.0
+    for line in capsys.readouterr().out.splitlines():
+        if line.startswith("{") and '"_aws"' in line:
+            value = json.loads(line).get(metric, 0)
+            total += sum(value) if isinstance(value, list) else value
+    return total
+
+
+def test_an_api_that_always_answers_401_costs_one_refresh_per_cooldown(
+    api: Recorder, hitkey: Emulator, bff: Bff, aws: Aws, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clock = ManualClock()  # time stands still: every call below is within one cooldown
+    bff.clock = clock
+    bff.cold()
+    browser = signed_in()
+    api.refuse_all = True
+    hitkey.reset_counters()
+    capsys.readouterr()
+    statuses = [call(browser, "GET", "/api/rec/hello")["statusCode"] for _ in range(20)]
+    assert statuses == [401] * 20
+    assert upstream(hitkey).get("token.refresh_token") == 1  # not 20 rotations
+    (item,) = items(aws, "USER#")
+    assert item["refreshed_at"] == {"N": str(clock.now())}  # written by the refresh's commit
+    assert len(api.seen) == 21  # the first call was retried once with the new token, no other
+    assert emitted(capsys, "RefreshSuppressed") == 19
+    assert SESSION in browser.jar and browser.call("GET /auth/session")["statusCode"] == 200
+
+    clock.advance(REFRESH_COOLDOWN_SECONDS)  # the cooldown is over: one refresh again, then quiet
+    assert [call(browser, "GET", "/api/rec/hello")["statusCode"] for _ in range(3)] == [401] * 3
+    assert upstream(hitkey).get("token.refresh_token") == 2
 
 
 def test_invalid_grant_during_the_refresh_ends_the_session(api: Recorder, hitkey: Emulator, aws: Aws) -> None:

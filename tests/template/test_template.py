@@ -735,6 +735,7 @@ def _metric_name_cases() -> list[Any]:
         "RefreshTokenRejected",
         "AwsFailures",
         "RefreshOutcomeLost",
+        "RefreshSuppressed",
         "SessionsEnded",
         *PENDING_METRICS,
     }

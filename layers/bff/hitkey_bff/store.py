@@ -95,6 +95,9 @@ class SessionRecord:
     # with an unknown outcome (0: it did not).
     generation: int = 0
     refresh_unknown_since: int = 0
+    # When a refresh last committed rotated tokens (0: never since sign-in); the refresh
+    # cooldown after an upstream's 401 reads it (hitkey_bff.tokens).
+    refreshed_at: int = 0
 
     @classmethod
     def from_item(cls, item: Item) -> SessionRecord:
@@ -121,6 +124,7 @@ class SessionRecord:
             idle_expires_at=_n(item, "idle_exp"),
             generation=_n(item, "gen"),
             refresh_unknown_since=_n(item, "refresh_unknown_since"),
+            refreshed_at=_n(item, "refreshed_at"),
         )
 
 
@@ -258,16 +262,24 @@ class Store:
         return True, None
 
     def commit_tokens(
-        self, record: SessionRecord, owner: str, tokens: SealedTokens, *, attempts: int = 5, budget: float = 6.0
+        self,
+        record: SessionRecord,
+        owner: str,
+        tokens: SealedTokens,
+        *,
+        refreshed_at: int | None = None,
+        attempts: int = 5,
+        budget: float = 6.0,
     ) -> SessionRecord:
-        """Store rotated tokens under our lease (version + 1, lease released); :class:`SessionGone`
-        if the session was deleted meanwhile.
+        """Store rotated tokens under our lease (version + 1, ``refreshed_at`` - now by default -,
+        lease released); :class:`SessionGone` if the session was deleted meanwhile.
 
         The refresh token HitKey just rotated exists nowhere else, so transient failures are
         retried (beyond botocore's own retries) for up to ``budget`` seconds - bounded so that
         the whole request stays inside the Lambda's timeout.
         """
         deadline = time.monotonic() + budget
+        stamp = int(time.time()) if refreshed_at is None else refreshed_at
         for attempt in range(attempts):
             try:
                 out = self._client().update_item(
@@ -275,7 +287,8 @@ class Store:
                     Key=_session_key(record.sub, record.session_hash),
                     UpdateExpression=(
                         "SET dk = :dk, rt = :rt, #at = :at, at_exp = :at_exp, #scope = :scope, "
-                        "#ver = #ver + :one, gen = :gen REMOVE lease_owner, lease_until, refresh_unknown_since"
+                        "#ver = #ver + :one, gen = :gen, refreshed_at = :now "
+                        "REMOVE lease_owner, lease_until, refresh_unknown_since"
                     ),
                     ConditionExpression="#ver = :v AND lease_owner = :o",
                     ExpressionAttributeNames={"#at": "at", "#scope": "scope", "#ver": "version"},
@@ -283,6 +296,7 @@ class Store:
                         **_token_attrs(tokens),
                         ":one": {"N": "1"},
                         ":gen": {"N": str(record.generation + 1)},
+                        ":now": {"N": str(stamp)},
                         ":v": {"N": str(record.version)},
                         ":o": {"S": owner},
                     },
