@@ -110,6 +110,8 @@ CALLBACK_QUERY_ATTRIBUTES = {
     "last_seen_at",
     "idle_exp",
     "version",
+    "created_ms",
+    "seen_ms",
 }
 
 DYNAMODB_READS = {

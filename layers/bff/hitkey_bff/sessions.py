@@ -65,9 +65,9 @@ def load(deps: Deps, cookie: str | SessionKey | None, *, activity: bool = True) 
         end(deps, key, dead)
         return None
     if activity and now - record.last_seen_at >= touch_interval(deps):
-        idle_at = now + deps.settings.session_idle_timeout_seconds
-        if deps.store.touch_session(record, now, idle_at, stale_before=now - touch_interval(deps) + 1):
-            record = replace(record, last_seen_at=now, idle_expires_at=idle_at)
+        idle_at, now_ms = now + deps.settings.session_idle_timeout_seconds, deps.clock.now_ms()
+        if deps.store.touch_session(record, now, idle_at, stale_before=now - touch_interval(deps) + 1, now_ms=now_ms):
+            record = replace(record, last_seen_at=now, idle_expires_at=idle_at, last_seen_ms=now_ms)
     return Session(key, record)
 
 
@@ -111,7 +111,7 @@ def create(
     (``relogin``) and the user's least recently used ones past the cap (``cap``)."""
     if previous is not None:
         end(deps, previous, "relogin")
-    created = deps.clock.now()
+    created, created_ms = deps.clock.now(), deps.clock.now_ms()
     record = SessionRecord(
         sub=key.sub,
         session_hash=key.session_hash,
@@ -125,6 +125,8 @@ def create(
         last_seen_at=created,
         idle_expires_at=created + deps.settings.session_idle_timeout_seconds,
         generation=1,
+        created_ms=created_ms,
+        last_seen_ms=created_ms,
     )
     deps.store.put_session(record)
     _enforce_cap(deps, record)
@@ -149,7 +151,13 @@ def live_sessions(deps: Deps, sub: str) -> list[SessionRecord]:
             _end_record(deps, record, dead)
         else:
             live.append(record)
-    return sorted(live, key=lambda r: (r.last_seen_at, r.created_at), reverse=True)
+    return sorted(live, key=recency, reverse=True)
+
+
+def recency(record: SessionRecord) -> tuple[int, int, str, str]:
+    """The order of a user's sessions (the cap ends the lowest), which cannot tie: last seen and
+    created in milliseconds, then the public id and the sort key (unique within the user)."""
+    return (record.last_seen_ms, record.created_ms, record.session_id, record.session_hash)
 
 
 def end_by_id(deps: Deps, sub: str, session_id: str, reason: EndReason) -> SessionRecord | None:

@@ -95,6 +95,10 @@ class SessionRecord:
     # with an unknown outcome (0: it did not).
     generation: int = 0
     refresh_unknown_since: int = 0
+    # epoch milliseconds of creation and of the last recorded activity: the order in which the
+    # per-user cap ends sessions (seconds tie between sessions opened in one second)
+    created_ms: int = 0
+    last_seen_ms: int = 0
 
     @classmethod
     def from_item(cls, item: Item) -> SessionRecord:
@@ -121,6 +125,8 @@ class SessionRecord:
             idle_expires_at=_n(item, "idle_exp"),
             generation=_n(item, "gen"),
             refresh_unknown_since=_n(item, "refresh_unknown_since"),
+            created_ms=_n(item, "created_ms") or _n(item, "created_at") * 1000,
+            last_seen_ms=max(_n(item, "seen_ms"), (_n(item, "last_seen_at") or _n(item, "created_at")) * 1000),
         )
 
 
@@ -208,6 +214,8 @@ class Store:
                 "last_seen_at": {"N": str(record.last_seen_at or record.created_at)},
                 "idle_exp": {"N": str(record.idle_expires_at)},
                 "gen": {"N": str(record.generation)},
+                "created_ms": {"N": str(record.created_ms or record.created_at * 1000)},
+                "seen_ms": {"N": str(record.last_seen_ms or record.created_ms or record.created_at * 1000)},
             },
             ConditionExpression="attribute_not_exists(pk)",
         )
@@ -352,7 +360,9 @@ class Store:
         item = out.get("Item")
         return SessionRecord.from_item(item) if item else None
 
-    def touch_session(self, record: SessionRecord, now: int, idle_expires_at: int, stale_before: int) -> bool:
+    def touch_session(
+        self, record: SessionRecord, now: int, idle_expires_at: int, stale_before: int, now_ms: int = 0
+    ) -> bool:
         """Record activity: one conditional UpdateItem that only an existing session whose
         last-seen time is older than ``stale_before`` passes (concurrent requests write once, a
         deleted session is never recreated, ``version`` is left alone for the refresh's commit).
@@ -361,13 +371,14 @@ class Store:
             self._client().update_item(
                 TableName=self._table,
                 Key=_session_key(record.sub, record.session_hash),
-                UpdateExpression="SET last_seen_at = :now, idle_exp = :ie, #ttl = :ttl",
+                UpdateExpression="SET last_seen_at = :now, seen_ms = :ms, idle_exp = :ie, #ttl = :ttl",
                 ConditionExpression=(
                     "attribute_exists(pk) AND (attribute_not_exists(last_seen_at) OR last_seen_at < :stale)"
                 ),
                 ExpressionAttributeNames={"#ttl": "ttl"},
                 ExpressionAttributeValues={
                     ":now": {"N": str(now)},
+                    ":ms": {"N": str(now_ms or now * 1000)},
                     ":ie": {"N": str(idle_expires_at)},
                     ":ttl": {"N": str(min(idle_expires_at, record.expires_at))},
                     ":stale": {"N": str(stale_before)},
@@ -386,7 +397,10 @@ class Store:
             TableName=self._table,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :s)",
             ExpressionAttributeValues={":pk": {"S": f"USER#{sub}"}, ":s": {"S": "SESSION#"}},
-            ProjectionExpression="pk, sk, #sub, sid, device, created_at, expires_at, last_seen_at, idle_exp, version",
+            ProjectionExpression=(
+                "pk, sk, #sub, sid, device, created_at, expires_at, last_seen_at, idle_exp, version, "
+                "created_ms, seen_ms"
+            ),
             ExpressionAttributeNames={"#sub": "sub"},
         )
         for page in pages:
