@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import secrets
 import string
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -105,12 +106,11 @@ def create(
     user: dict[str, Any],
     *,
     device: str = "",
-    previous: SessionKey | None = None,
+    previous: Iterable[tuple[str, str]] = (),
 ) -> SessionRecord:
-    """Write a new session for a fresh sign-in; end the browser's ``previous`` session
-    (``relogin``) and the user's least recently used ones past the cap (``cap``)."""
-    if previous is not None:
-        end(deps, previous, "relogin")
+    """Write a new session for a fresh sign-in; once it is stored, end the browser's ``previous``
+    sessions (``(sub, session_hash)`` pairs, whatever their user: ``relogin``) and the user's least
+    recently used ones past the cap (``cap``)."""
     created, created_ms = deps.clock.now(), deps.clock.now_ms()
     record = SessionRecord(
         sub=key.sub,
@@ -129,14 +129,21 @@ def create(
         last_seen_ms=created_ms,
     )
     deps.store.put_session(record)
+    for sub, session_hash in set(previous):
+        if (sub, session_hash) != (key.sub, key.session_hash):
+            _end_stored(deps, sub, session_hash, "relogin")
     _enforce_cap(deps, record)
     return record
 
 
 def end(deps: Deps, key: SessionKey, reason: EndReason) -> None:
     """Delete one session (idempotent), logged and counted with ``reason`` if it existed."""
-    existed = deps.store.delete_session(key.sub, key.session_hash)
-    _ended(key.sub, reason, 1 if existed else 0)
+    _end_stored(deps, key.sub, key.session_hash, reason)
+
+
+def _end_stored(deps: Deps, sub: str, session_hash: str, reason: EndReason) -> None:
+    existed = deps.store.delete_session(sub, session_hash)
+    _ended(sub, reason, 1 if existed else 0)
 
 
 # --- issue 12: a user's sessions, listed and ended by their public id ---------------------------
@@ -187,8 +194,7 @@ def valid_session_id(value: str) -> bool:
 
 
 def _end_record(deps: Deps, record: SessionRecord, reason: EndReason) -> None:
-    existed = deps.store.delete_session(record.sub, record.session_hash)
-    _ended(record.sub, reason, 1 if existed else 0)
+    _end_stored(deps, record.sub, record.session_hash, reason)
 
 
 def _enforce_cap(deps: Deps, new: SessionRecord) -> None:

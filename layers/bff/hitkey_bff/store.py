@@ -1,7 +1,8 @@
 """DynamoDB access: login states and sessions in one table (``pk``/``sk``, TTL attribute ``ttl``).
 
 * Login state - ``pk=LOGIN#<sha256(state)>``, ``sk=LOGIN``: PKCE verifier, ``return_to``, the
-  hash of the browser-binding cookie; consumed exactly once by a conditional delete.
+  hash of the browser-binding cookie, and the browser's session when the login began (its sub and
+  sort-key hash, never the cookie's secret); consumed exactly once by a conditional delete.
 * Session - ``pk=USER#<sub>``, ``sk=SESSION#<sha256(cookie secret)>``: sealed tokens, the data
   key blob, display claims, expiries, a ``version`` for optimistic concurrency and an optional
   refresh lease (``lease_owner``, ``lease_until``). All of a user's sessions are one Query away.
@@ -59,6 +60,10 @@ class LoginState:
 
     verifier: str
     return_to: str
+    # the session this browser had when the login began (its ``sub`` and sort-key hash), which
+    # the callback ends once the new one is stored; "" for none
+    previous_sub: str = ""
+    previous_session: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +174,11 @@ class Store:
                 "verifier": {"S": state.verifier},
                 "return_to": {"S": state.return_to},
                 "ttl": {"N": str(expires_at)},
+                **(
+                    {"prev_sub": {"S": state.previous_sub}, "prev_session": {"S": state.previous_session}}
+                    if state.previous_sub and state.previous_session
+                    else {}
+                ),
             },
         )
 
@@ -188,7 +198,12 @@ class Store:
                 return None
             raise
         item = out.get("Attributes", {})
-        return LoginState(verifier=_s(item, "verifier"), return_to=_s(item, "return_to", "/"))
+        return LoginState(
+            verifier=_s(item, "verifier"),
+            return_to=_s(item, "return_to", "/"),
+            previous_sub=_s(item, "prev_sub"),
+            previous_session=_s(item, "prev_session"),
+        )
 
     # --- sessions -----------------------------------------------------------------------------
     def put_session(self, record: SessionRecord) -> None:

@@ -70,7 +70,12 @@ def _callback(request: Request, deps: Deps) -> Response:
     except AccessTokenRejected:
         return _auth_error(deps, "upstream_error")
     key = SessionKey.new(user["sub"])
-    previous = SessionKey.decode(request.cookie(s.cookie_name))  # this browser's old session: relogin
+    # this browser's old session (relogin): as recorded by the login, which the Strict cookie
+    # reached; and the cookie itself when it came along here too (a login begun on another site)
+    previous = {(login.previous_sub, login.previous_session)} if login.previous_sub else set()
+    cookie = SessionKey.decode(request.cookie(s.cookie_name))
+    if cookie is not None:
+        previous.add((cookie.sub, cookie.session_hash))
     sessions.create(deps, key, tokens, user, device=describe(request.headers.get("user-agent")), previous=previous)
     metrics.add_metric(name="Logins", unit="Count", value=1)
     logger.info("signed in", extra={"sub": key.sub})
