@@ -176,8 +176,8 @@ def webkit(display: str) -> Iterator[WebKit]:
 
 
 @contextmanager
-def firefox() -> Iterator[Firefox]:
-    """A fresh headless Firefox ESR with a new profile, under Marionette."""
+def firefox(log: Path) -> Iterator[Firefox]:
+    """A fresh headless Firefox ESR with a new profile, under Marionette; its own output goes to ``log``."""
     try:
         from marionette_driver.marionette import Marionette
     except ImportError:
@@ -185,7 +185,9 @@ def firefox() -> Iterator[Firefox]:
     binary = FIREFOX if Path(FIREFOX).is_file() else shutil.which("firefox-esr")
     if binary is None:
         unavailable(f"Firefox ESR ({FIREFOX})", FIREFOX_INSTALL)
-    client = Marionette(host="127.0.0.1", port=free_port(), bin=binary, headless=True, startup_timeout=60)
+    client = Marionette(
+        host="127.0.0.1", port=free_port(), bin=binary, headless=True, startup_timeout=60, gecko_log=str(log)
+    )
     try:
         client.start_session()
         client.timeout.page_load = WAIT_SECONDS

@@ -56,7 +56,7 @@ def _launch(name: str, request: pytest.FixtureRequest) -> Iterator[Engine]:
         with webkit(request.getfixturevalue("display")) as engine:
             yield engine
     else:
-        with firefox() as engine:
+        with firefox(request.getfixturevalue("shots") / "firefox.log") as engine:
             yield engine
 
 

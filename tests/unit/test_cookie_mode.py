@@ -171,6 +171,11 @@ def test_make_run_refuses_http_cookies_it_cannot_use(
         cookie_mode.wanted(origin)
 
 
-def test_the_default_line_tells_a_safari_user_what_to_do() -> None:
+def test_the_default_line_and_the_docs_tell_a_safari_user_what_to_do() -> None:
     assert "HTTP_COOKIES=1 make run" in cookie_mode.apply(False, "http://localhost:3000")
-    assert (Path(ROOT) / "docs" / "browsers.md").is_file()
+    use_plain_http_cookies()
+    settings = config.settings_from(LOCAL)
+    docs = (Path(ROOT) / "docs" / "browsers.md").read_text()
+    assert "HTTP_COOKIES=1 make run" in docs
+    for name in (settings.cookie_name, settings.login_cookie_name, config.COOKIE_NAME):
+        assert f"| `{name}` |" in docs, name
