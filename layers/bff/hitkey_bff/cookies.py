@@ -4,7 +4,7 @@ Session cookie value: ``v1.<base64url(sub)>.<base64url(32 random bytes)>``. The 
 partition and the secret's SHA-256 the item, in one GetItem; the secret itself is never stored,
 and it is half of the key that decrypts the session's tokens.
 
-Every cookie is ``Secure`` and named with the ``__Host-`` prefix. The one exception is
+Every cookie is ``Secure`` (and by default named with the ``__Host-`` prefix). The one exception is
 ``make run`` with ``HTTP_COOKIES=1`` (docs/browsers.md): ``local/stack.py`` calls
 :func:`use_plain_http_cookies` in its own process so that WebKit, which drops ``Secure`` cookies
 on http://localhost, can sign in. No environment variable or template parameter turns it on, and
