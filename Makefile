@@ -92,7 +92,7 @@ functional: $(STAMP) ## tests/functional: every module and route against moto an
 integration: $(STAMP) ## tests/integration: `make run` as a subprocess, concurrent refreshes on moto's server
 	$(VENV)/bin/pytest tests/integration -q
 
-e2e: $(STAMP) ## tests/e2e: Chromium through the demo (skips without Chromium)
+e2e: $(STAMP) ## tests/e2e: Chromium, WebKitGTK and Firefox ESR through the demo (each skips when not installed)
 	$(VENV)/bin/pytest tests/e2e -q
 
 fast: $(STAMP) ## The quick loop: ruff, then unit and functional tests with the dev Hypothesis profile

@@ -213,12 +213,17 @@ def start(ports: dict[str, int]) -> Stack:
     """Start moto, HitKey (emulated unless configured), the sample API, the resources and the gateway."""
     import boto3
 
+    from local import cookie_mode
     from local.gateway import Gateway
     from local.resources import TEMPLATE, create_resources
 
     port = ports["PORT"]
     origin = app_origin(port)
     spa = spa_dir()
+    try:
+        plain_http_cookies = cookie_mode.wanted(origin)
+    except ValueError as exc:
+        raise StackError(str(exc)) from None
     real_hitkey()  # a half-configured HitKey fails before anything starts
     for name, what in PORT_VARIABLES.items():
         ensure_free(ports[name], what, name)
@@ -245,6 +250,7 @@ def start(ports: dict[str, int]) -> Stack:
             POWERTOOLS_METRICS_DISABLED="true",
         )
         os.environ.pop("HITKEY_CLIENT_SECRET", None)  # the functions read it from Secrets Manager
+        say(cookie_mode.apply(plain_http_cookies, origin))
         bff = f"http://localhost:{port}"
         gateway = Gateway(
             TEMPLATE, spa_dir=spa, spa_fallback=True, parameters={"AppOrigin": origin}, canonical_origin=bff

@@ -10,11 +10,14 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from hitkey_bff.cookies import plain_http_cookies, unprefixed
 from hitkey_bff.errors import ConfigError
 
 THIRTY_DAYS = 30 * 24 * 3600
 ONE_DAY = 24 * 3600
 MAX_SESSIONS_PER_USER = 20
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")  # where plain-http cookies may be used
+COOKIE_NAME = "__Host-Http-hitkey-session"
 REFRESH_BUDGET_SECONDS = 35  # the longest a refresh waits for HitKey: docs/security.md, "Refresh timing"
 
 
@@ -32,7 +35,7 @@ class Settings:
     api_url: str = "https://api.hitkey.io"
     scopes: str = "openid profile email"
     session_ttl_seconds: int = THIRTY_DAYS
-    cookie_name: str = "__Host-Http-hitkey-session"
+    cookie_name: str = COOKIE_NAME
     end_all_sessions_on_reuse: bool = False
     # issue 12: inactivity timeout (docs/security.md, ASVS 7.3.1) and live sessions per user
     session_idle_timeout_seconds: int = ONE_DAY
@@ -57,6 +60,15 @@ def _origin(value: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
         raise ConfigError("APP_ORIGIN must be a scheme and host, e.g. https://app.example.com")
     return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def _plain_http_cookie_name(name: str, app_origin: str) -> str:
+    """In ``make run``'s plain-http cookie mode, the cookie name without its ``__Host-`` prefix -
+    and a refusal for any APP_ORIGIN other than http on loopback, where it would be a downgrade."""
+    parts = urlsplit(app_origin)
+    if parts.scheme != "http" or parts.hostname not in LOOPBACK_HOSTS:
+        raise ConfigError(f"plain-http cookies are for http://localhost only, not APP_ORIGIN {app_origin}")
+    return unprefixed(name)
 
 
 def _int(env: dict[str, str], name: str) -> int | None:
@@ -94,12 +106,15 @@ def settings_from(env: dict[str, str]) -> Settings:
         optional["end_all_sessions_on_reuse"] = True
     if budget := _int(env, "REFRESH_BUDGET_SECONDS"):
         optional["refresh_budget_seconds"] = min(budget, REFRESH_BUDGET_SECONDS)
-    return Settings(
-        client_id=_required(env, "HITKEY_CLIENT_ID"),
-        client_secret_id=_required(env, "HITKEY_CLIENT_SECRET_ARN"),
-        redirect_uri=_required(env, "REDIRECT_URI"),
-        app_origin=_origin(_required(env, "APP_ORIGIN")),
-        session_table=_required(env, "SESSION_TABLE"),
-        kms_key_id=_required(env, "KMS_KEY_ID"),
-        **optional,
-    )
+    required: dict[str, Any] = {
+        "client_id": _required(env, "HITKEY_CLIENT_ID"),
+        "client_secret_id": _required(env, "HITKEY_CLIENT_SECRET_ARN"),
+        "redirect_uri": _required(env, "REDIRECT_URI"),
+        "app_origin": _origin(_required(env, "APP_ORIGIN")),
+        "session_table": _required(env, "SESSION_TABLE"),
+        "kms_key_id": _required(env, "KMS_KEY_ID"),
+    }
+    if plain_http_cookies():
+        name = optional.get("cookie_name", COOKIE_NAME)
+        optional["cookie_name"] = _plain_http_cookie_name(name, required["app_origin"])
+    return Settings(**required, **optional)

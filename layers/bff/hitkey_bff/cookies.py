@@ -3,6 +3,12 @@
 Session cookie value: ``v1.<base64url(sub)>.<base64url(32 random bytes)>``. The sub finds the
 partition and the secret's SHA-256 the item, in one GetItem; the secret itself is never stored,
 and it is half of the key that decrypts the session's tokens.
+
+Every cookie is ``Secure`` (and by default named with the ``__Host-`` prefix). The one exception is
+``make run`` with ``HTTP_COOKIES=1`` (docs/browsers.md): ``local/stack.py`` calls
+:func:`use_plain_http_cookies` in its own process so that WebKit, which drops ``Secure`` cookies
+on http://localhost, can sign in. No environment variable or template parameter turns it on, and
+:func:`hitkey_bff.config.settings_from` refuses it for any origin but http on loopback.
 """
 
 from __future__ import annotations
@@ -16,6 +22,34 @@ from dataclasses import dataclass
 SECRET_BYTES = 32
 LOGIN_MAX_AGE = 600
 MAX_SUB_BYTES = 255
+SECURE_PREFIXES = ("__host-http-", "__host-", "__http-", "__secure-")  # each needs Secure (lower case)
+
+
+@dataclass(slots=True)
+class _Mode:
+    plain_http: bool = False
+
+
+_mode = _Mode()
+
+
+def use_plain_http_cookies(on: bool = True) -> None:
+    """``make run`` only (``HTTP_COOKIES=1``): cookies without ``Secure`` and without a prefix that
+    requires it. Process-wide; nothing in the functions calls it."""
+    _mode.plain_http = on
+
+
+def plain_http_cookies() -> bool:
+    """Whether this process sets cookies for plain http (``make run`` with ``HTTP_COOKIES=1``)."""
+    return _mode.plain_http
+
+
+def unprefixed(name: str) -> str:
+    """``name`` without the ``__Host-``/``__Secure-``/``__Http-`` prefix a browser ties to ``Secure``."""
+    for prefix in SECURE_PREFIXES:
+        if name.lower().startswith(prefix):
+            return name[len(prefix) :]
+    return name
 
 
 def b64url(data: bytes) -> str:
@@ -81,8 +115,17 @@ class SessionKey:
         return cls(sub, secret)
 
 
+def _secure(name: str) -> str:
+    """The ``Secure`` attribute - left out only in the plain-http mode, for a name no prefix binds."""
+    if not _mode.plain_http:
+        return " Secure;"
+    if unprefixed(name) != name:
+        raise ValueError(f"cookie {name!r} needs Secure: plain-http cookies take a name without the prefix")
+    return ""
+
+
 def _cookie(name: str, value: str, max_age: int, same_site: str) -> str:
-    return f"{name}={value}; Path=/; Max-Age={max_age}; Secure; HttpOnly; SameSite={same_site}"
+    return f"{name}={value}; Path=/; Max-Age={max_age};{_secure(name)} HttpOnly; SameSite={same_site}"
 
 
 def session_cookie(name: str, key: SessionKey, max_age: int) -> str:
@@ -97,4 +140,5 @@ def login_cookie(name: str, binding: str) -> str:
 
 def expired_cookie(name: str, same_site: str = "Strict") -> str:
     """``Set-Cookie`` that deletes ``name``."""
-    return f"{name}=; Path=/; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Secure; HttpOnly; SameSite={same_site}"
+    expired = "Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT"
+    return f"{name}=; Path=/; {expired};{_secure(name)} HttpOnly; SameSite={same_site}"
