@@ -116,6 +116,7 @@ bench: $(STAMP) ## Benchmarks: calls per route, cold start, warm CPU, the AWS bi
 	$(PY) -m bench.calls
 	$(PY) -m bench.coldstart
 	$(PY) -m bench.warm
+	$(PY) -m bench.proxy
 	$(PY) -m bench.cost
 
 test: lint typecheck template-check js-test pytest ## Everything CI runs: lint, types, template, tests

@@ -1,5 +1,5 @@
 """``python -m tools.cli sessions list|end`` against the table in moto, sessions opened by the real
-callback (issue 12: operators, ASVS 7.4.2 / 7.4.5)."""
+callback (operators: ASVS 7.4.2 / 7.4.5)."""
 
 from __future__ import annotations
 

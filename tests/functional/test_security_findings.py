@@ -1,4 +1,4 @@
-"""Issue 10's smaller findings: security headers, logout with two session cookies, a blank
+"""Smaller security defences: security headers, logout with two session cookies, a blank
 ``sub``, and error bodies that name no internals."""
 
 from __future__ import annotations

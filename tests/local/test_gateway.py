@@ -712,7 +712,7 @@ def test_an_httpapi_event_without_path_is_the_default_route(tmp_path: Path) -> N
 
 
 # ---------------------------------------------------------------------------------------------
-# CORS, deep links, the canonical host (issue 13)
+# CORS, deep links, the canonical host
 # ---------------------------------------------------------------------------------------------
 
 APP = "https://app.example.com"

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from hitkey_bff.budgets import REFRESH_BUDGET_SECONDS
 from hitkey_bff.errors import ConfigError
 
 THIRTY_DAYS = 30 * 24 * 3600
 ONE_DAY = 24 * 3600
 MAX_SESSIONS_PER_USER = 20
-REFRESH_BUDGET_SECONDS = 35  # the longest a refresh waits for HitKey: docs/security.md, "Refresh timing"
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +34,7 @@ class Settings:
     session_ttl_seconds: int = THIRTY_DAYS
     cookie_name: str = "__Host-Http-hitkey-session"
     end_all_sessions_on_reuse: bool = False
-    # issue 12: inactivity timeout (docs/security.md, ASVS 7.3.1) and live sessions per user
+    # inactivity timeout (docs/security.md, ASVS 7.3.1) and live sessions per user
     session_idle_timeout_seconds: int = ONE_DAY
     max_sessions_per_user: int = MAX_SESSIONS_PER_USER
     refresh_budget_seconds: int = REFRESH_BUDGET_SECONDS

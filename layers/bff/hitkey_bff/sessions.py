@@ -137,7 +137,7 @@ def end(deps: Deps, key: SessionKey, reason: EndReason) -> None:
     _ended(key.sub, reason, 1 if existed else 0)
 
 
-# --- issue 12: a user's sessions, listed and ended by their public id ---------------------------
+# --- a user's sessions, listed and ended by their public id ----------------------------------
 
 
 def live_sessions(deps: Deps, sub: str) -> list[SessionRecord]:
