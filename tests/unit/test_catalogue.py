@@ -13,6 +13,8 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
+import pytest
+
 from hitkey_bff import catalogue, errors
 from hitkey_bff.catalogue import AUTH_ERRORS, CLIENT_ERRORS, ERRORS, INTERNAL_CODES
 from tests.unit.docs_tables import ROOT, table_rows
@@ -157,3 +159,44 @@ def test_the_scanner_finds_what_a_new_error_would_add(tmp_path: Path) -> None:
 def test_the_catalogue_is_a_leaf_module() -> None:
     source = Path(catalogue.__file__).read_text(encoding="utf-8")
     assert not re.search(r"^\s*(from|import) hitkey_bff", source, re.MULTILINE)
+
+
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted((ROOT / "examples").glob("*/README.md"))]
+DOCS.append(ROOT / "clients" / "js" / "README.md")
+STATUS = re.compile(r"0|[45]\d\d")
+
+
+def quoted_codes(text: str) -> list[tuple[int, int, str]]:
+    """``(line, status, code)`` of every `` `NNN code` `` phrase, and of every code in the first
+    cell after a status cell of a table row (``| 401 | `unauthenticated`, ... |``)."""
+    found = [
+        (text.count("\n", 0, m.start()) + 1, int(m[1]), m[2])
+        for m in re.finditer(r"`([1-5]\d\d) ([a-z][a-z_]*[a-z])`", text)
+    ]
+    for number, line in enumerate(text.splitlines(), 1):
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")] if line.startswith("|") else []
+        for i, cell in enumerate(cells[:-1]):
+            if STATUS.fullmatch(cell):
+                found += [(number, int(cell), code) for code in re.findall(r"`([a-z]+(?:_[a-z]+)*)`", cells[i + 1])]
+                break
+    return found
+
+
+@pytest.mark.parametrize("doc", [d for d in DOCS if d.exists()], ids=lambda d: d.relative_to(ROOT).as_posix())
+def test_the_docs_quote_codes_with_their_status(doc: Path) -> None:
+    """Wherever a doc pairs a status with an error code, the code answers with that status."""
+    statuses: dict[str, set[int]] = defaultdict(set)
+    for table in (ERRORS, CLIENT_ERRORS):
+        for code, entry in table.items():
+            statuses[code].add(entry.status)
+    wrong = [
+        f"{doc.relative_to(ROOT)}:{line}: {status} {code} (answered with: {sorted(statuses[code]) or 'none'})"
+        for line, status, code in quoted_codes(doc.read_text(encoding="utf-8"))
+        if status not in statuses[code]
+    ]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_doc_scan_finds_status_and_code_pairs() -> None:
+    text = "a `401 session_ended` here\n| 401 | `unauthenticated`, `session_ended` | gone |\n| 200 | `ok` |\n"
+    assert quoted_codes(text) == [(1, 401, "session_ended"), (2, 401, "unauthenticated"), (2, 401, "session_ended")]
