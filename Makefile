@@ -137,7 +137,7 @@ js-test: ## The JS client's unit tests (node --test; skipped without node, excep
 package: $(STAMP) ## Layer + function zips for arm64 Lambda in build/ (no Docker, no Python 3.12)
 	@$(PY) -m local.package
 
-bench: $(STAMP) ## Benchmarks: calls per route, cold start, warm CPU, the AWS bill (~5 min)
+bench: $(STAMP) ## Benchmarks: calls per route, cold start, warm CPU, the API proxy, the AWS bill (minutes; each shows progress)
 	$(PY) -m bench.calls
 	$(PY) -m bench.coldstart
 	$(PY) -m bench.warm
