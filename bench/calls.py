@@ -487,7 +487,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.calls", description=__doc__.split("\n")[0])
     parser.add_argument("--mixed", type=int, default=10_000, help="requests per mixed run (default 10000)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--brief",
+        action="store_true",
+        help="a few requests per run: that it runs (make test)",
+    )
     args = parser.parse_args(argv)
+    if args.brief:
+        args.mixed = 50
     print_routes(measure_routes())
     print_proxy(measure_proxy())
     burst = mixed_run(args.mixed, seed=args.seed, label=f"burst: {args.mixed:,} back to back")

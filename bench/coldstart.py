@@ -34,6 +34,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,8 @@ from bench.common import (
     stub_settings,
     table,
 )
+from local.template import FunctionSpec
+from local.template import functions as template_functions
 
 BASELINE = "boto3 + DynamoDB client"
 BASELINE_CALL = "boto3 + DynamoDB client + 1 GetItem"
@@ -93,13 +96,14 @@ class Context:
     function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "bench")
     function_version = "$LATEST"
     invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:" + function_name
-    memory_limit_in_mb = 256
+    memory_limit_in_mb = int(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128"))
     aws_request_id = "c6af9ac6-7b61-11e6-9a41-93e812345678"
     log_group_name = "/aws/lambda/" + function_name
     log_stream_name = "2025/01/01/[$LATEST]0123456789abcdef"
     identity = client_context = tenant_id = None
+    deadline = time.monotonic() + int(os.environ.get("BENCH_TIMEOUT_MS", "3000")) / 1000
     def get_remaining_time_in_millis(self):
-        return 25000
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 c0, t0 = time.process_time(), time.perf_counter()
 if mode == "function":
@@ -236,14 +240,23 @@ class Run:
     stderr: str
 
 
+@cache
+def _specs() -> dict[str, FunctionSpec]:
+    """``functions/<name>`` -> its function in template.yaml (timeout and memory for the context)."""
+    return {spec.code_uri.name: spec for spec in template_functions(http_only=True)}
+
+
 def child_env(url: str, function: str, event: dict[str, Any] | None) -> dict[str, str]:
-    """A Lambda-like environment for the measured process."""
+    """A Lambda-like environment for the measured process: the function's timeout and memory are
+    template.yaml's (a reference variant gets the first function's)."""
+    spec = _specs().get(function) or next(iter(_specs().values()))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "HITKEY_", "POWERTOOLS_", "PYTHON"))}
     for values in (aws_env(endpoint=url), bff_env(stub_settings(api_url=url))):
         env.update({k: v for k, v in values.items() if v is not None})
     env.update(
         AWS_LAMBDA_FUNCTION_NAME=f"hitkey-bff-{function}",
-        AWS_LAMBDA_FUNCTION_MEMORY_SIZE="256",
+        AWS_LAMBDA_FUNCTION_MEMORY_SIZE=str(spec.memory_size),
+        BENCH_TIMEOUT_MS=str(spec.timeout * 1000),
         AWS_EXECUTION_ENV="AWS_Lambda_python3.12",
         BENCH_EVENT=json.dumps(event or {}),
         API_UPSTREAMS=json.dumps({"bench": f"{url}/oauth"}),  # the api function's upstream: the stub
@@ -302,15 +315,21 @@ class ColdStarts:
 
 
 def measure(
-    reps: int = 7, functions: tuple[str, ...] = FUNCTIONS, *, importtime: bool = True, layer: Path = LAYER_DIR
+    reps: int = 7,
+    functions: tuple[str, ...] = FUNCTIONS,
+    *,
+    importtime: bool = True,
+    layer: Path = LAYER_DIR,
+    warm_up: bool = True,
 ) -> ColdStarts:
-    """``reps`` interleaved fresh-interpreter runs of every function and both references."""
+    """``reps`` interleaved fresh-interpreter runs of every function and both references (after
+    an uncounted ``warm_up`` run of each that fills the page cache and the local .pyc files)."""
     variants = [*REFERENCES, *functions, *(ALONE if importtime else ())]
     runs: dict[str, list[Run]] = defaultdict(list)
     traces: dict[str, list[str]] = {}
     rng = random.Random(42)
     with stub_server() as (url, seeded, stub_call_s):
-        for variant in variants:  # warm the page cache and the local .pyc files; not counted
+        for variant in variants if warm_up else ():  # not counted
             run_child(variant, url, seeded, layer=layer)
         bar = Progress("cold starts", reps * len(variants))
         for rep in range(reps):
@@ -487,13 +506,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=7, help="fresh interpreters per variant (default 7)")
     parser.add_argument("--no-importtime", action="store_true", help="skip the -X importtime tables")
     parser.add_argument(
+        "--brief",
+        action="store_true",
+        help="one cold start each, no warm-up: that it runs (make test)",
+    )
+    parser.add_argument(
         "--layer",
         type=Path,
         default=LAYER_DIR,
         help="the folder holding hitkey_bff (default layers/bff): try a variant",
     )
     args = parser.parse_args(argv)
-    result = measure(args.reps, importtime=not args.no_importtime, layer=args.layer.resolve())
+    if args.brief:
+        args.reps, args.no_importtime = 1, True
+    result = measure(args.reps, importtime=not args.no_importtime, layer=args.layer.resolve(), warm_up=not args.brief)
     print_report(result, args.reps)
     return 0
 

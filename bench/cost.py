@@ -69,8 +69,8 @@ class Measured:
     cold: coldstart.ColdStarts
 
 
-def measure(requests: int, assumptions: Assumptions) -> Measured:
-    """Run the benches this model feeds on (~1-2 minutes)."""
+def measure(requests: int, assumptions: Assumptions, *, brief: bool = False) -> Measured:
+    """Run the benches this model feeds on (~1-2 minutes; ``brief``: a few calls of each)."""
     routes = calls.measure_routes()
     spread = calls.mixed_run(
         requests,
@@ -82,8 +82,13 @@ def measure(requests: int, assumptions: Assumptions) -> Measured:
     return Measured(
         routes,
         spread,
-        warm.measure(calls=1000, rounds=10),
-        coldstart.measure(reps=3, functions=("login", "callback", "session", "userinfo"), importtime=False),
+        warm.measure(calls=2, rounds=2) if brief else warm.measure(calls=1000, rounds=10),
+        coldstart.measure(
+            reps=1 if brief else 3,
+            functions=("login", "callback", "session", "userinfo"),
+            importtime=False,
+            warm_up=not brief,
+        ),
     )
 
 
@@ -328,9 +333,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=10_000, help="requests in the simulated run (default 10000)")
     parser.add_argument("--cpu-factor", type=float, default=1.0, help="Lambda vCPU time per CPU second here")
     parser.add_argument("--sessions", type=int, default=100, help="active sessions in the simulated traffic")
+    parser.add_argument(
+        "--brief",
+        action="store_true",
+        help="tiny runs of its inputs: that it runs (make test)",
+    )
     args = parser.parse_args(argv)
     a = Assumptions(memory_mb=args.memory, cpu_factor=args.cpu_factor, session_pool=args.sessions)
-    print_report(measure(args.requests, a), a)
+    print_report(measure(50, a, brief=True) if args.brief else measure(args.requests, a), a)
     return 0
 
 

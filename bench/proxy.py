@@ -107,8 +107,13 @@ def measure(calls: int = 3000, rounds: int = 15) -> tuple[dict[str, float], dict
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.proxy", description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=3000, help="timed calls per variant (default 3000)")
+    parser.add_argument(
+        "--brief",
+        action="store_true",
+        help="two calls in two rounds: that it runs (make test)",
+    )
     args = parser.parse_args(argv)
-    cpu, wall = measure(args.calls)
+    cpu, wall = measure(2, rounds=2) if args.brief else measure(args.calls)
     heading("API proxy: warm CPU per call vs calling the upstream directly (medians)")
     rows = [
         [name, f"{cpu[name] * 1e6:.0f}", f"{cpu[name] / cpu[DIRECT]:.2f}x", f"{wall[name] * 1e6:.0f}"]

@@ -160,8 +160,13 @@ def print_report(result: Warm) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.warm", description=__doc__.split("\n")[0])
     parser.add_argument("--calls", type=int, default=3000, help="timed calls per variant (default 3000)")
+    parser.add_argument(
+        "--brief",
+        action="store_true",
+        help="two calls in two rounds: that it runs (make test)",
+    )
     args = parser.parse_args(argv)
-    print_report(measure(args.calls))
+    print_report(measure(2, rounds=2) if args.brief else measure(args.calls))
     return 0
 
 

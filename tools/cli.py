@@ -119,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
         action = actions.add_parser(name, help=text)
         action.add_argument("--sub", required=True, help="the user's HitKey subject")
         action.add_argument("--table", help="the session table (default: $SESSION_TABLE)")
+        action.add_argument("--region", help="the table's AWS region (default: $AWS_DEFAULT_REGION or your AWS config)")
         if name == "end":
             action.add_argument("--id", help="a session's public id (from `sessions list`); default: all")
     return parser
@@ -134,7 +135,12 @@ def run_sessions(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         raise CliError("no table: pass --table <the stack's SessionTable> or export SESSION_TABLE", EXIT_USAGE)
     if not sub:
         raise CliError("--sub must not be empty", EXIT_USAGE)
-    store = sessions_admin.store_for(table)
+    try:
+        store = sessions_admin.store_for(table, args.region)
+    except NoRegionError:
+        raise CliError(
+            "no AWS region configured: pass --region (the stack's region) or set AWS_DEFAULT_REGION", EXIT_USAGE
+        ) from None
     try:
         if args.action == "list":
             for row in sessions_admin.list_sessions(store, sub):

@@ -1,7 +1,7 @@
 """``python -m tools.cli sessions list|end``: an operator's view of one user's sessions.
 
-Reads the deployed table (``--table`` or ``$SESSION_TABLE``; moto or DynamoDB Local with
-``AWS_ENDPOINT_URL``). Prints public ids, devices and times - never a token, a data key or a
+Reads the deployed table (``--table`` or ``$SESSION_TABLE``, in ``--region`` or ``$AWS_DEFAULT_REGION``;
+moto or DynamoDB Local with ``AWS_ENDPOINT_URL``). Prints public ids, devices and times - never a token, a data key or a
 cookie secret (the table holds none of the latter, and the listing projects no token attribute).
 Ending prints one JSON line per session ended, reason ``revoked`` (ASVS 7.4.2, 7.4.5).
 """
@@ -22,9 +22,10 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 
-def store_for(table: str) -> Store:
-    """The layer's own :class:`Store` on a plain boto3 client."""
-    client: DynamoDBClient = boto3.client("dynamodb")
+def store_for(table: str, region: str | None = None) -> Store:
+    """The layer's own :class:`Store` on a plain boto3 client (``region``: else the standard AWS
+    configuration's; none at all raises botocore's ``NoRegionError``)."""
+    client: DynamoDBClient = boto3.client("dynamodb", region_name=region or None)
     return Store(lambda: client, table)
 
 

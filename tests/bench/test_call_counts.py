@@ -18,7 +18,7 @@ def routes() -> calls.RouteCalls:
     [
         # (DynamoDB reads, DynamoDB writes, KMS, Secrets Manager, HitKey)
         ("login", (0, 1, 0, 0, 0)),
-        # issue 12: + the cap's Query of the user's partition (a read)
+        # + the cap's Query of the user's partition (a read)
         ("callback", (1, 2, 0, 0, 2)),
         ("session", (1, 0, 0, 0, 0)),
         ("userinfo (valid token)", (1, 0, 0, 0, 1)),

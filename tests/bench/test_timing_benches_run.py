@@ -1,9 +1,17 @@
-"""The timing benchmarks run to the end: every variant answers as it should on a warm "Lambda"
-(each raises on an unexpected status), without asserting anything about time."""
+"""Every benchmark runs to the end: each ``python -m bench.<name> --brief`` as ``make bench`` runs
+it, only shorter. Every variant answers as it should (the benches raise on an unexpected status);
+nothing is asserted about time."""
 
 from __future__ import annotations
 
-from bench import proxy, warm
+import re
+
+import pytest
+
+from bench import calls, coldstart, cost, proxy, warm
+from tests.kit import routes
+
+FUNCTIONS = sorted({r.function for r in routes().values()})
 
 
 def test_warm_bench_runs_every_handler_and_part() -> None:
@@ -15,3 +23,40 @@ def test_warm_bench_runs_every_handler_and_part() -> None:
 def test_proxy_bench_runs_both_variants() -> None:
     cpu, wall = proxy.measure(calls=2, rounds=2)
     assert set(cpu) == set(wall) == {proxy.DIRECT, proxy.PROXIED}
+
+
+def _row_names(report: str) -> set[str]:
+    """The first cell of every Markdown table row of a bench's report."""
+    return {m[1].strip() for m in re.finditer(r"^\| ([^|]+)\|", report, re.MULTILINE)}
+
+
+def test_coldstart_bench_serves_a_first_event_in_every_function(capsys: pytest.CaptureFixture[str]) -> None:
+    """A fresh interpreter per function, with the Lambda context's time left taken from the
+    template: each first event answers its expected status (a refresh needs the whole budget)."""
+    assert coldstart.main(["--brief"]) == 0
+    report = capsys.readouterr().out
+    assert set(FUNCTIONS) <= _row_names(report), report
+    assert coldstart.BASELINE in report
+
+
+def test_calls_bench_runs_routes_proxy_and_both_mixed_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    assert calls.main(["--brief"]) == 0
+    report = capsys.readouterr().out
+    assert "burst: 50 back to back" in report and "spread: same mix" in report
+    assert "KMS calls over 50 warm requests" in report
+
+
+def test_warm_bench_main_prints_its_report(capsys: pytest.CaptureFixture[str]) -> None:
+    assert warm.main(["--brief"]) == 0
+    assert warm.REFERENCE in _row_names(capsys.readouterr().out)
+
+
+def test_proxy_bench_main_prints_its_report(capsys: pytest.CaptureFixture[str]) -> None:
+    assert proxy.main(["--brief"]) == 0
+    assert {proxy.DIRECT, proxy.PROXIED} <= _row_names(capsys.readouterr().out)
+
+
+def test_cost_bench_prices_a_brief_run(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cost.main(["--brief"]) == 0
+    report = capsys.readouterr().out
+    assert "$" in report and "Lambda INIT" in report

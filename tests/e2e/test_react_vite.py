@@ -43,7 +43,10 @@ EXAMPLE = ROOT / "examples" / "react-vite"
 SESSION = "__Host-Http-hitkey-session"
 ADA = SEEDED_USERS[0]
 DEEP_LINK = "/settings/profile?tab=security&view=full#sessions"
-HOW_TO_INSTALL_NODE = "install Node.js 20.19+ with npm (`sudo apt-get install nodejs npm`, or from nodejs.org)"
+HOW_TO_INSTALL_NODE = "run `make node` (Node.js with npm from PyPI into .venv-node), or install Node.js 20.19+ with npm"
+PROJECT_NODE = ROOT / ".venv-node" / "bin"  # `make node`'s, found first as make itself does
+if (PROJECT_NODE / "node").exists() and str(PROJECT_NODE) not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = f"{PROJECT_NODE}{os.pathsep}{os.environ.get('PATH', '')}"
 FETCH = """async (path) => {
   const res = await fetch(path, {credentials: "include", headers: {"X-CSRF": "1"}, cache: "no-store"});
   return {status: res.status, body: await res.json()};

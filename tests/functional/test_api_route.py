@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hitkey_bff.tokens import REFRESH_COOLDOWN_SECONDS
+from hitkey_bff.budgets import REFRESH_COOLDOWN_SECONDS
 from local.emulator import SEEDED_USERS, Emulator
 from local.gateway import Gateway, build_event
 from tests.conftest import Aws

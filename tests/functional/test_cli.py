@@ -343,7 +343,7 @@ def test_runs_as_a_module() -> None:
     assert "--show-secret" in result.stdout
 
 
-# -- refusals (issue 10) ---------------------------------------------------------------------
+# -- refusals ---------------------------------------------------------------------------------
 
 
 def test_refuses_to_overwrite_a_stored_secret_without_force(

@@ -1,16 +1,22 @@
 """``python -m tools.cli sessions list|end`` against the table in moto, sessions opened by the real
-callback (issue 12: operators, ASVS 7.4.2 / 7.4.5)."""
+callback (operators: ASVS 7.4.2 / 7.4.5)."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from local.emulator import SEEDED_USERS, Emulator
-from tests.conftest import Aws
+from tests.conftest import REGION, Aws
 from tests.harness import SESSION, body, items, signed_in
 from tools import cli
+
+ROOT = Path(__file__).resolve().parents[2]
 
 ADA, ALAN = SEEDED_USERS[0], SEEDED_USERS[1]
 
@@ -69,3 +75,50 @@ def test_unknown_id_and_missing_table_say_what_to_do(
     monkeypatch.delenv("SESSION_TABLE", raising=False)
     assert cli.main(["sessions", "list", "--sub", ADA.sub]) == cli.EXIT_USAGE
     assert "SESSION_TABLE" in capsys.readouterr().err
+
+
+def _no_region(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
+    """No region anywhere boto3 looks: the variables, nor a config file."""
+    for name in ("AWS_DEFAULT_REGION", "AWS_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    (tmp_path / "config").write_text("")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    return {k: v for k, v in os.environ.items() if k not in ("AWS_DEFAULT_REGION", "AWS_REGION", "AWS_PROFILE")}
+
+
+def test_no_region_says_how_to_give_one(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _no_region(monkeypatch, tmp_path)
+    assert cli.main(["sessions", "list", "--sub", ADA.sub, "--table", "t"]) == cli.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "--region" in err and "AWS_DEFAULT_REGION" in err and "Traceback" not in err
+
+
+def test_no_region_from_the_command_line_is_one_line_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    env = _no_region(monkeypatch, tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "tools.cli", "sessions", "list", "--sub", ADA.sub, "--table", "t"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert done.returncode == cli.EXIT_USAGE, done.stderr
+    assert done.stderr.startswith("error: no AWS region configured") and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_region_flag_reads_the_table_without_a_configured_region(
+    hitkey: Emulator, aws: Aws, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    signed_in()
+    _no_region(monkeypatch, tmp_path)
+    capsys.readouterr()
+    code = cli.main(["sessions", "list", "--sub", ADA.sub, "--table", aws.resources.table, "--region", REGION])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert len(out.splitlines()) == 1

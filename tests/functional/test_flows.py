@@ -123,7 +123,7 @@ def test_each_sign_in_is_a_new_session_id(hitkey: Emulator, aws: Aws) -> None:
     browser = signed_in()
     first = browser.jar[SESSION]
     browser.sign_in(ADA.sub)
-    # a new id, and the browser's old session ended (issue 12: reason relogin)
+    # a new id, and the browser's old session ended (reason: relogin)
     assert browser.jar[SESSION] != first and len(items(aws, "USER#")) == 1
 
 
@@ -421,7 +421,7 @@ def test_missing_setting_is_a_503_naming_it_in_the_log(
     hitkey: Emulator, monkeypatch: pytest.MonkeyPatch, bff_logs: io.StringIO
 ) -> None:
     """The operator reads which variable is missing in the log; an anonymous caller only learns
-    that the service is misconfigured (issue 10: no variable names in bodies)."""
+    that the service is misconfigured (no variable names in bodies)."""
     monkeypatch.delenv("SESSION_TABLE")
     for route in ("GET /auth/login", "GET /auth/session"):
         cold = handler_for(route).using(Deps.from_env)  # a Lambda reads its environment at the first event

@@ -298,7 +298,7 @@ def test_duplicated_session_cookie_is_no_session(hitkey: Emulator, aws: Aws, sub
         "valid-then-empty": [mine, f"{SESSION}="],
     }
     hitkey.reset_counters()
-    # logout ends every session it can identify (issue 10): test_security_findings.py covers it
+    # logout ends every session it can identify: test_security_findings.py covers it
     for route in [r for r in JSON_ROUTES if r != "POST /auth/logout"]:
         for name, cookies in arrangements.items():
             with subtests.test(route=route, arrangement=name):

@@ -31,7 +31,7 @@ class Secrets:
         self.values.update(v for v in values if v)
 
 
-# Every logging switch a deployer could flip (issue 10): the raw event (codes, states, the login
+# Every logging switch a deployer could flip: the raw event (codes, states, the login
 # cookie, the session secret) must not reach the logs even with POWERTOOLS_LOGGER_LOG_EVENT on.
 LOGGING_TOGGLES = {
     "POWERTOOLS_LOGGER_LOG_EVENT": "true",

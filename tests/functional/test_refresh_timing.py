@@ -1,4 +1,4 @@
-"""Refresh timing (issue 10): a slow HitKey never signs anyone out.
+"""Refresh timing (docs/security.md): a slow HitKey never signs anyone out.
 
 A trickled token answer racing a second tab is one grant; answers delayed 8 s, 20 s or just under
 the budget are committed; past the budget the outcome is "unknown", and HitKey's later

@@ -1,4 +1,4 @@
-"""Issue 10's smaller findings: security headers, logout with two session cookies, a blank
+"""Smaller security defences: security headers, logout with two session cookies, a blank
 ``sub``, and error bodies that name no internals."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 
 from hitkey_bff.cookies import SessionKey
 from local.emulator import SEEDED_USERS, Emulator
-from tests.conftest import Aws
+from tests.conftest import CLIENT_SECRET, Aws
 from tests.harness import SESSION, Browser, current, items, signed_in
 
 HSTS = "max-age=63072000"
@@ -137,3 +137,30 @@ def test_no_error_body_names_an_internal(hitkey: Emulator, aws: Aws, monkeypatch
         payload = json.loads(answer["body"])
         assert set(payload) == {"error", "message"}, payload
         assert not INTERNALS.search(payload["message"]), payload
+
+
+@pytest.mark.parametrize(
+    ("page", "headers"),
+    [
+        ("http://127.0.0.1:3000", {}),  # the app opened on the wrong host: Origin differs
+        ("https://app.example.com", {"sec-fetch-site": "cross-site"}),  # a cross-site fetch
+    ],
+)
+def test_origin_refusal_names_the_expected_origin_and_nothing_else(
+    hitkey: Emulator, aws: Aws, page: str, headers: dict[str, str]
+) -> None:
+    """A developer whose POSTs get 403 learns which origin the BFF expects (APP_ORIGIN's value,
+    public: the app's own address) - and nothing else: no setting's name or value, no secret,
+    not what the page sent."""
+    browser = signed_in()  # a live session: the refusal comes before it is even read
+    browser.origin = page
+    response = browser.call("POST /auth/refresh", headers=headers)
+    refused = json.loads(response["body"])
+    settings = current().settings
+    assert response["statusCode"] == 403 and refused["error"] == "origin_not_allowed"
+    assert refused["message"].endswith(f"only {settings.app_origin} may call")
+    private = [settings.client_id, settings.client_secret_id, settings.session_table, settings.kms_key_id, "APP_"]
+    private += [browser.jar[SESSION], CLIENT_SECRET]
+    assert not [value for value in private if value and value in response["body"]]
+    if page != settings.app_origin:
+        assert page not in refused["message"]  # the sent Origin is not echoed

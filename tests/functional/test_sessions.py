@@ -1,4 +1,4 @@
-"""Issue 12: idle and absolute lifetimes, bounded last-seen writes, relogin, the cap, the
+"""Session lifetimes: idle and absolute lifetimes, bounded last-seen writes, relogin, the cap, the
 ``/auth/sessions`` routes, sign out everywhere - real handlers, moto, the HitKey emulator."""
 
 from __future__ import annotations

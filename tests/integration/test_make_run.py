@@ -159,7 +159,7 @@ def test_port_in_use_is_a_clear_message() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# make run for your app (issue 13) and the sample API (issue 11)
+# make run for your app, and the sample API
 # ---------------------------------------------------------------------------------------------
 
 

@@ -757,7 +757,7 @@ def test_inject_fault_validates_its_arguments(emu: Emulator) -> None:
         emu.inject_fault("token", "explode")
     with pytest.raises(ValueError, match="count"):
         emu.inject_fault("token", "error500", count=0)
-    assert len(FAULT_KINDS) == 9  # trickle (issue 10) joined the eight
+    assert len(FAULT_KINDS) == 9  # trickle joined the eight
 
 
 # -- counters --------------------------------------------------------------------------------
@@ -927,7 +927,7 @@ def test_runs_standalone_and_stops_on_sigterm() -> None:
     assert "Traceback" not in stderr
 
 
-# -- slow answers after the rotation (issue 10) ------------------------------------------------
+# -- slow answers after the rotation ---------------------------------------------------------
 
 
 def _refresh_in_background(url: str, body: dict[str, str]) -> tuple[threading.Thread, list[Any]]:
@@ -1021,7 +1021,7 @@ def test_werkzeug_logs_no_code_or_state(caplog: pytest.LogCaptureFixture, capfd:
     assert code not in logged and "STATE-SECRET-42" not in logged
 
 
-# -- the sample API (issue 11) ---------------------------------------------------------------
+# -- the sample API --------------------------------------------------------------------------
 
 
 def test_sample_api_answers_for_the_tokens_user_only(emu: Emulator, http: httpx.Client, client: dict[str, str]) -> None:

@@ -73,7 +73,7 @@ EXPECTED_ACTIONS: dict[str, tuple[set[str], set[str]]] = {
         },
         set(),
     ),
-    # issue 12: reads end dead sessions (DeleteItem) and record activity (UpdateItem)
+    # reads end dead sessions (DeleteItem) and record activity (UpdateItem)
     "SessionFunction": ({"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}, set()),
     "UserinfoFunction": (TOKEN_USER, {"dynamodb:Query"}),
     "RefreshFunction": (TOKEN_USER, {"dynamodb:Query"}),
@@ -587,9 +587,9 @@ OPERATIONS_DOC = ROOT / "docs" / "operations.md"
 TOPIC = "arn:aws:sns:us-east-1:123456789012:ops"
 PSEUDO = {"AWS::Region": REGION, "AWS::StackName": "hitkey-bff", "AWS::AccountId": "123456789012"}
 
-# Metrics the alarms and the dashboard read that issue 10's refresh work adds to the layer; until
-# that is merged they are not emitted on this branch. Strict xfail: once emitted, remove them here.
-PENDING_METRICS: set[str] = set()  # issue 10 made RefreshOutcomeLost and SessionsEnded real
+# Metrics the alarms and the dashboard read before the layer emits them (none today): listed here
+# they are a strict xfail, so the test says when one starts being emitted.
+PENDING_METRICS: set[str] = set()
 
 
 def _params(sam: dict[str, Any], **overrides: str) -> dict[str, Any]:
@@ -775,7 +775,7 @@ def _metric_name_cases() -> list[Any]:
         *PENDING_METRICS,
     }
     return [
-        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="emitted once issue 10's work is merged"))
+        pytest.param(n, marks=pytest.mark.xfail(strict=True, reason="not emitted by the layer yet"))
         if n in PENDING_METRICS
         else n
         for n in sorted(cfn_names)

@@ -144,7 +144,7 @@ def test_bad_values_are_config_errors(name: str, value: str) -> None:
 
 
 def test_session_lifetime_and_cap_settings() -> None:
-    """Issue 12: 24 h idle and 20 sessions by default (docs/security.md), both configurable."""
+    """24 h idle and 20 sessions by default (docs/security.md), both configurable."""
     s = config.settings_from(REQUIRED)
     assert s.session_idle_timeout_seconds == 24 * 3600 and s.max_sessions_per_user == 20
     s = config.settings_from({**REQUIRED, "SESSION_IDLE_TIMEOUT_SECONDS": "3600", "MAX_SESSIONS_PER_USER": "5"})

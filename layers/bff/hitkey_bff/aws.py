@@ -16,10 +16,12 @@ if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
+from hitkey_bff.budgets import AWS_CONNECT_SECONDS, AWS_READ_SECONDS
+
 MAX_ATTEMPTS = 3
-"""Attempts per AWS call, retries included: 3 of at most 1 s connect + 3 s read each, so AWS calls
-cannot eat the Lambda's 25 s on their own."""
-CONNECT_TIMEOUT, READ_TIMEOUT = 1, 3
+"""Attempts per AWS call, retries included: 3 of at most 1 s connect + 3 s read each (12 s), so
+AWS calls cannot eat the Lambda's timeout on their own (hitkey_bff.budgets)."""
+CONNECT_TIMEOUT, READ_TIMEOUT = AWS_CONNECT_SECONDS, AWS_READ_SECONDS
 
 
 def client_config() -> Any:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from hitkey_bff.budgets import REFRESH_BUDGET_SECONDS
 from hitkey_bff.cookies import plain_http_cookies, unprefixed
 from hitkey_bff.errors import ConfigError
 
@@ -18,7 +19,6 @@ ONE_DAY = 24 * 3600
 MAX_SESSIONS_PER_USER = 20
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")  # where plain-http cookies may be used
 COOKIE_NAME = "__Host-Http-hitkey-session"
-REFRESH_BUDGET_SECONDS = 35  # the longest a refresh waits for HitKey: docs/security.md, "Refresh timing"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +37,7 @@ class Settings:
     session_ttl_seconds: int = THIRTY_DAYS
     cookie_name: str = COOKIE_NAME
     end_all_sessions_on_reuse: bool = False
-    # issue 12: inactivity timeout (docs/security.md, ASVS 7.3.1) and live sessions per user
+    # inactivity timeout (docs/security.md, ASVS 7.3.1) and live sessions per user
     session_idle_timeout_seconds: int = ONE_DAY
     max_sessions_per_user: int = MAX_SESSIONS_PER_USER
     refresh_budget_seconds: int = REFRESH_BUDGET_SECONDS

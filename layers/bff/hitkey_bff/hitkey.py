@@ -16,16 +16,17 @@ from typing import Any
 import httpx
 
 from hitkey_bff import __version__
+from hitkey_bff.budgets import CALL_SECONDS
 from hitkey_bff.cookies import MAX_SUB_BYTES
 from hitkey_bff.errors import AccessTokenRejected, InvalidGrant, UpstreamError, UpstreamTimeout
 from hitkey_bff.observability import loggable, logger
 
 TIMEOUT = httpx.Timeout(connect=3.0, read=7.0, write=5.0, pool=2.0)
 MAX_BODY = 64 * 1024
-CALL_SECONDS = 10.0
-"""The overall deadline of one HitKey call (headers and whole body), unless the caller gives its
-own: a trickled body cannot hold a call past it (httpx's ``read`` bounds each read only). Two
-calls (the callback's exchange and userinfo) stay under API Gateway's 30 s."""
+# CALL_SECONDS (hitkey_bff.budgets): the overall deadline of one HitKey call (headers and whole
+# body), unless the caller gives its own: a trickled body cannot hold a call past it (httpx's
+# ``read`` bounds each read only). Two calls (the callback's exchange and userinfo) stay under
+# API Gateway's integration timeout.
 
 
 @dataclass(frozen=True, slots=True)

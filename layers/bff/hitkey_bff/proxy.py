@@ -36,6 +36,7 @@ from urllib.parse import quote, unquote_to_bytes, urlsplit
 import httpx
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
+from hitkey_bff.budgets import PROXY_DEADLINE_SECONDS
 from hitkey_bff.errors import (
     BffError,
     InvalidBody,
@@ -64,9 +65,8 @@ MAX_REQUEST_BODY = LAMBDA_PAYLOAD  # decoded bytes; larger events never even rea
 # The body must fit base64-encoded (4 bytes per 3) in what is left of the 6 MiB: 4,669,440 bytes.
 MAX_RESPONSE_BODY = (LAMBDA_PAYLOAD - RESPONSE_OVERHEAD) // 4 * 3
 # The whole proxied request - refresh, call, refresh, retry - ends by this many seconds after it
-# started: under API Gateway's 30 s integration timeout (the functions' Lambda timeout, 60 s in
-# template.yaml, is longer).
-DEADLINE_SECONDS = 24.0
+# started: before API Gateway's integration timeout (hitkey_bff.budgets has the arithmetic).
+DEADLINE_SECONDS = PROXY_DEADLINE_SECONDS
 MIN_CALL_SECONDS = 0.25  # less left than this: 504 without calling
 CONNECT_TIMEOUT = 3.0
 MAX_RESPONSE_HEADERS = 16 * 1024  # the allow-listed ones, well inside RESPONSE_OVERHEAD

@@ -22,6 +22,7 @@ import uuid
 from typing import TYPE_CHECKING
 
 from hitkey_bff import invocation, sessions
+from hitkey_bff.budgets import COMMIT_SECONDS, LAMBDA_MARGIN_SECONDS, LEASE_SECONDS, WAIT_SECONDS
 from hitkey_bff.errors import InvalidGrant, ServiceUnavailable, UpstreamTimeout
 from hitkey_bff.observability import logger, metrics
 from hitkey_bff.sessions import Session
@@ -30,11 +31,9 @@ from hitkey_bff.store import SessionGone, SessionRecord
 if TYPE_CHECKING:
     from hitkey_bff.deps import Deps
 
-FUNCTION_TIMEOUT = 60  # template.yaml's Timeout of the functions that refresh (tests/template check it)
-LEASE_SECONDS = FUNCTION_TIMEOUT + 10  # no live holder outlives it: a Lambda ends at its timeout
-COMMIT_SECONDS = 10  # store.commit_tokens' 6 s retry budget + one DynamoDB call (3 x (1 s + 3 s) bounded by it)
-LAMBDA_MARGIN = 1.0  # to answer and flush logs after the commit
-WAIT_SECONDS = 25  # a waiter answers (503 refresh_in_progress, retryable) before API Gateway's 30 s
+# The numbers and their arithmetic are in hitkey_bff.budgets: the lease outlives the Lambda (no
+# live holder loses it); a waiter answers 504 refresh_in_progress (retryable) before API Gateway's
+# integration timeout.
 _POLL_FIRST, _POLL_MAX = 0.05, 0.4
 
 
@@ -79,7 +78,7 @@ def _room_to_finish(deps: Deps, lease_until: int) -> None:
     need = deps.settings.refresh_budget_seconds + COMMIT_SECONDS
     lease_left = lease_until - deps.clock.now()
     lambda_left = invocation.remaining_seconds()
-    if lease_left < need or (lambda_left is not None and lambda_left < need + LAMBDA_MARGIN):
+    if lease_left < need or (lambda_left is not None and lambda_left < need + LAMBDA_MARGIN_SECONDS):
         metrics.add_metric(name="RefreshDeferred", unit="Count", value=1)
         raise ServiceUnavailable("the session could not be refreshed in time, try again", code="refresh_retry")
 

@@ -146,7 +146,7 @@ def _end_stored(deps: Deps, sub: str, session_hash: str, reason: EndReason) -> N
     _ended(sub, reason, 1 if existed else 0)
 
 
-# --- issue 12: a user's sessions, listed and ended by their public id ---------------------------
+# --- a user's sessions, listed and ended by their public id ----------------------------------
 
 
 def live_sessions(deps: Deps, sub: str) -> list[SessionRecord]:

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from hitkey_bff.budgets import COMMIT_RETRY_SECONDS
+
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
@@ -90,12 +92,12 @@ class SessionRecord:
     version: int
     lease_owner: str = ""
     lease_until: int = 0
-    # --- issue 12: sessions users and operators manage (public id, device, idle deadline) ---
+    # --- sessions users and operators manage (public id, device, idle deadline) ---
     session_id: str = ""
     device: str = ""
     last_seen_at: int = 0
     idle_expires_at: int = 0
-    # issue 10: the tokens' generation (in the AEAD associated data, +1 per commit: an old
+    # the tokens' generation (in the AEAD associated data, +1 per commit: an old
     # ciphertext written back does not decrypt), and when a refresh last timed out at HitKey
     # with an unknown outcome (0: it did not).
     generation: int = 0
@@ -292,7 +294,7 @@ class Store:
         *,
         refreshed_at: int | None = None,
         attempts: int = 5,
-        budget: float = 6.0,
+        budget: float = COMMIT_RETRY_SECONDS,
     ) -> SessionRecord:
         """Store rotated tokens under our lease (version + 1, ``refreshed_at`` - now by default -,
         lease released); :class:`SessionGone` if the session was deleted meanwhile.
@@ -382,7 +384,7 @@ class Store:
         )
         return bool(out.get("Attributes"))
 
-    # --- issue 12: last seen, listing a user's sessions -----------------------------------------
+    # --- last seen, listing a user's sessions --------------------------------------------------
     def read_session(self, sub: str, session_hash: str) -> SessionRecord | None:
         """The stored session whatever its deadlines (the caller enforces them), or ``None``."""
         out = self._client().get_item(TableName=self._table, Key=_session_key(sub, session_hash), ConsistentRead=True)

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 from hitkey_bff import refresher, sessions
+from hitkey_bff.budgets import REFRESH_COOLDOWN_SECONDS
 from hitkey_bff.errors import AccessTokenRejected, UpstreamError
 from hitkey_bff.observability import logger, metrics
 from hitkey_bff.sessions import Session
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 ACCESS_TOKEN_SKEW = 60  # a token that expires within a minute is refreshed first
-REFRESH_COOLDOWN_SECONDS = 30  # after an API's 401: no refresh of tokens rotated less than this ago
 
 
 def fresh(deps: Deps, session: Session) -> bool:

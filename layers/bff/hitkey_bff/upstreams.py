@@ -37,14 +37,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
+from hitkey_bff.budgets import PROXY_CALL_MAX_SECONDS
 from hitkey_bff.errors import ConfigError
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 DEFAULT_METHODS = ("GET",)
-DEFAULT_TIMEOUT = 10.0
+DEFAULT_TIMEOUT = PROXY_CALL_MAX_SECONDS
 # Two upstream calls (the first answered 401, the retry) of at most 10 s each leave >= 4 s of
-# the proxy's 24 s deadline for the refreshes; see hitkey_bff.proxy.DEADLINE_SECONDS.
-MAX_TIMEOUT = 10.0
+# the proxy's 24 s deadline for the refreshes (hitkey_bff.budgets asserts it).
+MAX_TIMEOUT = PROXY_CALL_MAX_SECONDS
 MAX_UPSTREAMS = 50
 MAX_PATTERNS = 50
 _NAME = re.compile(r"[a-z0-9-]{1,32}")
