@@ -99,9 +99,9 @@ typecheck: $(STAMP) ## mypy --strict on the layer, bench, tools and every functi
 	$(VENV)/bin/mypy
 	@for app in functions/*/app.py; do $(VENV)/bin/mypy --no-error-summary $$app || exit 1; done
 
-template-check: $(SAM_STAMP) ## cfn-lint and sam validate --lint on template.yaml (offline)
-	@echo "==> cfn-lint template.yaml"
-	@$(SAM_ENV) $(SAM_VENV)/bin/cfn-lint template.yaml
+template-check: $(SAM_STAMP) ## cfn-lint and sam validate --lint on template.yaml, cfn-lint on deploy/site.yaml (offline)
+	@echo "==> cfn-lint template.yaml deploy/site.yaml"
+	@$(SAM_ENV) $(SAM_VENV)/bin/cfn-lint template.yaml deploy/site.yaml
 	@echo "==> sam validate --lint"
 	@$(SAM_ENV) $(SAM_VENV)/bin/sam validate --lint --template template.yaml
 

@@ -2,7 +2,7 @@
 
 Point the BFF's ``HITKEY_AUTHORIZE_URL`` at ``<base>/`` and its ``HITKEY_API_URL`` at ``<base>``.
 The OAuth rules are in :mod:`local.hitkey_provider`; here are the sign-in page, the endpoints, the
-``/_emulator/*`` test knobs and ``python -m local.emulator`` (README.md lists them), whose
+``/_emulator/*`` test knobs and ``python -m local.emulator`` (docs/local.md lists them), whose
 ``--verbose`` log line is method, path and status: never a token.
 """
 
@@ -421,7 +421,7 @@ class Emulator(OAuthProvider):
         return json_response(200, self.userinfo(bearer(request)))
 
     def _knob(self, request: Request) -> Response:
-        """``/_emulator/<knob>`` (see README.md): every knob but ``health`` needs the admin token."""
+        """``/_emulator/<knob>`` (see docs/local.md): every knob but ``health`` needs the admin token."""
         knob = request.path.removeprefix("/_emulator/")
         if knob == "health":
             return json_response(200, {"ok": True})

@@ -69,7 +69,8 @@ class Gateway(Server):
     """Routes from a SAM template (re-read when it changes), served like API Gateway HTTP API.
 
     ``spa_fallback`` answers unknown ``GET`` paths outside ``/auth`` and ``/api`` with the SPA's
-    ``index.html`` (deep links), as CloudFront's error pages do. ``parameters`` override template
+    ``index.html`` (deep links) when the last segment has no ``.``, as the viewer-request function of
+    ``deploy/site.yaml`` does. ``parameters`` override template
     parameters (``AppOrigin``). ``canonical_origin`` is where a browser on ``127.0.0.1`` is sent.
     """
 

@@ -1,6 +1,6 @@
 """``make run``: the whole BFF on localhost - moto, the HitKey emulator, the gateway, the demo SPA.
 
-The README's ``make run`` table lists the environment it reads (``PORT``, ``APP_ORIGIN``,
+docs/local.md's ``make run`` table lists the environment it reads (``PORT``, ``APP_ORIGIN``,
 ``SPA_DIR``, ``HITKEY_*``...). Everything runs in this one process (moto and the emulator in
 threads), so Ctrl-C or SIGTERM stops all of it and nothing is left running.
 """

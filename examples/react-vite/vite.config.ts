@@ -2,8 +2,10 @@ import { fileURLToPath } from 'node:url'
 import react from '@vitejs/plugin-react'
 import { defineConfig, loadEnv, searchForWorkspaceRoot } from 'vite'
 
-// The BFF (`make run`, or a deployed one) answers /auth and /api; Vite proxies both, so the app,
-// its cookie and every BFF call share this one origin - as behind CloudFront in production.
+// The BFF (`make run`) answers /auth and /api; Vite proxies both, so the app, its cookie and every
+// BFF call share this one origin - as behind CloudFront in production. `make run` must get this
+// dev server's origin as APP_ORIGIN: a deployed BFF refuses POSTs from any origin but its own
+// AppOrigin (403 origin_not_allowed), so it cannot serve this dev server.
 //
 //   APP_ORIGIN=http://localhost:5173 make run     # in the hitkey-bff checkout (BFF on :3000)
 //   npm run dev                                   # here

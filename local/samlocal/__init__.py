@@ -1,6 +1,6 @@
 """``make sam-local``: the functions under the real SAM CLI and the Lambda runtime interface, in
 Docker, against moto and the HitKey emulator running as containers on a Docker network of the
-run's own. See README, "sam local".
+run's own. See docs/local.md, "sam local".
 
 * :mod:`local.samlocal.docker` - find a Docker daemon, or start one (and stop only that one).
 * :mod:`local.samlocal.image` - the Lambda base image: the public one if present, else a

@@ -79,7 +79,7 @@ def parse(raw: str) -> str:
             value = ""
     if not value:
         raise ConfigError(
-            "the HitKey client secret is empty: store it in HITKEY_CLIENT_SECRET_ARN (see README)",
+            "the HitKey client secret is empty: store it in HITKEY_CLIENT_SECRET_ARN (docs/deploy.md, step 4)",
             code="client_secret_missing",
         )
     return value
