@@ -6,8 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from hitkey_bff.budgets import REFRESH_COOLDOWN_SECONDS
-from hitkey_bff.proxy import DEADLINE_SECONDS
+from hitkey_bff.budgets import PROXY_DEADLINE_SECONDS, REFRESH_COOLDOWN_SECONDS
 from local.resources import load_template
 from tests.unit.test_proxy_response_headers import BASED, DOT_FORMS, shapes
 
@@ -18,7 +17,7 @@ DOC = (ROOT / "docs" / "proxy.md").read_text(encoding="utf-8")
 def test_the_cooldown_and_the_timeouts_are_the_codes() -> None:
     assert f"**The refresh cooldown: {REFRESH_COOLDOWN_SECONDS} s** (`budgets.REFRESH_COOLDOWN_SECONDS`)" in DOC
     assert f"one refresh per session per {REFRESH_COOLDOWN_SECONDS} s" in DOC
-    assert f"| whole request | {DEADLINE_SECONDS:g} s after it started (`proxy.DEADLINE_SECONDS`" in DOC
+    assert f"| whole request | {PROXY_DEADLINE_SECONDS:g} s after it started (`PROXY_DEADLINE_SECONDS`" in DOC
     timeout = load_template()["Globals"]["Function"]["Timeout"]
     assert f"the functions' Lambda timeout is {timeout} s (`template.yaml`, Globals `Timeout`)" in DOC
     assert not re.search(r"Lambda timeout 25 s", DOC)

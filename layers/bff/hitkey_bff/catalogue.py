@@ -64,13 +64,20 @@ ERRORS: dict[str, Entry] = {
 CLIENT_ERRORS: dict[str, Entry] = {
     "network_error": Entry(0, "The JS client could not reach the BFF (offline, or no dev-server proxy)."),
     "no_location": Entry(0, "The JS client's `login()` has no page to navigate (`createBff({location})`)."),
+    "invalid_path": Entry(
+        0,
+        "`api(name, path)` was given a name outside `[a-z0-9-]{1,32}` or a path a browser "
+        "would resolve out of `/api/{name}/` (a dot segment in any decoding, a backslash); nothing was sent.",
+    ),
 }
 """Errors the JS client (``clients/js``) raises itself, with status 0: no answer came."""
 
 AUTH_ERRORS: dict[str, str] = {
     "invalid_request": "The callback had no usable `code` or `state`.",
-    "invalid_state": "The sign-in cannot be matched to this browser: the login cookie is missing or expired, "
-    "or that sign-in was already used.",
+    "invalid_state": "The login cookie does not match this sign-in: it belongs to another sign-in, "
+    "or that sign-in expired or was already used.",
+    "login_cookie_missing": "The browser did not send back the login cookie: cookies are blocked, the sign-in "
+    "took more than 10 minutes, or WebKit (Safari) dropped a `Secure` cookie on http://localhost.",
     "invalid_grant": "HitKey refused the code (used twice, or too old).",
     "access_denied": "The user declined at HitKey.",
     "authorization_failed": "HitKey sent an error that is not a plain OAuth code.",
