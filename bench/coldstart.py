@@ -2,9 +2,9 @@
 
     python -m bench.coldstart [--reps 7]
 
-For each function of template.yaml a new ``python`` process puts ``functions/<name>`` and
-``layers/bff`` on ``sys.path`` (as Lambda does with ``/var/task`` and ``/opt/python``), starts a
-clock, imports ``app`` and calls ``app.handler(event, context)`` once. The reference is the
+For each route of template.yaml a new ``python`` process puts the folder of the function serving
+it (``functions/<name>``) and ``layers/bff`` on ``sys.path`` (as Lambda does with ``/var/task`` and
+``/opt/python``), starts a clock, imports ``app`` and calls ``app.handler(event, context)`` once. The reference is the
 floor any Python BFF on Lambda pays: a fresh interpreter that imports boto3 and creates one
 DynamoDB client. Runs are interleaved (a shuffled order per repetition) and the medians reported.
 
@@ -39,16 +39,17 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
-    FUNCTIONS,
     FUNCTIONS_DIR,
     LAYER_DIR,
     ROOT,
+    ROUTE_NAMES,
     FakeAws,
     Progress,
     Seeded,
     aws_env,
     bff_env,
     environment,
+    function_of,
     heading,
     hitkey_answer,
     median,
@@ -71,7 +72,7 @@ ALONE = {
     "cryptography (AESGCM, HKDF)": ",".join(
         ["cryptography.hazmat.primitives.ciphers.aead", "cryptography.hazmat.primitives.kdf.hkdf"]
     ),
-    "hitkey_bff.routes.* (all of the layer)": ",".join(f"hitkey_bff.routes.{name}" for name in FUNCTIONS),
+    "hitkey_bff.routes.* (all of the layer)": ",".join(f"hitkey_bff.routes.{name}" for name in ROUTE_NAMES),
 }
 """One import each in a fresh interpreter: what every dependency costs on its own."""
 RESULT_PREFIX = "BENCH-RESULT "
@@ -99,7 +100,7 @@ class Context:
     log_stream_name = "2025/01/01/[$LATEST]0123456789abcdef"
     identity = client_context = tenant_id = None
     def get_remaining_time_in_millis(self):
-        return 25000
+        return 60000  # the template's Timeout: a refresh needs its budget left
 
 c0, t0 = time.process_time(), time.perf_counter()
 if mode == "function":
@@ -253,9 +254,9 @@ def child_env(url: str, function: str, event: dict[str, Any] | None) -> dict[str
 
 
 def run_child(variant: str, url: str, seeded: Seeded, *, importtime: bool = False, layer: Path = LAYER_DIR) -> Run:
-    """One fresh interpreter for ``variant`` (a function name or a reference)."""
-    if variant in FUNCTIONS:
-        mode, function_dir, event = "function", FUNCTIONS_DIR / variant, seeded.event(variant)
+    """One fresh interpreter for ``variant`` (a route's name, served by its function, or a reference)."""
+    if variant in ROUTE_NAMES:
+        mode, function_dir, event = "function", FUNCTIONS_DIR / function_of(variant), seeded.event(variant)
     elif variant == BOTOCORE:
         mode, function_dir, event = "botocore", ROOT, None
     elif variant in ALONE:
@@ -302,9 +303,9 @@ class ColdStarts:
 
 
 def measure(
-    reps: int = 7, functions: tuple[str, ...] = FUNCTIONS, *, importtime: bool = True, layer: Path = LAYER_DIR
+    reps: int = 7, functions: tuple[str, ...] = ROUTE_NAMES, *, importtime: bool = True, layer: Path = LAYER_DIR
 ) -> ColdStarts:
-    """``reps`` interleaved fresh-interpreter runs of every function and both references."""
+    """``reps`` interleaved fresh-interpreter runs of every route (``functions``: their names) and the references."""
     variants = [*REFERENCES, *functions, *(ALONE if importtime else ())]
     runs: dict[str, list[Run]] = defaultdict(list)
     traces: dict[str, list[str]] = {}
@@ -417,11 +418,11 @@ def print_report(result: ColdStarts, reps: int) -> None:
     base, base_wall = result.med(BASELINE, "total_s"), result.med(BASELINE, "wall_s")
     heading(f"Cold start: fresh interpreter, import + first event (median of {reps}, interleaved; CPU ms)")
     rows: list[list[object]] = []
-    for variant in [*REFERENCES, *[f for f in FUNCTIONS if f in result.runs]]:
+    for variant in [*REFERENCES, *[f for f in ROUTE_NAMES if f in result.runs]]:
         runs = result.runs[variant]
         rows.append(
             [
-                variant,
+                variant if variant in REFERENCES else f"{variant} ({function_of(variant)} function)",
                 ms(result.med(variant, "import_s")),
                 ms(result.med(variant, "event_s")),
                 ms(result.med(variant, "total_s")),
@@ -432,7 +433,7 @@ def print_report(result: ColdStarts, reps: int) -> None:
             ]
         )
     headers = [
-        "process",
+        "process (route)",
         "import",
         "first event",
         "total",

@@ -23,11 +23,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.common import (
-    FUNCTIONS,
+    ROUTE_NAMES,
     TABLE,
     FakeAws,
     aws_env,
     environment,
+    function_of,
     heading,
     interleaved,
     load_handler,
@@ -93,12 +94,14 @@ def _variants(fake: FakeAws) -> dict[str, Callable[[], Any]]:
     bare = bare_handler()
     # One context per function for the whole run (a fresh one per call would be timed too): its
     # clock must outlast the run, or refresh sees too little Lambda time left and defers (503).
-    contexts = {name: make_context(name, timeout_s=24 * 3600) for name in (*FUNCTIONS, "bare")}
+    contexts = {name: make_context(name, timeout_s=24 * 3600) for name in (*ROUTE_NAMES, "bare")}
     access_token = sessions.access_token(deps, found)
     dynamodb_key = {"pk": {"S": f"USER#{key.sub}"}, "sk": {"S": f"SESSION#{key.session_hash}"}}
 
     def handler_call(function: str) -> Callable[[], Any]:
-        handler, event, context = load_handler(function).using(deps), seeded.event(function), contexts[function]
+        """The route ``function`` through its function's dispatch table, as Lambda invokes it."""
+        handler = load_handler(function_of(function)).using(deps)
+        event, context = seeded.event(function), contexts[function]
         expected = EXPECTED_STATUS.get(function, 200)
 
         def call() -> Any:
@@ -117,7 +120,7 @@ def _variants(fake: FakeAws) -> dict[str, Callable[[], Any]]:
         PARTS[3]: lambda: sessions.access_token(deps, found),
     }
     # The API proxy needs an upstream: its warm overhead is bench/proxy.py's.
-    variants.update({function: handler_call(function) for function in FUNCTIONS if function != "api"})
+    variants.update({function: handler_call(function) for function in ROUTE_NAMES if function != "api"})
     return variants
 
 
