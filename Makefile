@@ -112,8 +112,9 @@ js-test: ## The JS client's unit tests (node --test; skipped without node, excep
 package: $(STAMP) ## Layer + function zips for arm64 Lambda in build/ (no Docker, no Python 3.12)
 	@$(PY) -m local.package
 
-bench: $(STAMP) ## Benchmarks: calls per route, cold start, warm CPU, the AWS bill (~5 min)
+bench: $(STAMP) ## Benchmarks: calls per route, a first visit's cold starts, cold start, warm CPU, the AWS bill (~10 min)
 	$(PY) -m bench.calls
+	$(PY) -m bench.journey
 	$(PY) -m bench.coldstart
 	$(PY) -m bench.warm
 	$(PY) -m bench.cost
