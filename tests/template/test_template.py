@@ -331,10 +331,10 @@ def test_key_policy_grants_nothing_to_function_roles(cfn: dict[str, Any]) -> Non
 def test_python312_everywhere(cfn: dict[str, Any], sam: dict[str, Any]) -> None:
     runtimes = {f: r["Properties"].get("Runtime") for f, r in _resources(cfn, "AWS::Lambda::Function").items()}
     assert set(runtimes.values()) == {RUNTIME}, runtimes
-    (layer,) = _resources(cfn, "AWS::Lambda::LayerVersion").values()
-    assert layer["Properties"]["CompatibleRuntimes"] == [RUNTIME]
-    (sam_layer,) = (r for r in sam["Resources"].values() if r["Type"] == "AWS::Serverless::LayerVersion")
-    assert sam_layer["Metadata"]["BuildMethod"] == RUNTIME  # what `sam build` builds the layer with
+    layers = _resources(cfn, "AWS::Lambda::LayerVersion").values()
+    assert [layer["Properties"]["CompatibleRuntimes"] for layer in layers] == [[RUNTIME]] * 2
+    sam_layers = [r for r in sam["Resources"].values() if r["Type"] == "AWS::Serverless::LayerVersion"]
+    assert [r["Metadata"]["BuildMethod"] for r in sam_layers] == [RUNTIME] * 2  # what `sam build` builds them with
 
 
 def test_functions_and_layer_share_one_architecture(cfn: dict[str, Any], sam: dict[str, Any]) -> None:
@@ -344,10 +344,10 @@ def test_functions_and_layer_share_one_architecture(cfn: dict[str, Any], sam: di
         for r in _resources(cfn, "AWS::Lambda::Function").values()
     }
     assert archs == {repr([{"Ref": "Architecture"}])}, archs  # all follow the parameter
-    (layer,) = _resources(cfn, "AWS::Lambda::LayerVersion").values()
-    assert layer["Properties"]["CompatibleArchitectures"] == [{"Ref": "Architecture"}]
-    (sam_layer,) = (r for r in sam["Resources"].values() if r["Type"] == "AWS::Serverless::LayerVersion")
-    assert sam_layer["Metadata"]["BuildArchitecture"] == {"Ref": "Architecture"}
+    for layer in _resources(cfn, "AWS::Lambda::LayerVersion").values():
+        assert layer["Properties"]["CompatibleArchitectures"] == [{"Ref": "Architecture"}]
+    for sam_layer in (r for r in sam["Resources"].values() if r["Type"] == "AWS::Serverless::LayerVersion"):
+        assert sam_layer["Metadata"]["BuildArchitecture"] == {"Ref": "Architecture"}
     spec = sam["Parameters"]["Architecture"]
     assert spec["Default"] == "arm64" and sorted(spec["AllowedValues"]) == ["arm64", "x86_64"]
 
@@ -358,15 +358,34 @@ def test_aws_endpoint_url_is_declared_empty(sam: dict[str, Any]) -> None:
     assert sam["Globals"]["Function"]["Environment"]["Variables"]["AWS_ENDPOINT_URL"] == ""
 
 
-def test_one_layer_shared_by_every_function(cfn: dict[str, Any]) -> None:
-    layers = _resources(cfn, "AWS::Lambda::LayerVersion")
-    assert len(layers) == 1, sorted(layers)
-    (layer_id,) = layers
+def test_one_bff_layer_and_tracing_only_when_on(cfn: dict[str, Any]) -> None:
+    """Every function has the BFF layer; the tracing layer (the X-Ray SDK and the second botocore it
+    brings) exists and is added only under the TracingOn condition."""
+    layers = _resources(cfn, "AWS::Lambda::LayerVersion")  # SAM suffixes a hash to the logical ids
+    bff, tracing = (next(lid for lid in layers if lid.startswith(p)) for p in ("BffLayer", "TracingLayer"))
+    assert len(layers) == 2, sorted(layers)
+    assert layers[tracing]["Condition"] == "TracingOn"
+    assert "Condition" not in layers[bff]
     functions = _resources(cfn, "AWS::Lambda::Function")
     assert len(functions) == len(FUNCTIONS)
+    conditional = {"Fn::If": ["TracingOn", {"Ref": tracing}, {"Ref": "AWS::NoValue"}]}
     for function_id, function in functions.items():
-        assert function["Properties"].get("Layers") == [{"Ref": layer_id}], function_id
+        assert function["Properties"].get("Layers") == [{"Ref": bff}, conditional], function_id
         assert function["Properties"]["Handler"] == "app.handler", function_id
+
+
+def test_bff_layer_pins_no_xray_sdk_and_no_botocore() -> None:
+    """``sam build`` installs a layer's requirements.txt as it is, without .pyc: a botocore there would
+    shadow the runtime's precompiled one and be compiled on every cold start."""
+    pins = {
+        line.split("==", 1)[0].lower()
+        for line in (ROOT / "layers" / "bff" / "requirements.txt").read_text(encoding="utf-8").splitlines()
+        if line and not line.startswith((" ", "#"))
+    }
+    assert "aws-lambda-powertools" in pins
+    assert not pins & {"aws-xray-sdk", "botocore", "boto3", "urllib3", "python-dateutil", "wrapt"}, pins
+    tracing = (ROOT / "layers" / "tracing" / "requirements.txt").read_text(encoding="utf-8")
+    assert tracing.startswith("# Generated") and "\naws-xray-sdk==" in tracing
 
 
 def test_session_table_is_on_demand_with_ttl_and_pitr(cfn: dict[str, Any]) -> None:
