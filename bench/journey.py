@@ -315,7 +315,7 @@ def print_report(result: Result) -> None:
     summary: list[list[object]] = [
         ["functions started", *[x for layout in LAYOUTS for x in ("", result.functions_started(layout))]]
     ]
-    for label, cold_only in (("total CPU", False), ("of which cold starts", True)):
+    for label, cold_only in (("total CPU", False), ("of which the requests that started a function", True)):
         cells: list[object] = [label]
         for layout in LAYOUTS:
             total = result.total(layout, cold_only=cold_only)
@@ -327,7 +327,8 @@ def print_report(result: Result) -> None:
         f"\nRatios: over '{FLOOR}' = {ms(base)} ms CPU (median of {result.reps} fresh interpreters); "
         f"'{FLOOR_HTTP}' = {ms(result.floor('userinfo'))} ms. Targets: at most 2 functions started "
         f"({result.functions_started(TWO)}); the journey's total CPU at most 2.5x the floor "
-        f"({result.total(TWO) / base:.2f}x)."
+        f"({result.total(TWO) / base:.2f}x). A function imports botocore when a route first needs "
+        "DynamoDB: a first request that reads no session (no cookie) leaves that to the next one."
     )
     if not result.first_event:
         return

@@ -44,6 +44,7 @@ PARTS = (
     "1 DynamoDB GetItem via botocore (in-memory answer)",
     "1 HitKey userinfo via httpx (MockTransport)",
     "open 1 sealed token (HKDF + AES-GCM, data key cached)",
+    "a dispatch table (2 routes) + route() around a flow returning a constant",
 )
 EXPECTED_STATUS = {"login": 302, "callback": 302, "session": 200, "userinfo": 200, "refresh": 200, "logout": 204}
 
@@ -79,6 +80,7 @@ class Warm:
 def _variants(fake: FakeAws) -> dict[str, Callable[[], Any]]:
     from hitkey_bff import sessions
     from hitkey_bff.cookies import SessionKey
+    from hitkey_bff.dispatch import Dispatch
     from hitkey_bff.http import json_response
     from hitkey_bff.route import route
     from local.apigw import make_context
@@ -91,6 +93,7 @@ def _variants(fake: FakeAws) -> dict[str, Callable[[], Any]]:
     assert found is not None
     session_event = seeded.event("session")
     constant = route(lambda request, deps: json_response(200, {"authenticated": False})).using(deps)
+    dispatched = Dispatch({"GET /auth/session": constant, "POST /auth/logout": constant}).using(deps)
     bare = bare_handler()
     # One context per function for the whole run (a fresh one per call would be timed too): its
     # clock must outlast the run, or refresh sees too little Lambda time left and defers (503).
@@ -118,6 +121,7 @@ def _variants(fake: FakeAws) -> dict[str, Callable[[], Any]]:
         PARTS[1]: lambda: deps.aws.dynamodb().get_item(TableName=TABLE, Key=dynamodb_key),
         PARTS[2]: lambda: deps.hitkey.userinfo(access_token),
         PARTS[3]: lambda: sessions.access_token(deps, found),
+        PARTS[4]: lambda: dispatched(session_event, contexts["session"]),
     }
     # The API proxy needs an upstream: its warm overhead is bench/proxy.py's.
     variants.update({function: handler_call(function) for function in ROUTE_NAMES if function != "api"})
