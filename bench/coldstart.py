@@ -2,9 +2,9 @@
 
     python -m bench.coldstart [--reps 7]
 
-For each function of template.yaml a new ``python`` process puts ``functions/<name>`` and
-``layers/bff`` on ``sys.path`` (as Lambda does with ``/var/task`` and ``/opt/python``), starts a
-clock, imports ``app`` and calls ``app.handler(event, context)`` once. The reference is the
+For each route of template.yaml a new ``python`` process puts the folder of the function serving
+it (``functions/<name>``) and ``layers/bff`` on ``sys.path`` (as Lambda does with ``/var/task`` and
+``/opt/python``), starts a clock, imports ``app`` and calls ``app.handler(event, context)`` once. The reference is the
 floor any Python BFF on Lambda pays: a fresh interpreter that imports boto3 and creates one
 DynamoDB client. Runs are interleaved (a shuffled order per repetition) and the medians reported.
 
@@ -40,16 +40,17 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
-    FUNCTIONS,
     FUNCTIONS_DIR,
     LAYER_DIR,
     ROOT,
+    ROUTE_NAMES,
     FakeAws,
     Progress,
     Seeded,
     aws_env,
     bff_env,
     environment,
+    function_of,
     heading,
     hitkey_answer,
     median,
@@ -74,7 +75,7 @@ ALONE = {
     "cryptography (AESGCM, HKDF)": ",".join(
         ["cryptography.hazmat.primitives.ciphers.aead", "cryptography.hazmat.primitives.kdf.hkdf"]
     ),
-    "hitkey_bff.routes.* (all of the layer)": ",".join(f"hitkey_bff.routes.{name}" for name in FUNCTIONS),
+    "hitkey_bff.routes.* (all of the layer)": ",".join(f"hitkey_bff.routes.{name}" for name in ROUTE_NAMES),
 }
 """One import each in a fresh interpreter: what every dependency costs on its own."""
 RESULT_PREFIX = "BENCH-RESULT "
@@ -266,9 +267,9 @@ def child_env(url: str, function: str, event: dict[str, Any] | None) -> dict[str
 
 
 def run_child(variant: str, url: str, seeded: Seeded, *, importtime: bool = False, layer: Path = LAYER_DIR) -> Run:
-    """One fresh interpreter for ``variant`` (a function name or a reference)."""
-    if variant in FUNCTIONS:
-        mode, function_dir, event = "function", FUNCTIONS_DIR / variant, seeded.event(variant)
+    """One fresh interpreter for ``variant`` (a route's name, served by its function, or a reference)."""
+    if variant in ROUTE_NAMES:
+        mode, function_dir, event = "function", FUNCTIONS_DIR / function_of(variant), seeded.event(variant)
     elif variant == BOTOCORE:
         mode, function_dir, event = "botocore", ROOT, None
     elif variant in ALONE:
@@ -316,7 +317,7 @@ class ColdStarts:
 
 def measure(
     reps: int = 7,
-    functions: tuple[str, ...] = FUNCTIONS,
+    functions: tuple[str, ...] = ROUTE_NAMES,
     *,
     importtime: bool = True,
     layer: Path = LAYER_DIR,
@@ -436,11 +437,11 @@ def print_report(result: ColdStarts, reps: int) -> None:
     base, base_wall = result.med(BASELINE, "total_s"), result.med(BASELINE, "wall_s")
     heading(f"Cold start: fresh interpreter, import + first event (median of {reps}, interleaved; CPU ms)")
     rows: list[list[object]] = []
-    for variant in [*REFERENCES, *[f for f in FUNCTIONS if f in result.runs]]:
+    for variant in [*REFERENCES, *[f for f in ROUTE_NAMES if f in result.runs]]:
         runs = result.runs[variant]
         rows.append(
             [
-                variant,
+                variant if variant in REFERENCES else f"{variant} ({function_of(variant)} function)",
                 ms(result.med(variant, "import_s")),
                 ms(result.med(variant, "event_s")),
                 ms(result.med(variant, "total_s")),
@@ -451,7 +452,7 @@ def print_report(result: ColdStarts, reps: int) -> None:
             ]
         )
     headers = [
-        "process",
+        "process (route)",
         "import",
         "first event",
         "total",

@@ -32,6 +32,7 @@ from tests.kit import (
     Body,
     Browser,
     ManualClock,
+    function_of,
     load_handler,
     route_of,
     routes,
@@ -48,10 +49,22 @@ if TYPE_CHECKING:
     from local.emulator import Emulator
     from local.resources import LocalResources
 
-__all__ = ["FUNCTIONS_DIR", "LAYER_DIR", "ROOT", "TEMPLATE", "Browser", "ManualClock", "load_handler"]
+__all__ = [
+    "FUNCTIONS_DIR",
+    "LAYER_DIR",
+    "ROOT",
+    "TEMPLATE",
+    "Browser",
+    "ManualClock",
+    "function_of",
+    "load_handler",
+    "routes",
+]
 
 FUNCTIONS = tuple(dict.fromkeys(r.function for r in routes().values()))
 """The function folders, from template.yaml's routes."""
+ROUTE_NAMES = tuple(dict.fromkeys(r.name for r in routes().values()))
+"""The routes' names (``hitkey_bff.routes.<name>``), in the template's order."""
 
 APP_ORIGIN = "https://app.example.com"
 REDIRECT_URI = f"{APP_ORIGIN}/auth/callback"
@@ -424,8 +437,8 @@ class Fleet:
         self.key_uses: Counter[str] = Counter()
 
     def cold(self, function: str) -> None:
-        """The next invocation of ``function`` lands on a fresh Lambda."""
-        self._lambdas.pop(function, None)
+        """The next invocation of ``function`` (a function's or a route's name) lands on a fresh Lambda."""
+        self._lambdas.pop(function_of(function), None)
 
     def deps(self) -> Deps:
         """A new Lambda's dependencies: its own botocore session, clients and caches."""
@@ -437,10 +450,11 @@ class Fleet:
         return Deps(self.settings, clock=self.clock, aws=aws, keyring=keyring)
 
     def invoke(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
-        """Invoke ``function``'s handler (a function's name or its route key) on its own warm Lambda."""
+        """Invoke the function serving ``function`` (a function's or a route's name, or a route key)
+        on its own warm Lambda; the event's ``routeKey`` picks the route, as in Lambda."""
         from local.apigw import make_context
 
-        function = routes()[function].function if " " in function else function
+        function = function_of(function)
         if function not in self._lambdas:
             self._lambdas[function] = load_handler(function).using(self.deps())
         self.request = _Request()

@@ -1,6 +1,10 @@
 """The AWS bill for 1M ``session`` + 1M ``userinfo`` requests + 10k sign-ins a month.
 
-    python -m bench.cost [--memory 256] [--requests 10000] [--cpu-factor 1.0]
+    python -m bench.cost [--memory MB] [--requests 10000] [--cpu-factor 1.0]
+
+Each route is billed at the memory size of the function that serves it in template.yaml (the
+session function: login, session; the token function: callback, userinfo, refresh), or at
+``--memory`` for every function.
 
 Nothing about the BFF is assumed: the calls each route makes come from :mod:`bench.calls`
 (moto + the HitKey emulator), KMS and Secrets Manager calls per request from a mixed run replayed
@@ -16,10 +20,12 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from bench import calls, coldstart, warm
-from bench.common import heading, table
+from bench.common import function_of, heading, table
+from local.template import functions
 
 # us-east-1 on-demand list prices, as published on the AWS pricing pages (taken 2025; DynamoDB
 # on-demand since the 1 Nov 2024 price cut, Lambda INIT billed since 1 Aug 2025). Free tiers ignored.
@@ -41,15 +47,17 @@ PRICES = {
 class Assumptions:
     """What the bench cannot measure locally."""
 
-    memory_mb: int = 256
+    memory_mb: int | None = None  # None: each function's MemorySize in template.yaml
     cpu_factor: float = 1.0  # one Lambda vCPU (at 1,769 MB) ≈ one core of this machine
     dynamodb_ms: float = 5.0  # per DynamoDB call, in-region, warm connection
     kms_ms: float = 8.0
     secretsmanager_ms: float = 10.0
     hitkey_ms: float = 40.0  # per HitKey call over the internet, warm connection (HitKey's own time unknown)
     log_bytes_per_invocation: int = 350  # Lambda's START/END/REPORT lines (+ the odd EMF/log line)
-    cold_starts_hot_functions: int = 2 * 24 * 30  # session + userinfo: ~1 new environment an hour each
-    cold_share_sign_in: float = 0.5  # login/callback run every ~4 min: assume half land on a cold Lambda
+    cold_starts_hot_functions: int = 2 * 24 * 30  # the two functions: ~1 new environment an hour each
+    # login and callback share the functions session and userinfo keep warm (a request every ~3 s):
+    # a sign-in adds no cold start of its own
+    cold_share_sign_in: float = 0.0
     session_pool: int = 100  # concurrently active sessions in the simulated traffic
 
 
@@ -94,6 +102,25 @@ def measure(requests: int, assumptions: Assumptions, *, brief: bool = False) -> 
 
 WORKLOAD = {"session": 1_000_000, "userinfo (valid token)": 1_000_000, "login": 10_000, "callback": 10_000}
 FUNCTION_OF = {"session": "session", "userinfo (valid token)": "userinfo", "login": "login", "callback": "callback"}
+"""Row -> the route (its name) that serves it."""
+FIRST_ROUTE = {"session": "session", "token": "userinfo"}
+"""Function -> the route a new environment of it most often serves first (the hot one)."""
+
+
+def template_memory() -> dict[str, int]:
+    """Function folder -> its MemorySize in template.yaml (Globals applied)."""
+    return {spec.code_uri.name: spec.memory_size for spec in functions(http_only=True)}
+
+
+def memory_of(a: Assumptions, route: str) -> int:
+    """The memory size ``route`` (a route's name) runs at: ``--memory``, else the template's."""
+    return a.memory_mb or template_memory()[function_of(route)]
+
+
+def layout(a: Assumptions, sizes: Mapping[str, int] | None = None) -> str:
+    """ "session 512 MB, token 1024 MB": the functions' sizes in a bill."""
+    chosen = sizes or {f: a.memory_mb or mb for f, mb in template_memory().items()}
+    return ", ".join(f"{f} {mb} MB" for f, mb in chosen.items())
 
 
 @dataclass(frozen=True)
@@ -127,28 +154,31 @@ def refreshes(m: Measured) -> float:
     return per_request * calls.MONTHLY_REQUESTS
 
 
-def bill(m: Measured, a: Assumptions, memory_mb: int | None = None) -> list[Line]:
-    """The month's bill, line by line."""
-    memory = memory_mb or a.memory_mb
-    gb = memory / 1024
+def bill(m: Measured, a: Assumptions, sizes: Mapping[str, int] | None = None) -> list[Line]:
+    """The month's bill, line by line (``sizes``: function -> MB, else as :func:`memory_of`)."""
+
+    def mem(route: str) -> int:
+        return sizes[function_of(route)] if sizes else memory_of(a, route)
+
     p = PRICES
     total_requests = sum(WORKLOAD.values())
     n_refresh = refreshes(m)
     expired, valid = m.routes.warm["userinfo (expired token → refresh)"], m.routes.warm["userinfo (valid token)"]
-    refresh_extra_ms = billed_ms(m, a, "userinfo (expired token → refresh)", memory) - billed_ms(
-        m, a, "userinfo (valid token)", memory
+    userinfo_mb = mem("userinfo")
+    refresh_extra_ms = billed_ms(m, a, "userinfo (expired token → refresh)", userinfo_mb) - billed_ms(
+        m, a, "userinfo (valid token)", userinfo_mb
     )
 
-    gb_seconds = sum(n * billed_ms(m, a, row, memory) / 1000 * gb for row, n in WORKLOAD.items())
-    gb_seconds += n_refresh * refresh_extra_ms / 1000 * gb
-    cold_starts = {
-        "session": a.cold_starts_hot_functions / 2,
-        "userinfo": a.cold_starts_hot_functions / 2,
-        "login": WORKLOAD["login"] * a.cold_share_sign_in,
-        "callback": WORKLOAD["callback"] * a.cold_share_sign_in,
-    }
+    gb_seconds = sum(
+        n * billed_ms(m, a, row, mem(FUNCTION_OF[row])) / 1000 * mem(FUNCTION_OF[row]) / 1024
+        for row, n in WORKLOAD.items()
+    )
+    gb_seconds += n_refresh * refresh_extra_ms / 1000 * userinfo_mb / 1024
+    cold_starts = {route: a.cold_starts_hot_functions / len(FIRST_ROUTE) for route in FIRST_ROUTE.values()}
+    cold_starts["login"] = WORKLOAD["login"] * a.cold_share_sign_in
+    cold_starts["callback"] = WORKLOAD["callback"] * a.cold_share_sign_in
     init_gb_s = sum(
-        n * m.cold.med(f, "total_s") * a.cpu_factor * cpu_scale(memory) * gb for f, n in cold_starts.items()
+        n * m.cold.med(r, "total_s") * a.cpu_factor * cpu_scale(mem(r)) * mem(r) / 1024 for r, n in cold_starts.items()
     )
 
     rru = sum(
@@ -170,7 +200,12 @@ def bill(m: Measured, a: Assumptions, memory_mb: int | None = None) -> list[Line
             total_requests / 1e6 * p["http_api_per_million"],
         ),
         Line("Lambda requests", total_requests, "invocations", total_requests / 1e6 * p["lambda_requests_per_million"]),
-        Line(f"Lambda duration ({memory} MB, arm64)", gb_seconds, "GB-s", gb_seconds * p["lambda_gb_second_arm64"]),
+        Line(
+            f"Lambda duration ({layout(a, sizes)}, arm64)",
+            gb_seconds,
+            "GB-s",
+            gb_seconds * p["lambda_gb_second_arm64"],
+        ),
         Line(
             "Lambda INIT (cold starts, billed since Aug 2025)",
             init_gb_s,
@@ -210,7 +245,7 @@ def qty(x: float) -> str:
 def print_report(m: Measured, a: Assumptions) -> None:
     lines = bill(m, a)
     total = sum(line.cost for line in lines)
-    heading(f"AWS bill for 1M session + 1M userinfo + 10k sign-ins a month (us-east-1, {a.memory_mb} MB arm64)")
+    heading(f"AWS bill for 1M session + 1M userinfo + 10k sign-ins a month (us-east-1, arm64: {layout(a)})")
     rows: list[list[object]] = [
         [ln.what, qty(ln.quantity), ln.unit, money(ln.cost), f"{ln.cost / total:.1%}"] for ln in lines
     ]
@@ -230,7 +265,8 @@ def print_report(m: Measured, a: Assumptions) -> None:
                 c.dynamodb_writes,
                 c.hitkey_calls,
                 f"{m.warm.cpu[function] * 1e6:,.0f}",
-                billed_ms(m, a, row, a.memory_mb),
+                f"{billed_ms(m, a, row, memory_of(a, function))} "
+                f"({function_of(function)}, {memory_of(a, function)} MB)",
             ]
         )
     n_refresh = refreshes(m)
@@ -243,13 +279,13 @@ def print_report(m: Measured, a: Assumptions) -> None:
             expired.dynamodb_writes - m.routes.warm["userinfo (valid token)"].dynamodb_writes,
             1,
             "-",
-            billed_ms(m, a, "userinfo (expired token → refresh)", a.memory_mb)
-            - billed_ms(m, a, "userinfo (valid token)", a.memory_mb),
+            billed_ms(m, a, "userinfo (expired token → refresh)", memory_of(a, "userinfo"))
+            - billed_ms(m, a, "userinfo (valid token)", memory_of(a, "userinfo")),
         ]
     )
     print(
         table(
-            ["request", "per month", "reads", "writes", "HitKey", "CPU µs here", f"billed ms at {a.memory_mb} MB"],
+            ["request", "per month", "reads", "writes", "HitKey", "CPU µs here", "billed ms (function, memory)"],
             rows,
             right=(1, 2, 3, 4, 5, 6),
         )
@@ -279,35 +315,36 @@ def print_report(m: Measured, a: Assumptions) -> None:
         f"refreshes {spread.calls.hitkey.get('token.refresh_token', 0)}."
     )
 
-    heading("Memory size: latency and cost (model: CPU ∝ memory up to 1,769 MB)")
+    heading("Memory size per function: latency and cost (model: CPU ∝ memory up to 1,769 MB)")
     rows = []
-    for memory in (128, 256, 512, 1024, 1769):
-        b = bill(m, a, memory)
-        lambda_cost = sum(ln.cost for ln in b if ln.what.startswith("Lambda duration") or "INIT" in ln.what)
-        rows.append(
-            [
-                memory,
-                billed_ms(m, a, "session", memory),
-                billed_ms(m, a, "userinfo (valid token)", memory),
-                f"{m.cold.med('session', 'total_s') * 1000 * a.cpu_factor * cpu_scale(memory):,.0f}",
-                f"{m.cold.med('userinfo', 'total_s') * 1000 * a.cpu_factor * cpu_scale(memory):,.0f}",
-                money(lambda_cost),
-                money(sum(ln.cost for ln in b)),
-            ]
-        )
+    for function, first in FIRST_ROUTE.items():
+        served = [row for row in WORKLOAD if function_of(FUNCTION_OF[row]) == function]
+        for memory in (256, 512, 1024, 1769):
+            sizes = {f: (memory if f == function else memory_of(a, r)) for f, r in FIRST_ROUTE.items()}
+            b = bill(m, a, sizes)
+            lambda_cost = sum(ln.cost for ln in b if ln.what.startswith("Lambda duration") or "INIT" in ln.what)
+            rows.append(
+                [
+                    function,
+                    memory,
+                    ", ".join(f"{FUNCTION_OF[row]} {billed_ms(m, a, row, memory)}" for row in served),
+                    f"{m.cold.med(first, 'total_s') * 1000 * a.cpu_factor * cpu_scale(memory):,.0f}",
+                    money(lambda_cost),
+                    money(sum(ln.cost for ln in b)),
+                ]
+            )
     print(
         table(
             [
+                "function",
                 "MB",
-                "session ms",
-                "userinfo ms",
-                "session cold start CPU ms",
-                "userinfo cold start CPU ms",
-                "Lambda duration + INIT",
+                "warm billed ms",
+                "cold start CPU ms (its hot route)",
+                "Lambda duration + INIT (all functions)",
                 "total bill",
             ],
             rows,
-            right=(0, 1, 2, 3, 4, 5, 6),
+            right=(1, 3, 4, 5),
         )
     )
     print_assumptions(a)
@@ -329,7 +366,9 @@ def print_assumptions(a: Assumptions) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.cost", description=__doc__.split("\n")[0])
-    parser.add_argument("--memory", type=int, default=256, help="Lambda memory in MB (template: 256)")
+    parser.add_argument(
+        "--memory", type=int, default=None, help="every function at this memory (MB); default: the template's"
+    )
     parser.add_argument("--requests", type=int, default=10_000, help="requests in the simulated run (default 10000)")
     parser.add_argument("--cpu-factor", type=float, default=1.0, help="Lambda vCPU time per CPU second here")
     parser.add_argument("--sessions", type=int, default=100, help="active sessions in the simulated traffic")

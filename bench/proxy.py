@@ -2,7 +2,7 @@
 
     python -m bench.proxy [--calls 3000]
 
-In-process, warm: the real ``api`` handler (``functions/api/app.py``) with its session read
+In-process, warm: the real ``api`` route (through ``functions/token/app.py``'s dispatch) with its session read
 answered in memory at the HTTP layer (``bench.common.FakeAws``: botocore still serializes, signs
 and parses the GetItem), forwarding ``GET /api/bench/hello`` to a real HTTP/1.1 upstream on
 loopback; the reference is one ``httpx.Client.get`` of the same URL with a bearer token (what an
@@ -26,6 +26,7 @@ from bench.common import (
     FakeAws,
     aws_env,
     environment,
+    function_of,
     heading,
     interleaved,
     load_handler,
@@ -75,7 +76,7 @@ def _variants(url: str) -> dict[str, Callable[[], Any]]:
     fake = FakeAws()
     deps = stub_deps(fake)
     seeded = seed(deps, fake)
-    handler = load_handler("api").using(deps)
+    handler = load_handler(function_of("api")).using(deps)
     cookies = [f"{seeded.cookie_name}={seeded.session_cookie}"]
     headers = {"x-csrf": "1", "origin": APP_ORIGIN, "accept": "application/json"}
     event = build_event("GET", "/api/bench/hello", headers=headers, cookies=cookies, route_key="ANY /api/{upstream}")

@@ -23,11 +23,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.common import (
-    FUNCTIONS,
+    ROUTE_NAMES,
     TABLE,
     FakeAws,
     aws_env,
     environment,
+    function_of,
     heading,
     interleaved,
     load_handler,
@@ -43,6 +44,7 @@ PARTS = (
     "1 DynamoDB GetItem via botocore (in-memory answer)",
     "1 HitKey userinfo via httpx (MockTransport)",
     "open 1 sealed token (HKDF + AES-GCM, data key cached)",
+    "a dispatch table (2 routes) + route() around a flow returning a constant",
 )
 EXPECTED_STATUS = {"login": 302, "callback": 302, "session": 200, "userinfo": 200, "refresh": 200, "logout": 204}
 
@@ -78,6 +80,7 @@ class Warm:
 def _variants(fake: FakeAws) -> dict[str, Callable[[], Any]]:
     from hitkey_bff import sessions
     from hitkey_bff.cookies import SessionKey
+    from hitkey_bff.dispatch import Dispatch
     from hitkey_bff.http import json_response
     from hitkey_bff.route import route
     from local.apigw import make_context
@@ -90,15 +93,18 @@ def _variants(fake: FakeAws) -> dict[str, Callable[[], Any]]:
     assert found is not None
     session_event = seeded.event("session")
     constant = route(lambda request, deps: json_response(200, {"authenticated": False})).using(deps)
+    dispatched = Dispatch({"GET /auth/session": constant, "POST /auth/logout": constant}).using(deps)
     bare = bare_handler()
     # One context per function for the whole run (a fresh one per call would be timed too): its
     # clock must outlast the run, or refresh sees too little Lambda time left and defers (503).
-    contexts = {name: make_context(name, timeout_s=24 * 3600) for name in (*FUNCTIONS, "bare")}
+    contexts = {name: make_context(name, timeout_s=24 * 3600) for name in (*ROUTE_NAMES, "bare")}
     access_token = sessions.access_token(deps, found)
     dynamodb_key = {"pk": {"S": f"USER#{key.sub}"}, "sk": {"S": f"SESSION#{key.session_hash}"}}
 
     def handler_call(function: str) -> Callable[[], Any]:
-        handler, event, context = load_handler(function).using(deps), seeded.event(function), contexts[function]
+        """The route ``function`` through its function's dispatch table, as Lambda invokes it."""
+        handler = load_handler(function_of(function)).using(deps)
+        event, context = seeded.event(function), contexts[function]
         expected = EXPECTED_STATUS.get(function, 200)
 
         def call() -> Any:
@@ -115,9 +121,10 @@ def _variants(fake: FakeAws) -> dict[str, Callable[[], Any]]:
         PARTS[1]: lambda: deps.aws.dynamodb().get_item(TableName=TABLE, Key=dynamodb_key),
         PARTS[2]: lambda: deps.hitkey.userinfo(access_token),
         PARTS[3]: lambda: sessions.access_token(deps, found),
+        PARTS[4]: lambda: dispatched(session_event, contexts["session"]),
     }
     # The API proxy needs an upstream: its warm overhead is bench/proxy.py's.
-    variants.update({function: handler_call(function) for function in FUNCTIONS if function != "api"})
+    variants.update({function: handler_call(function) for function in ROUTE_NAMES if function != "api"})
     return variants
 
 

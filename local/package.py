@@ -7,6 +7,8 @@ For the template's runtime and architecture (``python3.12`` on ``arm64``):
 * ``<out>/layer.zip``: the layer's ``requirements.txt`` as pip's binary wheels for the Lambda
   platform, without boto3, botocore and s3transfer (the runtime has them), and the ``hitkey_bff``
   package; no console scripts (``bin/``), and ``.pyc`` only as compiled for the runtime's Python;
+* ``<out>/layers/<LogicalId>.zip``: every other layer of the template (the tracing layer: its
+  ``requirements.txt`` only, the same way);
 * ``<out>/functions/<name>.zip``: each function's ``CodeUri`` folder (``app.py``);
 * ``<out>/template.yaml``: the template pointing at those zips, for
   ``sam deploy --template-file build/template.yaml --guided`` without ``sam build``.
@@ -18,6 +20,7 @@ CloudFormation publishes no new layer version when nothing changed.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import re
 import shutil
@@ -28,7 +31,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from local.template import ROOT, functions, load_template, resolve, resource_properties
+from local.template import ROOT, functions, load_template, resolve
 
 LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024
 """Lambda's limit on a function's unzipped code plus all of its layers."""
@@ -59,8 +62,9 @@ class Target:
     architecture: str  # arm64 | x86_64
     python_version: str  # 3.12
     platforms: tuple[str, ...]  # pip --platform tags for the architecture
-    layer_dir: Path  # the layer's ContentUri
+    layer_dir: Path  # the layer's ContentUri (the one holding the hitkey_bff package)
     functions: dict[str, Path]  # function name (CodeUri folder name) -> CodeUri
+    extra_layers: dict[str, Path] = dataclasses.field(default_factory=dict)  # logical id -> ContentUri
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,11 +80,14 @@ class PackageResult:
     layer: Artifact
     functions: dict[str, Artifact]
     removed: tuple[str, ...]  # runtime-provided distributions the requirements pin, left out
+    extra_layers: dict[str, Artifact] = dataclasses.field(default_factory=dict)
 
     @property
     def largest_deployment_bytes(self) -> int:
-        """Unzipped layer plus the largest function: what Lambda compares to its 250 MB limit."""
-        return self.layer.unzipped_bytes + max((f.unzipped_bytes for f in self.functions.values()), default=0)
+        """Unzipped layers (all of them: tracing adds its own) plus the largest function: what
+        Lambda compares to its 250 MB limit."""
+        layers = self.layer.unzipped_bytes + sum(a.unzipped_bytes for a in self.extra_layers.values())
+        return layers + max((f.unzipped_bytes for f in self.functions.values()), default=0)
 
 
 # Template
@@ -97,8 +104,21 @@ def _single(values: Iterable[str], what: str) -> str:
 def read_target(template_path: Path) -> Target:
     """Runtime, architecture, layer and functions from a SAM template."""
     template = load_template(template_path)
+    base = template_path.resolve().parent
+    layers = {
+        lid: r.get("Properties") or {}
+        for lid, r in (template.get("Resources") or {}).items()
+        if isinstance(r, dict) and r.get("Type") == "AWS::Serverless::LayerVersion"
+    }
+    folders_of = {lid: (base / str(props.get("ContentUri"))).resolve() for lid, props in layers.items()}
+    # the BFF's layer holds the hitkey_bff package; any other is requirements only (tracing)
+    with_package = [lid for lid, folder in folders_of.items() if any(folder.glob("*/__init__.py"))]
+    if len(layers) == 1:
+        with_package = list(layers)
+    if len(with_package) != 1:
+        found = with_package or sorted(layers)
+        raise PackageError(f"template.yaml must declare exactly one layer holding a Python package, found {found}")
     try:
-        layer = resource_properties(template, "AWS::Serverless::LayerVersion")
         specs = functions(template_path)
     except ValueError as exc:
         raise PackageError(str(exc)) from None
@@ -111,7 +131,9 @@ def read_target(template_path: Path) -> Target:
         folders[spec.code_uri.name] = spec.code_uri
 
     params = template.get("Parameters") or {}
-    layer_archs = [str(resolve(a, params, a)) for a in layer.get("CompatibleArchitectures") or []]
+    layer_archs = [
+        str(resolve(a, params, a)) for props in layers.values() for a in props.get("CompatibleArchitectures") or []
+    ]
     archs = [a for spec in specs for a in spec.architectures] + layer_archs
     architecture = _single(archs, "Lambda architecture (functions and layer)")
     runtime = _single((spec.runtime for spec in specs), "Runtime")
@@ -124,8 +146,9 @@ def read_target(template_path: Path) -> Target:
         architecture=architecture,
         python_version=runtime.removeprefix("python"),
         platforms=WHEEL_PLATFORMS[architecture],
-        layer_dir=(template_path.resolve().parent / layer["ContentUri"]).resolve(),
+        layer_dir=folders_of[with_package[0]],
         functions=dict(sorted(folders.items())),
+        extra_layers={lid: folder for lid, folder in sorted(folders_of.items()) if lid != with_package[0]},
     )
 
 
@@ -217,13 +240,18 @@ def zip_dir(src: Path, zip_path: Path, *, keep_bytecode: bool = False) -> Artifa
     return Artifact(zip_path, zip_path.stat().st_size, unzipped)
 
 
-def build_layer(target: Target, out: Path, quiet: bool = False) -> tuple[Artifact, tuple[str, ...]]:
-    staging = out / "layer"
+def build_layer(
+    target: Target, out: Path, quiet: bool = False, *, source: Path | None = None, name: str = "layer"
+) -> tuple[Artifact, tuple[str, ...]]:
+    """``<out>/<name>.zip`` from ``source`` (default: the BFF's layer, which must hold a package;
+    another layer may be its ``requirements.txt`` alone)."""
+    layer_dir = source or target.layer_dir
+    staging = out / name
     site = staging / "python"
     shutil.rmtree(staging, ignore_errors=True)
     site.mkdir(parents=True)
 
-    requirements = target.layer_dir / "requirements.txt"
+    requirements = layer_dir / "requirements.txt"
     platforms = ", ".join(target.platforms)
     _say(quiet, f"==> layer: pip install -r {_rel(requirements)} for {target.runtime} on {platforms}")
     removed = _pip_install(requirements, site, target, quiet)
@@ -231,17 +259,17 @@ def build_layer(target: Target, out: Path, quiet: bool = False) -> tuple[Artifac
         _say(quiet, f"==> layer: dropped {', '.join(removed)} (the Lambda runtime provides them)")
     shutil.rmtree(site / "bin", ignore_errors=True)  # console scripts, with this machine's shebang
 
-    packages = sorted(p for p in target.layer_dir.iterdir() if p.is_dir() and (p / "__init__.py").is_file())
-    if not packages:
-        raise PackageError(f"{_rel(target.layer_dir)}: no Python package to put in the layer")
+    packages = sorted(p for p in layer_dir.iterdir() if p.is_dir() and (p / "__init__.py").is_file())
+    if not packages and source is None:
+        raise PackageError(f"{_rel(layer_dir)}: no Python package to put in the layer")
     for package in packages:
         _say(quiet, f"==> layer: adding {_rel(package)}")
         shutil.copytree(package, site / package.name)
     _strip_caches(staging)  # the sources' caches, and any a wheel shipped for another Python
     compiled = compile_bytecode(site, target, quiet)
 
-    _say(quiet, f"==> layer: zipping {_rel(out / 'layer.zip')}")
-    return zip_dir(staging, out / "layer.zip", keep_bytecode=compiled), removed
+    _say(quiet, f"==> layer: zipping {_rel(out / f'{name}.zip')}")
+    return zip_dir(staging, out / f"{name}.zip", keep_bytecode=compiled), removed
 
 
 def build_functions(target: Target, out: Path, quiet: bool = False) -> dict[str, Artifact]:
@@ -268,6 +296,7 @@ def write_template(template_path: Path, target: Target, out: Path) -> Path:
     zips = {target.layer_dir: "layer.zip"} | {
         folder: f"functions/{name}.zip" for name, folder in target.functions.items()
     }
+    zips |= {folder: f"layers/{lid}.zip" for lid, folder in target.extra_layers.items()}
     replaced: set[Path] = set()
     lines = []
     for line in template_path.read_text(encoding="utf-8").splitlines():
@@ -290,10 +319,14 @@ def package(template_path: Path, out: Path, quiet: bool = False) -> PackageResul
     target = read_target(template_path)
     out.mkdir(parents=True, exist_ok=True)
     layer, removed = build_layer(target, out, quiet)
+    extra = {
+        lid: build_layer(target, out, quiet, source=folder, name=f"layers/{lid}")[0]
+        for lid, folder in target.extra_layers.items()
+    }
     functions = build_functions(target, out, quiet)
     template = write_template(template_path, target, out)
     _say(quiet, f"==> template: {_rel(template)} (sam deploy --template-file {_rel(template)} --guided)")
-    return PackageResult(target, layer, functions, removed)
+    return PackageResult(target, layer, functions, removed, extra)
 
 
 # Report
@@ -315,6 +348,7 @@ def size_report(result: PackageResult) -> str:
         return _rel(artifact.path), zipped, unzipped
 
     rows = [("artifact", "zipped", "unzipped"), row(result.layer, "MB", mb, 2)]
+    rows += [row(artifact, "MB", mb, 2) for artifact in result.extra_layers.values()]
     rows += [row(artifact, "KB", 1024, 1) for artifact in result.functions.values()]
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     lines = [f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}" for r in rows]
@@ -323,7 +357,7 @@ def size_report(result: PackageResult) -> str:
     share = total / LAMBDA_UNZIPPED_LIMIT
     verdict = "OK" if total <= LAMBDA_UNZIPPED_LIMIT else "OVER THE LIMIT"
     lines.append(
-        f"layer + largest function unzipped: {total / mb:.2f} MB of Lambda's "
+        f"layers + largest function unzipped: {total / mb:.2f} MB of Lambda's "
         f"{LAMBDA_UNZIPPED_LIMIT // mb} MB limit ({share:.1%}) - {verdict}"
     )
     lines.append(f"target: {result.target.runtime} on {result.target.architecture}")

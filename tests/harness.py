@@ -22,7 +22,7 @@ from local.emulator import SEEDED_USERS, Emulator
 from tests import kit
 from tests.conftest import Aws
 from tests.kit import approve_at_hitkey as approve_at_hitkey
-from tests.kit import handler_for, routes
+from tests.kit import handler_for, load_handler, routes
 from tests.kit import set_cookie_attrs as set_cookie_attrs
 
 SESSION: str = next(f.default for f in dataclasses.fields(Settings) if f.name == "cookie_name")  # type: ignore[assignment]
@@ -45,6 +45,7 @@ class Bff:
         ``parts`` as :class:`Deps` takes them (``hitkey=``, ``keyring=``, ``aws=``...)."""
         self.deps = Deps(self.settings, clock=self.clock, **parts)
         self._handlers: dict[str, Route] = {}
+        self._functions: dict[str, Any] = {}  # function folder -> its Dispatch on these deps
         return self.deps
 
     def configure(self, **changes: Any) -> Deps:
@@ -59,8 +60,18 @@ class Bff:
         return self._handlers[route]
 
     def invoke(self, route: str, event: dict[str, Any]) -> dict[str, Any]:
-        """Call ``route``'s handler with ``event`` and a Lambda context."""
-        response: dict[str, Any] = self.handler(route)(event, make_context(routes()[route].logical_id))
+        """Call ``route``'s function with ``event`` (whose ``routeKey`` picks the route, as in Lambda)
+        and a Lambda context."""
+        spec = routes()[route]
+        if spec.function not in self._functions:
+            self._functions[spec.function] = load_handler(spec.function).using(self.deps)
+        response: dict[str, Any] = self._functions[spec.function](event, make_context(spec.logical_id))
+        return response
+
+    def invoke_route(self, route: str, event: object) -> dict[str, Any]:
+        """Call ``route``'s own handler, past the function's dispatch: for events that may lack the
+        ``routeKey`` API Gateway always sets."""
+        response: dict[str, Any] = self.handler(route)(event, make_context(routes()[route].logical_id))  # type: ignore[arg-type]
         return response
 
 

@@ -1,7 +1,7 @@
 """The test kit shared by tests and benches, free of ``hitkey_bff`` imports: the template's
-routes and their handlers (``functions/*/app.py``, loaded once by file path as Lambda does), a
-browser that calls them as API Gateway would, a botocore response stub, and a clock that moves
-only when told."""
+routes and their functions (``functions/*/app.py``, loaded once by file path as Lambda does, each
+a dispatch table from route key to route), a browser that calls them as API Gateway would, a
+botocore response stub, and a clock that moves only when told."""
 
 from __future__ import annotations
 
@@ -27,11 +27,13 @@ LAYER_DIR = ROOT / "layers" / "bff"
 
 @dataclass(frozen=True)
 class RouteSpec:
-    """One route of template.yaml: ``key`` ("GET /auth/login"), its function folder and logical id."""
+    """One route of template.yaml: ``key`` ("GET /auth/login"), its name (``hitkey_bff.routes.<name>``,
+    from the function's dispatch table), the function folder that serves it and its logical id."""
 
     key: str
     method: str
     path: str
+    name: str
     function: str
     logical_id: str
     handler_file: Path
@@ -39,19 +41,30 @@ class RouteSpec:
 
 @cache
 def routes() -> dict[str, RouteSpec]:
-    """Route key -> :class:`RouteSpec`, for every route in template.yaml."""
+    """Route key -> :class:`RouteSpec`, for every route in template.yaml, in the template's order.
+
+    Raises when a function's dispatch table lacks a route key the template sends it."""
     table: dict[str, RouteSpec] = {}
     for (method, path), route in load_routes(TEMPLATE).items():
-        file = Path(route.function.handler_file)
-        table[f"{method} {path}"] = RouteSpec(
-            f"{method} {path}", method, path, file.parent.name, route.function.logical_id, file
-        )
+        key, file = f"{method} {path}", Path(route.function.handler_file)
+        served = load_handler(file.parent.name).routes
+        if key not in served:
+            raise LookupError(f"template.yaml sends {key} to {file}, whose dispatch table lacks it")
+        table[key] = RouteSpec(key, method, path, served[key].name, file.parent.name, route.function.logical_id, file)
     return table
 
 
-def route_of(function: str) -> RouteSpec:
-    """The route served by ``functions/<function>``."""
-    return next(r for r in routes().values() if r.function == function)
+def route_of(name: str) -> RouteSpec:
+    """The (first, in the template's order) route named ``name``: "session", "sessions", "api"..."""
+    return next(r for r in routes().values() if r.name == name)
+
+
+def function_of(route: str) -> str:
+    """The function folder serving ``route``: a route key, a route's name or a function's name."""
+    if " " in route:
+        return routes()[route].function
+    named = [r.function for r in routes().values() if r.name == route]
+    return named[0] if named else route
 
 
 _runtime = LambdaRuntime()  # one warm container per function, for the whole test run
@@ -64,13 +77,13 @@ def _functions() -> dict[str, FunctionSpec]:
 
 
 def load_handler(function: str) -> Any:
-    """``functions/<function>/app.py``'s ``handler`` (a ``hitkey_bff.route.Route``), imported once."""
+    """``functions/<function>/app.py``'s ``handler`` (a ``hitkey_bff.dispatch.Dispatch``), imported once."""
     return _runtime.handler(_functions()[function])  # thread-safe: race tests load from threads
 
 
 def handler_for(route: str) -> Any:
-    """The handler of route key ``route``."""
-    return load_handler(routes()[route].function)
+    """The handler (a ``hitkey_bff.route.Route``) of route key ``route``, from its function's table."""
+    return load_handler(routes()[route].function).routes[route]
 
 
 # --- a browser ----------------------------------------------------------------------------------
@@ -99,7 +112,7 @@ class Browser:
     def call(
         self, route: str, query: str = "", headers: dict[str, str] | None = None, csrf: bool = True
     ) -> dict[str, Any]:
-        """Invoke ``route`` (a route key, or the function's name: "session") as the SPA would."""
+        """Invoke ``route`` (a route key, or the route's name: "session") as the SPA would."""
         key = route if " " in route else route_of(route).key
         method, path = key.split(" ", 1)
         sent = {"x-csrf": "1", "origin": self.origin} if csrf else {}

@@ -8,10 +8,10 @@ import re
 
 import pytest
 
-from bench import calls, coldstart, cost, proxy, warm
+from bench import calls, coldstart, cost, journey, proxy, warm
 from tests.kit import routes
 
-FUNCTIONS = sorted({r.function for r in routes().values()})
+ROUTE_NAMES = sorted({r.name for r in routes().values()})
 
 
 def test_warm_bench_runs_every_handler_and_part() -> None:
@@ -30,12 +30,12 @@ def _row_names(report: str) -> set[str]:
     return {m[1].strip() for m in re.finditer(r"^\| ([^|]+)\|", report, re.MULTILINE)}
 
 
-def test_coldstart_bench_serves_a_first_event_in_every_function(capsys: pytest.CaptureFixture[str]) -> None:
+def test_coldstart_bench_serves_a_first_event_on_every_route(capsys: pytest.CaptureFixture[str]) -> None:
     """A fresh interpreter per function, with the Lambda context's time left taken from the
     template: each first event answers its expected status (a refresh needs the whole budget)."""
     assert coldstart.main(["--brief"]) == 0
     report = capsys.readouterr().out
-    assert set(FUNCTIONS) <= _row_names(report), report
+    assert set(ROUTE_NAMES) <= _row_names(report), report
     assert coldstart.BASELINE in report
 
 
@@ -60,3 +60,15 @@ def test_cost_bench_prices_a_brief_run(capsys: pytest.CaptureFixture[str]) -> No
     assert cost.main(["--brief"]) == 0
     report = capsys.readouterr().out
     assert "$" in report and "Lambda INIT" in report
+
+
+def test_journey_bench_runs_both_layouts() -> None:
+    """A first visit's nine requests answer as they should on both layouts; counts, not times:
+    two functions start on the template's layout, one per route module on the other."""
+    result = journey.measure(reps=1, per_route=False, progress=False)
+    assert result.functions_started(journey.TWO) == 2
+    assert result.functions_started(journey.PER_ROUTE) == 8
+    for layout in journey.LAYOUTS:
+        (run,) = result.journeys[layout]
+        assert [step.route for step in run] == [route for route, *_ in journey.JOURNEY]
+        assert all(step.cpu_s > 0 for step in run)

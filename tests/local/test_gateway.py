@@ -98,7 +98,7 @@ def test_real_template_has_exactly_the_bff_routes() -> None:
         assert route.function.memory_size == (own or default_memory)  # the function's own, else Globals
         assert route.function.layer_paths == (ROOT / "layers" / "bff",)
     module_names = {r.function.module_name for r in routes.values()}
-    assert len(module_names) == 8  # every function is app.py, yet each gets its own module
+    assert len(module_names) == 2  # both functions are app.py, yet each gets its own module
 
 
 def test_fixture_template_routes_with_globals_and_cfn_tags() -> None:

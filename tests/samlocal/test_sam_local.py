@@ -34,13 +34,13 @@ pytestmark = pytest.mark.samlocal
 EVENTS = ROOT / "events"
 EVENT_ORIGIN = "http://localhost:3000"  # the events were captured from `make run`
 SESSION = "__Host-Http-hitkey-session"
-FUNCTIONS = {
-    "login": "LoginFunction",
-    "callback": "CallbackFunction",
+FUNCTIONS = {  # event (events/<name>.json) -> the function whose dispatch table serves its routeKey
+    "login": "SessionFunction",
+    "callback": "TokenFunction",
     "session": "SessionFunction",
-    "userinfo": "UserinfoFunction",
-    "refresh": "RefreshFunction",
-    "logout": "LogoutFunction",
+    "userinfo": "TokenFunction",
+    "refresh": "TokenFunction",
+    "logout": "SessionFunction",
 }
 
 

@@ -28,7 +28,7 @@ from local.package import (
 from local.resources import ROOT, load_template
 
 LAYER_SOURCE = ROOT / "layers" / "bff" / "hitkey_bff"
-FUNCTIONS = ("api", "callback", "login", "logout", "refresh", "session", "sessions", "userinfo")
+FUNCTIONS = ("session", "token")
 EM_AARCH64 = 183
 EM_X86_64 = 62
 
@@ -225,7 +225,8 @@ def test_deployable_template_points_at_the_zips(packaged: Packaged) -> None:
                 assert (packaged.out / uri).is_file(), f"{logical_id}.{key}: {uri} is not a built zip"
                 uris[logical_id] = uri
                 resource["Properties"][key] = original["Resources"][logical_id]["Properties"][key]
-    assert uris == {"BffLayer": "layer.zip"} | {f"{n.capitalize()}Function": f"functions/{n}.zip" for n in FUNCTIONS}
+    functions = {f"{n.capitalize()}Function": f"functions/{n}.zip" for n in FUNCTIONS}
+    assert uris == {"BffLayer": "layer.zip", "TracingLayer": "layers/TracingLayer.zip"} | functions
     assert generated == original
 
 
@@ -282,6 +283,7 @@ def test_target_comes_from_the_template() -> None:
     assert (target.runtime, target.architecture) == ("python3.12", "arm64")
     assert target.platforms == ("manylinux2014_aarch64",)
     assert target.layer_dir == ROOT / "layers" / "bff"
+    assert target.extra_layers == {"TracingLayer": ROOT / "layers" / "tracing"}
     assert sorted(target.functions) == sorted(FUNCTIONS)
 
 

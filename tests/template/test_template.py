@@ -26,93 +26,52 @@ REGION = "us-east-1"
 RUNTIME = "python3.12"
 
 FUNCTIONS = {
-    "login": "LoginFunction",
-    "callback": "CallbackFunction",
     "session": "SessionFunction",
-    "userinfo": "UserinfoFunction",
-    "refresh": "RefreshFunction",
-    "logout": "LogoutFunction",
-    "api": "ApiFunction",
-    "sessions": "SessionsFunction",
+    "token": "TokenFunction",
 }
 
 ROUTES = {
-    ("/auth/login", "get"): "LoginFunction",
-    ("/auth/callback", "get"): "CallbackFunction",
+    ("/auth/login", "get"): "SessionFunction",
     ("/auth/session", "get"): "SessionFunction",
-    ("/auth/userinfo", "get"): "UserinfoFunction",
-    ("/auth/refresh", "post"): "RefreshFunction",
-    ("/auth/logout", "post"): "LogoutFunction",
-    ("/api/{upstream}/{proxy+}", "x-amazon-apigateway-any-method"): "ApiFunction",
-    ("/api/{upstream}", "x-amazon-apigateway-any-method"): "ApiFunction",
-    ("/auth/sessions", "get"): "SessionsFunction",
-    ("/auth/sessions", "delete"): "SessionsFunction",
-    ("/auth/sessions/{id}", "delete"): "SessionsFunction",
+    ("/auth/sessions", "get"): "SessionFunction",
+    ("/auth/sessions", "delete"): "SessionFunction",
+    ("/auth/sessions/{id}", "delete"): "SessionFunction",
+    ("/auth/logout", "post"): "SessionFunction",
+    ("/auth/callback", "get"): "TokenFunction",
+    ("/auth/userinfo", "get"): "TokenFunction",
+    ("/auth/refresh", "post"): "TokenFunction",
+    ("/api/{upstream}/{proxy+}", "x-amazon-apigateway-any-method"): "TokenFunction",
+    ("/api/{upstream}", "x-amazon-apigateway-any-method"): "TokenFunction",
 }
 
-TOKEN_USER = {
+SESSION_ACTIONS = {
+    "dynamodb:PutItem",
     "dynamodb:GetItem",
     "dynamodb:UpdateItem",
     "dynamodb:DeleteItem",
-    "kms:Decrypt",
-    "kms:GenerateDataKey",
-    "secretsmanager:GetSecretValue",
+    "dynamodb:Query",
 }
+TOKEN_ACTIONS = SESSION_ACTIONS | {"kms:Decrypt", "kms:GenerateDataKey", "secretsmanager:GetSecretValue"}
 
-# Exactly these actions, per function; the second set is what it MAY have on top (Query lets
-# userinfo/refresh end all of a user's sessions when END_ALL_SESSIONS_ON_REUSE is on).
+# Exactly these actions, per function; the second set is what it MAY have on top.
 EXPECTED_ACTIONS: dict[str, tuple[set[str], set[str]]] = {
-    "LoginFunction": ({"dynamodb:PutItem"}, set()),
-    "CallbackFunction": (
-        {
-            "dynamodb:DeleteItem",
-            "dynamodb:PutItem",
-            "dynamodb:Query",
-            "kms:GenerateDataKey",
-            "secretsmanager:GetSecretValue",
-        },
-        set(),
-    ),
-    # reads end dead sessions (DeleteItem) and record activity (UpdateItem)
-    "SessionFunction": ({"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}, set()),
-    "UserinfoFunction": (TOKEN_USER, {"dynamodb:Query"}),
-    "RefreshFunction": (TOKEN_USER, {"dynamodb:Query"}),
-    "LogoutFunction": ({"dynamodb:GetItem", "dynamodb:DeleteItem", "dynamodb:Query"}, set()),
-    "SessionsFunction": (
-        {"dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Query"},
-        set(),
-    ),
-    # The proxy refreshes like userinfo (lease, commit, end on reuse): the same managed policy.
-    "ApiFunction": (TOKEN_USER, {"dynamodb:Query"}),
+    # login writes a login state; session reads a session, ends a dead one (DeleteItem) and records
+    # activity (UpdateItem); sessions and logout list the user's sessions (Query) and end them.
+    "SessionFunction": (SESSION_ACTIONS, set()),
+    # callback spends the login state and writes the session (sealing its tokens: GenerateDataKey,
+    # the client secret), the cap lists the user's sessions; userinfo, refresh and the proxy open
+    # the tokens (Decrypt), lease and rotate them, end a session on reuse (all of them: Query).
+    "TokenFunction": (TOKEN_ACTIONS, set()),
 }
 
-# The partition-key prefix each function may touch, per DynamoDB action.
+# The partition-key prefix each function may touch, per DynamoDB action (Query: LEADING_KEYS_QUERY).
 LEADING_KEYS: dict[str, dict[str, str]] = {
-    "LoginFunction": {"dynamodb:PutItem": "LOGIN#*"},
-    "CallbackFunction": {"dynamodb:DeleteItem": "LOGIN#*,USER#*", "dynamodb:PutItem": "USER#*"},
-    "SessionFunction": {a: "USER#*" for a in ("dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")},
-    "UserinfoFunction": {a: "USER#*" for a in ("dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")},
-    "RefreshFunction": {a: "USER#*" for a in ("dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")},
-    "LogoutFunction": {a: "USER#*" for a in ("dynamodb:GetItem", "dynamodb:DeleteItem")},
-    "SessionsFunction": {a: "USER#*" for a in ("dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")},
-    "ApiFunction": {a: "USER#*" for a in ("dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")},
+    "SessionFunction": {"dynamodb:PutItem": "LOGIN#*"}
+    | {a: "USER#*" for a in ("dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")},
+    "TokenFunction": {"dynamodb:DeleteItem": "LOGIN#*,USER#*"}
+    | {a: "USER#*" for a in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")},
 }
 LEADING_KEYS_QUERY = "USER#*"
-# What the callback's Query (the session cap) may return: no token, no data key.
-CALLBACK_QUERY_ATTRIBUTES = {
-    "pk",
-    "sk",
-    "sub",
-    "sid",
-    "device",
-    "created_at",
-    "expires_at",
-    "last_seen_at",
-    "idle_exp",
-    "version",
-    "created_ms",
-    "seen_ms",
-}
 
 DYNAMODB_READS = {
     "dynamodb:GetItem",
@@ -246,7 +205,7 @@ def granted_actions(cfn: dict[str, Any], function_id: str) -> set[str]:
 # --------------------------------------------------------------------------------------------
 
 
-def test_translates_to_seven_lambda_functions_with_one_role_each(cfn: dict[str, Any]) -> None:
+def test_translates_to_two_lambda_functions_with_one_role_each(cfn: dict[str, Any]) -> None:
     functions = _resources(cfn, "AWS::Lambda::Function")
     assert set(functions) == set(FUNCTIONS.values())
     roles = {_role_id(cfn, f) for f in functions}
@@ -292,12 +251,7 @@ def test_dynamodb_statements_are_limited_to_their_partition_prefix(cfn: dict[str
     dynamodb = [s for s in effective_statements(cfn, function_id) if s.actions[0].startswith("dynamodb:")]
     assert dynamodb
     for st in dynamodb:
-        if st.actions == ("dynamodb:Query",) and function_id == "CallbackFunction":
-            assert st.condition["StringEquals"] == {"dynamodb:Select": "SPECIFIC_ATTRIBUTES"}, st.condition
-            assert set(st.condition["ForAllValues:StringEquals"]["dynamodb:Attributes"]) == CALLBACK_QUERY_ATTRIBUTES
-            assert set(st.condition) == {"ForAllValues:StringLike", "ForAllValues:StringEquals", "StringEquals"}
-        else:
-            assert set(st.condition) == {"ForAllValues:StringLike"}, f"{st.source}: condition {st.condition}"
+        assert set(st.condition) == {"ForAllValues:StringLike"}, f"{st.source}: condition {st.condition}"
         keys = st.condition["ForAllValues:StringLike"]
         assert set(keys) == {"dynamodb:LeadingKeys"}, f"{st.source}: condition {st.condition}"
         prefixes = _as_list(keys["dynamodb:LeadingKeys"])
@@ -308,19 +262,38 @@ def test_dynamodb_statements_are_limited_to_their_partition_prefix(cfn: dict[str
             )
 
 
-@pytest.mark.parametrize("function_id", ["LoginFunction", "CallbackFunction"])
-def test_sign_in_functions_cannot_read_any_item(cfn: dict[str, Any], function_id: str) -> None:
-    """login and callback are reachable by anyone: they must not be able to read sessions."""
-    reads = granted_actions(cfn, function_id) & DYNAMODB_READS
-    if function_id == "CallbackFunction":  # the cap's Query, held to non-secret attributes (above)
-        reads -= {"dynamodb:Query"}
-    assert not reads, f"{function_id} can read the table: {sorted(reads)}"
-
-
 def test_session_function_has_no_kms_and_no_secret(cfn: dict[str, Any]) -> None:
-    """/auth/session is the hot path and answers from DynamoDB alone; it never holds a token key."""
+    """The session function (every page load, and /auth/login, which anyone can call) answers from
+    DynamoDB alone: it can neither use the token key nor read the client secret."""
     granted = granted_actions(cfn, "SessionFunction")
     assert not {a for a in granted if a.startswith(("kms:", "secretsmanager:"))}, granted
+
+
+def test_session_function_writes_only_login_states(cfn: dict[str, Any]) -> None:
+    """It never creates a session: its one PutItem is held to LOGIN# partitions."""
+    puts = [s for s in effective_statements(cfn, "SessionFunction") if "dynamodb:PutItem" in s.actions]
+    assert [s.actions for s in puts] == [("dynamodb:PutItem",)]
+    assert puts[0].condition == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["LOGIN#*"]}}
+
+
+def test_only_the_token_function_holds_kms_and_the_secret(cfn: dict[str, Any]) -> None:
+    holders = {
+        f
+        for f in FUNCTIONS.values()
+        if {a for a in granted_actions(cfn, f) if a.startswith(("kms:", "secretsmanager:"))}
+    }
+    assert holders == {"TokenFunction"}
+
+
+def test_each_function_serves_exactly_its_dispatch_table(sam: dict[str, Any]) -> None:
+    """The template's HttpApi events of a function and the route keys of its app.py's dispatch
+    table are the same set: a route sent to a function that lacks it would answer 404."""
+    from local.template import functions
+    from tests.kit import load_handler
+
+    for spec in functions(TEMPLATE, http_only=True):
+        events = {f"{method} {path}" for method, path, _ in spec.routes}
+        assert events == set(load_handler(spec.code_uri.name).routes), spec.logical_id
 
 
 @pytest.mark.parametrize("function_id", FUNCTIONS.values())
@@ -332,21 +305,6 @@ def test_kms_use_requires_the_token_encryption_context(cfn: dict[str, Any], func
         if any(a.startswith("kms:") for a in statement.actions):
             expected = {f"kms:EncryptionContext:{k}": v for k, v in ENCRYPTION_CONTEXT.items()}
             assert statement.condition == {"StringEquals": expected}, statement.source
-
-
-def test_token_user_policy_is_resolved_from_the_managed_policy(cfn: dict[str, Any]) -> None:
-    """userinfo, refresh and api get their grants from TokenUserPolicy by Ref, and nothing else."""
-    for function_id in ("UserinfoFunction", "RefreshFunction", "ApiFunction"):
-        role = cfn["Resources"][_role_id(cfn, function_id)]["Properties"]
-        assert {"Ref": "TokenUserPolicy"} in role["ManagedPolicyArns"]
-        sources = {s.source for s in effective_statements(cfn, function_id)}
-        assert sources == {"TokenUserPolicy (managed)"}, sources
-    users = [
-        f
-        for f in FUNCTIONS.values()
-        if {"Ref": "TokenUserPolicy"} in cfn["Resources"][_role_id(cfn, f)]["Properties"]["ManagedPolicyArns"]
-    ]
-    assert sorted(users) == ["ApiFunction", "RefreshFunction", "UserinfoFunction"]
 
 
 @pytest.mark.parametrize("function_id", FUNCTIONS.values())
@@ -373,10 +331,10 @@ def test_key_policy_grants_nothing_to_function_roles(cfn: dict[str, Any]) -> Non
 def test_python312_everywhere(cfn: dict[str, Any], sam: dict[str, Any]) -> None:
     runtimes = {f: r["Properties"].get("Runtime") for f, r in _resources(cfn, "AWS::Lambda::Function").items()}
     assert set(runtimes.values()) == {RUNTIME}, runtimes
-    (layer,) = _resources(cfn, "AWS::Lambda::LayerVersion").values()
-    assert layer["Properties"]["CompatibleRuntimes"] == [RUNTIME]
-    (sam_layer,) = (r for r in sam["Resources"].values() if r["Type"] == "AWS::Serverless::LayerVersion")
-    assert sam_layer["Metadata"]["BuildMethod"] == RUNTIME  # what `sam build` builds the layer with
+    layers = _resources(cfn, "AWS::Lambda::LayerVersion").values()
+    assert [layer["Properties"]["CompatibleRuntimes"] for layer in layers] == [[RUNTIME]] * 2
+    sam_layers = [r for r in sam["Resources"].values() if r["Type"] == "AWS::Serverless::LayerVersion"]
+    assert [r["Metadata"]["BuildMethod"] for r in sam_layers] == [RUNTIME] * 2  # what `sam build` builds them with
 
 
 def test_functions_and_layer_share_one_architecture(cfn: dict[str, Any], sam: dict[str, Any]) -> None:
@@ -386,10 +344,10 @@ def test_functions_and_layer_share_one_architecture(cfn: dict[str, Any], sam: di
         for r in _resources(cfn, "AWS::Lambda::Function").values()
     }
     assert archs == {repr([{"Ref": "Architecture"}])}, archs  # all follow the parameter
-    (layer,) = _resources(cfn, "AWS::Lambda::LayerVersion").values()
-    assert layer["Properties"]["CompatibleArchitectures"] == [{"Ref": "Architecture"}]
-    (sam_layer,) = (r for r in sam["Resources"].values() if r["Type"] == "AWS::Serverless::LayerVersion")
-    assert sam_layer["Metadata"]["BuildArchitecture"] == {"Ref": "Architecture"}
+    for layer in _resources(cfn, "AWS::Lambda::LayerVersion").values():
+        assert layer["Properties"]["CompatibleArchitectures"] == [{"Ref": "Architecture"}]
+    for sam_layer in (r for r in sam["Resources"].values() if r["Type"] == "AWS::Serverless::LayerVersion"):
+        assert sam_layer["Metadata"]["BuildArchitecture"] == {"Ref": "Architecture"}
     spec = sam["Parameters"]["Architecture"]
     assert spec["Default"] == "arm64" and sorted(spec["AllowedValues"]) == ["arm64", "x86_64"]
 
@@ -400,15 +358,34 @@ def test_aws_endpoint_url_is_declared_empty(sam: dict[str, Any]) -> None:
     assert sam["Globals"]["Function"]["Environment"]["Variables"]["AWS_ENDPOINT_URL"] == ""
 
 
-def test_one_layer_shared_by_every_function(cfn: dict[str, Any]) -> None:
-    layers = _resources(cfn, "AWS::Lambda::LayerVersion")
-    assert len(layers) == 1, sorted(layers)
-    (layer_id,) = layers
+def test_one_bff_layer_and_tracing_only_when_on(cfn: dict[str, Any]) -> None:
+    """Every function has the BFF layer; the tracing layer (the X-Ray SDK and the second botocore it
+    brings) exists and is added only under the TracingOn condition."""
+    layers = _resources(cfn, "AWS::Lambda::LayerVersion")  # SAM suffixes a hash to the logical ids
+    bff, tracing = (next(lid for lid in layers if lid.startswith(p)) for p in ("BffLayer", "TracingLayer"))
+    assert len(layers) == 2, sorted(layers)
+    assert layers[tracing]["Condition"] == "TracingOn"
+    assert "Condition" not in layers[bff]
     functions = _resources(cfn, "AWS::Lambda::Function")
     assert len(functions) == len(FUNCTIONS)
+    conditional = {"Fn::If": ["TracingOn", {"Ref": tracing}, {"Ref": "AWS::NoValue"}]}
     for function_id, function in functions.items():
-        assert function["Properties"].get("Layers") == [{"Ref": layer_id}], function_id
+        assert function["Properties"].get("Layers") == [{"Ref": bff}, conditional], function_id
         assert function["Properties"]["Handler"] == "app.handler", function_id
+
+
+def test_bff_layer_pins_no_xray_sdk_and_no_botocore() -> None:
+    """``sam build`` installs a layer's requirements.txt as it is, without .pyc: a botocore there would
+    shadow the runtime's precompiled one and be compiled on every cold start."""
+    pins = {
+        line.split("==", 1)[0].lower()
+        for line in (ROOT / "layers" / "bff" / "requirements.txt").read_text(encoding="utf-8").splitlines()
+        if line and not line.startswith((" ", "#"))
+    }
+    assert "aws-lambda-powertools" in pins
+    assert not pins & {"aws-xray-sdk", "botocore", "boto3", "urllib3", "python-dateutil", "wrapt"}, pins
+    tracing = (ROOT / "layers" / "tracing" / "requirements.txt").read_text(encoding="utf-8")
+    assert tracing.startswith("# Generated") and "\naws-xray-sdk==" in tracing
 
 
 def test_session_table_is_on_demand_with_ttl_and_pitr(cfn: dict[str, Any]) -> None:
@@ -426,7 +403,7 @@ def test_session_table_is_on_demand_with_ttl_and_pitr(cfn: dict[str, Any]) -> No
 _INTEGRATION_TARGET = re.compile(r"/functions/\$\{(\w+)\.Arn\}/invocations$")
 
 
-def test_eight_http_api_routes_each_to_its_function(cfn: dict[str, Any]) -> None:
+def test_every_http_api_route_goes_to_its_function(cfn: dict[str, Any]) -> None:
     (api,) = _resources(cfn, "AWS::ApiGatewayV2::Api").values()
     routes: dict[tuple[str, str], str] = {}
     for path, methods in api["Properties"]["Body"]["paths"].items():

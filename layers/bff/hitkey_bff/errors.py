@@ -172,3 +172,11 @@ class UnknownSession(BffError):
 
     status = 404
     code = "unknown_session"
+
+
+class UnknownRoute(BffError):
+    """The function has no route for the event's route key (404): the template sends a route to a
+    function whose dispatch table does not list it."""
+
+    status = 404
+    code = "not_found"

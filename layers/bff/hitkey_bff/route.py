@@ -38,12 +38,20 @@ _AnyFlow = Callable[[Request, Deps, Session | None], Response]
 
 
 class Route:
-    """A Lambda handler (``route(event, context)``) for one flow and its policy."""
+    """A Lambda handler (``route(event, context)``) for one flow and its policy; ``name`` is the
+    route's (its module's, ``hitkey_bff.routes.<name>``)."""
 
     def __init__(
-        self, flow: _AnyFlow, *, csrf: bool, session: SessionPolicy, deps: Callable[[], Deps] = Deps.from_env
+        self,
+        flow: _AnyFlow,
+        *,
+        csrf: bool,
+        session: SessionPolicy,
+        deps: Callable[[], Deps] = Deps.from_env,
+        name: str | None = None,
     ) -> None:
         self.flow, self.csrf, self.session = flow, csrf, session
+        self.name = name or flow.__module__.rpartition(".")[2]
         self._factory = deps
         self._deps: Deps | None = None
         self._lock = threading.Lock()
@@ -64,7 +72,7 @@ class Route:
         """The same route on other dependencies: a :class:`Deps`, or a factory called at the
         first invocation (``Deps.from_env`` reads the environment then)."""
         factory = deps if callable(deps) and not isinstance(deps, Deps) else (lambda: deps)
-        return Route(self.flow, csrf=self.csrf, session=self.session, deps=factory)
+        return Route(self.flow, csrf=self.csrf, session=self.session, deps=factory, name=self.name)
 
     def deps(self) -> Deps:
         """This handler's dependencies, built once (a failure is retried at the next invocation)."""
@@ -126,7 +134,8 @@ def route(flow: Callable[..., Response], *, csrf: bool = True, session: SessionP
     """The Lambda handler of ``flow``: CSRF/origin check on unless ``csrf=False``; ``session``
     ``"required"`` hands the flow ``(request, deps, session)``, ``"optional"`` the session or
     ``None``, ``"none"`` (the default) just ``(request, deps)``."""
+    name = flow.__module__.rpartition(".")[2]
     if session == "none":
         plain: Flow = flow
-        return Route(lambda request, deps, _: plain(request, deps), csrf=csrf, session=session)
-    return Route(flow, csrf=csrf, session=session)
+        return Route(lambda request, deps, _: plain(request, deps), csrf=csrf, session=session, name=name)
+    return Route(flow, csrf=csrf, session=session, name=name)

@@ -1,0 +1,163 @@
+"""The two functions' dispatch tables: a route key picks its route, an unknown one is a clean 404,
+and the session function's routes live on DynamoDB alone, as its IAM role requires."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from hitkey_bff.aws import AwsClients
+from hitkey_bff.deps import Deps
+from local.apigw import build_event, make_context
+from local.emulator import SEEDED_USERS, Emulator
+from tests import kit
+from tests.harness import SESSION, assert_error, body, current, signed_in
+from tests.kit import load_handler, routes
+
+FUNCTIONS = sorted({r.function for r in routes().values()})
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"routeKey": "GET /auth/nothing-here"},
+        {"routeKey": "$default"},
+        {"routeKey": None},
+        {"routeKey": ["GET /auth/session"]},
+        {},
+        [],
+        "GET /auth/session",
+    ],
+    ids=repr,
+)
+def test_an_unknown_route_key_is_a_clean_404(hitkey: Emulator, function: str, event: Any) -> None:
+    handler = load_handler(function).using(current().deps)
+    response = handler(event, make_context(function))
+    assert_error(response, 404, "not_found")
+    assert response["cookies"] == []
+
+
+def test_every_route_key_reaches_its_own_route(hitkey: Emulator) -> None:
+    """Each route key of the template, sent to its function, is answered by that route's flow:
+    the same answer as the route's own handler gives."""
+    browser = signed_in()
+    cookies = [f"{SESSION}={browser.jar[SESSION]}"]
+    for key, spec in routes().items():
+        if spec.name in ("logout", "callback", "login"):  # they change state: compared below
+            continue
+        method, path = key.split(" ", 1)
+        path = path.replace("{id}", "nope").replace("{upstream}", "nowhere").replace("{proxy+}", "x")
+        event = build_event(
+            method, path, headers={"x-csrf": "1", "origin": browser.origin}, cookies=cookies, route_key=key
+        )
+        via_table = current().invoke(key, event)
+        direct = current().invoke_route(key, event)
+        assert via_table["statusCode"] == direct["statusCode"], key
+        assert body(via_table).keys() == body(direct).keys(), key
+
+
+def test_an_any_route_also_answers_its_methods_route_key(hitkey: Emulator) -> None:
+    """``sam local`` names an ANY route by the request's method: the API proxy still answers."""
+    browser = signed_in()
+    key = "GET /api/{upstream}/{proxy+}"
+    event = build_event(
+        "GET",
+        "/api/nowhere/x",
+        headers={"x-csrf": "1", "origin": browser.origin},
+        cookies=[f"{SESSION}={browser.jar[SESSION]}"],
+        route_key=key,
+    )
+    response = load_handler("token").using(current().deps)(event, make_context("token"))
+    assert_error(response, 404, "unknown_api")  # the proxy's own answer, not the table's not_found
+
+
+# --- the session function: DynamoDB only -----------------------------------------------------------
+
+
+class _DynamoDbOnlyClients(AwsClients):
+    """The test's DynamoDB client (moto); KMS and Secrets Manager refused."""
+
+    def __init__(self, real: AwsClients) -> None:
+        super().__init__()
+        self._real = real
+
+    def dynamodb(self) -> Any:
+        return self._real.dynamodb()
+
+    def kms(self) -> Any:
+        raise AssertionError("the session function created a KMS client")
+
+    def secretsmanager(self) -> Any:
+        raise AssertionError("the session function created a Secrets Manager client")
+
+
+class _DynamoDbOnly(Deps):
+    """What the session function's role allows: DynamoDB; no key ring, HitKey or client secret."""
+
+    @property
+    def keyring(self) -> Any:
+        raise AssertionError("the session function used the token key")
+
+    @property
+    def hitkey(self) -> Any:
+        raise AssertionError("the session function called HitKey")
+
+    @property
+    def client_secret(self) -> Callable[[], str]:
+        raise AssertionError("the session function read the client secret")
+
+
+def test_session_function_routes_need_nothing_but_dynamodb(hitkey: Emulator) -> None:
+    """Every route of the session function, through its table, on dependencies that fail on any
+    use of KMS, Secrets Manager or HitKey: a whole session's life still works."""
+    bff = current()
+    restricted = _DynamoDbOnly(bff.settings, clock=bff.clock, aws=_DynamoDbOnlyClients(bff.deps.aws))
+    session_function = load_handler("session").using(restricted)
+
+    def invoke(key: str, event: dict[str, Any]) -> dict[str, Any]:
+        if routes()[key].function == "session":
+            response: dict[str, Any] = session_function(event, make_context("SessionFunction"))
+            return response
+        return bff.invoke(key, event)
+
+    other = signed_in(SEEDED_USERS[0].sub)  # a second session of the same user, to end
+    browser = kit.Browser(invoke)
+    browser.sign_in(SEEDED_USERS[0].sub)  # login: session function; callback: token function
+    assert body(browser.call("GET /auth/session"))["authenticated"] is True
+    listed = body(browser.call("GET /auth/sessions"))
+    assert len(listed["sessions"]) == 2, listed
+    theirs = next(s["id"] for s in listed["sessions"] if not s["current"])
+    event = build_event(
+        "DELETE",
+        f"/auth/sessions/{theirs}",
+        headers={"x-csrf": "1", "origin": browser.origin},
+        cookies=[f"{k}={v}" for k, v in browser.jar.items()],
+        route_key="DELETE /auth/sessions/{id}",
+        path_parameters={"id": theirs},
+    )
+    assert invoke("DELETE /auth/sessions/{id}", event)["statusCode"] == 204
+    assert json.loads(other.call("GET /auth/session")["body"])["authenticated"] is False
+    assert body(browser.call("DELETE /auth/sessions")) == {"ended": 0}
+    assert browser.call("POST /auth/logout")["statusCode"] == 204
+    assert body(browser.call("GET /auth/session"))["authenticated"] is False
+
+
+def test_the_restricted_dependencies_do_fail_on_a_token_route(hitkey: Emulator) -> None:
+    """The counter-check: the same dependencies under a token-function route do fail, so the
+    test above proves something."""
+    bff = current()
+    restricted = _DynamoDbOnly(bff.settings, clock=bff.clock, aws=_DynamoDbOnlyClients(bff.deps.aws))
+    browser = signed_in()
+    event = build_event(
+        "GET",
+        "/auth/userinfo",
+        headers={"x-csrf": "1", "origin": browser.origin},
+        cookies=[f"{SESSION}={browser.jar[SESSION]}"],
+        route_key="GET /auth/userinfo",
+    )
+    response = load_handler("token").using(restricted)(event, make_context("TokenFunction"))
+    assert response["statusCode"] == 500, response
