@@ -36,6 +36,7 @@ ERRORS: dict[str, Entry] = {
         403, "The browser's `Origin` is not `APP_ORIGIN`, or it said the request is cross-site."
     ),
     "path_not_allowed": Entry(403, "The API upstream's `paths` allow-list does not match this path."),
+    "not_found": Entry(404, "The function serving this request has no route for it."),
     "unknown_api": Entry(404, "No API upstream of that name is configured."),
     "unknown_session": Entry(404, "No session of the caller's has that id."),
     "method_not_allowed": Entry(
