@@ -34,6 +34,7 @@ FUNCTIONS = {
     "logout": "LogoutFunction",
     "api": "ApiFunction",
     "sessions": "SessionsFunction",
+    "authorizer": "AuthorizerFunction",  # BffSession, the Lambda authorizer of a team's own routes
 }
 
 ROUTES = {
@@ -84,6 +85,8 @@ EXPECTED_ACTIONS: dict[str, tuple[set[str], set[str]]] = {
     ),
     # The proxy refreshes like userinfo (lease, commit, end on reuse): the same managed policy.
     "ApiFunction": (TOKEN_USER, {"dynamodb:Query"}),
+    # The BffSession authorizer: read-only, one GetItem; no KMS, no secret, no write.
+    "AuthorizerFunction": ({"dynamodb:GetItem"}, set()),
 }
 
 # The partition-key prefix each function may touch, per DynamoDB action.
@@ -96,6 +99,7 @@ LEADING_KEYS: dict[str, dict[str, str]] = {
     "LogoutFunction": {a: "USER#*" for a in ("dynamodb:GetItem", "dynamodb:DeleteItem")},
     "SessionsFunction": {a: "USER#*" for a in ("dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")},
     "ApiFunction": {a: "USER#*" for a in ("dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")},
+    "AuthorizerFunction": {"dynamodb:GetItem": "USER#*"},
 }
 LEADING_KEYS_QUERY = "USER#*"
 # What the callback's Query (the session cap) may return: no token, no data key.
