@@ -52,7 +52,7 @@ $(SAM_STAMP):
 
 sam-venv: $(SAM_STAMP) ## Create the aws-sam-cli + cfn-lint virtualenv (.venv-sam)
 
-run: $(LOCAL_STAMP) ## Serve the whole BFF on http://localhost:$(PORT) (moto, HitKey emulator, demo SPA)
+run: $(LOCAL_STAMP) ## Serve the whole BFF on http://localhost:$(PORT) (moto, HitKey emulator, demo SPA; EXTRA_TEMPLATES="a.yaml b.yaml" adds your routes)
 	@PORT=$(PORT) $(PY) -m local.stack
 
 REQUIREMENTS = layers/bff/requirements.txt
@@ -72,13 +72,15 @@ lint: $(STAMP) ## ruff
 
 typecheck: $(STAMP) ## mypy --strict on the layer, bench, tools and every function's app.py
 	$(VENV)/bin/mypy
-	@for app in functions/*/app.py; do $(VENV)/bin/mypy --no-error-summary $$app || exit 1; done
+	@for app in functions/*/app.py examples/local-api/src/app.py; do $(VENV)/bin/mypy --no-error-summary $$app || exit 1; done
 
-template-check: $(SAM_STAMP) ## cfn-lint and sam validate --lint on template.yaml (offline)
-	@echo "==> cfn-lint template.yaml"
-	@$(SAM_ENV) $(SAM_VENV)/bin/cfn-lint template.yaml
+EXAMPLE_TEMPLATES = examples/local-api/template.yaml
+template-check: $(SAM_STAMP) ## cfn-lint and sam validate --lint on template.yaml and the examples' (offline)
+	@echo "==> cfn-lint template.yaml $(EXAMPLE_TEMPLATES)"
+	@$(SAM_ENV) $(SAM_VENV)/bin/cfn-lint template.yaml $(EXAMPLE_TEMPLATES)
 	@echo "==> sam validate --lint"
 	@$(SAM_ENV) $(SAM_VENV)/bin/sam validate --lint --template template.yaml
+	@for t in $(EXAMPLE_TEMPLATES); do $(SAM_ENV) $(SAM_VENV)/bin/sam validate --lint --template $$t || exit 1; done
 
 pytest: $(STAMP) ## The whole pytest suite (every tier below)
 	$(VENV)/bin/pytest
