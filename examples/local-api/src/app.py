@@ -52,7 +52,7 @@ def bff_error(error: BffError) -> Response[str]:
 app.exception_handler(BffError)(bff_error)
 
 
-@logger.inject_lambda_context(log_event=False)
+@logger.inject_lambda_context(correlation_id_path="requestContext.requestId", log_event=False)
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     logger.info("local API example", extra={"route": event.get("routeKey")})
     return app.resolve(event, context)
