@@ -22,7 +22,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from hitkey_bff import invocation
+from hitkey_bff import invocation, tracing
 from hitkey_bff.aws import is_aws_error
 from hitkey_bff.cookies import SessionKey
 from hitkey_bff.csrf import require_same_origin
@@ -101,9 +101,8 @@ class Authorizer:
                 raise RuntimeError("the session authorizer could not decide") from None
 
         run.__name__ = run.__qualname__ = "bff_session"
-        self._handler = logger.inject_lambda_context(correlation_id_path="requestContext.requestId", log_event=False)(
-            metrics.log_metrics(run, capture_cold_start_metric=True)
-        )
+        run = logger.inject_lambda_context(correlation_id_path="requestContext.requestId", log_event=False)(run)
+        self._handler = tracing.instrument(metrics.log_metrics(run, capture_cold_start_metric=True))
 
     def deps(self) -> Deps:
         """This process's dependencies (``Deps.from_env`` at the first invocation)."""
