@@ -78,3 +78,21 @@ def test_example_function_gets_what_userinfo_gets_and_no_more(sam: dict[str, Any
     conditions = [s.get("Condition") for s in policy["Statement"]]
     assert conditions == [s.get("Condition") for s in bff]  # LeadingKeys USER#*, the KMS purpose
     assert fn["Timeout"] <= 60  # the refresh lease outlives holders of at most the BFF's timeout
+
+
+def test_docs_state_what_the_template_and_the_authorizer_do(sam: dict[str, Any]) -> None:
+    import re
+
+    from hitkey_bff.authorizer import CONTEXT_KEYS
+
+    doc = (ROOT / "docs" / "local-api.md").read_text(encoding="utf-8")
+    outputs = re.findall(r"^\| `(\w+)`(?:, `(\w+)`)*(?:, `(\w+)`)? \|", doc, flags=re.M)
+    named = {name for row in outputs for name in row if name}
+    assert {"HttpApiId", "SessionAuthorizerId", "BffLayerArn", "SessionTableName"} <= named
+    assert named <= set(sam["Outputs"]) | set(CONTEXT_KEYS)
+    context_rows = re.findall(r"^\| `(\w+)` \| (?!what)", doc.split("## What your function receives")[1], flags=re.M)
+    assert tuple(context_rows[: len(CONTEXT_KEYS)]) == CONTEXT_KEYS
+    spec = sam["Parameters"]["AuthorizerCacheSeconds"]
+    assert f"(default `{spec['Default']}`, at most `{spec['MaxValue']}`)" in doc
+    for status, body in ((401, "Unauthorized"), (403, "Forbidden"), (500, "Internal Server Error")):
+        assert f'| {status} | `{{"message":"{body}"}}` |' in doc
