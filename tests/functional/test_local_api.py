@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from hitkey_bff import local_api
 from hitkey_bff.authorizer import CONTEXT_KEYS, Authorizer
@@ -264,3 +266,20 @@ def test_a_second_refusal_is_an_upstream_error(bff: Bff) -> None:
         local_api.call_with_fresh_token(event, always_refused, deps=bff.deps)
     answer = local_api.error_response(UpstreamError("the upstream refused a freshly refreshed access token"))
     assert answer["statusCode"] == 502 and json.loads(answer["body"])["error"] == "upstream_error"
+
+
+_text = st.text(st.characters(codec="utf-8"), max_size=40)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    cookies=st.lists(_text, max_size=4),
+    headers=st.dictionaries(st.sampled_from(["x-csrf", "origin", "sec-fetch-site", "cookie", "host"]), _text),
+    junk=st.sampled_from([None, [], "x", {"requestContext": 7}]),
+)
+def test_any_event_gets_a_boolean_answer_never_an_exception(
+    bff: Bff, cookies: list[str], headers: dict[str, str], junk: object
+) -> None:
+    event: Any = junk if junk is not None else {"version": "2.0", "cookies": cookies, "headers": headers}
+    answer = authorizer_handler.using(bff.deps)(event, make_context("AuthorizerFunction"))
+    assert answer == {"isAuthorized": False}

@@ -169,3 +169,12 @@ def test_zz_no_token_or_cookie_in_any_answer_or_log_line(served: Served) -> None
     seen = "".join(served.lines) + "".join(served.answers)
     assert secret not in seen and SESSION + "=v1." not in seen
     assert "hkat_" not in seen and "hkrt_" not in seen
+
+
+def test_a_missing_extra_template_is_a_one_line_error(tmp_path: object) -> None:
+    from tests.integration.test_make_run import run_stack_module
+
+    result = run_stack_module(PORT=str(free_port()), EXTRA_TEMPLATES=f"{EXAMPLE} nowhere/template.yaml")
+    assert result.returncode != 0
+    assert "EXTRA_TEMPLATES: nowhere/template.yaml is not a file" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
