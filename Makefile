@@ -119,6 +119,7 @@ bench: $(STAMP) ## Benchmarks: calls per route, cold start, warm CPU, the AWS bi
 	$(PY) -m bench.coldstart
 	$(PY) -m bench.warm
 	$(PY) -m bench.cost
+	$(PY) -m bench.authorizer
 
 test: lint typecheck template-check js-test pytest ## Everything CI runs: lint, types, template, tests
 

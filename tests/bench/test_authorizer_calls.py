@@ -18,3 +18,10 @@ def test_cost_model_cache_divides_invocations() -> None:
     uncached, cached = authorizer.cost_per_million(0.001, 0), authorizer.cost_per_million(0.001, 60)
     assert uncached["DynamoDB reads"] == 0.125  # a million strongly consistent GetItems of < 4 KB
     assert cached["Lambda requests"] < uncached["Lambda requests"]
+
+
+def test_timing_benches_run_to_the_end() -> None:
+    """Cold start (each child's first event must be allowed) and warm CPU, without timing asserts."""
+    cold = authorizer.measure_cold(reps=1)
+    assert set(cold) == {"boto3 + DynamoDB client", "session", authorizer.FUNCTION}
+    assert set(authorizer.measure_warm(calls=2)) == {authorizer.FUNCTION, "session"}
