@@ -15,7 +15,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 
 from hitkey_bff.errors import BadRequest, BffError
-from hitkey_bff.local_api import call_with_fresh_token, current_user, default_deps, error_response
+from hitkey_bff.local_api import current_user, error_response, hitkey_userinfo
 
 logger = Logger(service="local-api-example")
 app = APIGatewayHttpResolver()
@@ -39,7 +39,7 @@ def echo() -> dict[str, Any]:
 
 @app.get("/api/me/hitkey")
 def hitkey() -> dict[str, Any]:
-    claims = call_with_fresh_token(app.current_event, default_deps().hitkey.userinfo)
+    claims = hitkey_userinfo(app.current_event)  # call_with_fresh_token(event, call) for your own APIs
     return {"sub": claims.get("sub")}
 
 

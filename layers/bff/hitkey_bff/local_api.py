@@ -28,11 +28,20 @@ from typing import Any, TypeVar
 
 from hitkey_bff import sessions, tokens
 from hitkey_bff.deps import Deps
-from hitkey_bff.errors import AccessTokenRejected, BffError, Unauthenticated
+from hitkey_bff.errors import AccessTokenRejected, BffError, ConfigError, Unauthenticated
 from hitkey_bff.http import Request, Response
 from hitkey_bff.http import error_response as _error_response
+from hitkey_bff.observability import logger
 
-__all__ = ["AccessTokenRejected", "User", "call_with_fresh_token", "current_user", "error_response"]
+__all__ = [
+    "AccessTokenRejected",
+    "User",
+    "call_with_fresh_token",
+    "current_user",
+    "default_deps",
+    "error_response",
+    "hitkey_userinfo",
+]
 
 T = TypeVar("T")
 _lock = threading.Lock()
@@ -108,6 +117,17 @@ def call_with_fresh_token(event: object, call: Callable[[str], T], *, deps: Deps
     return result
 
 
+def hitkey_userinfo(event: object, *, deps: Deps | None = None) -> dict[str, Any]:
+    """HitKey's userinfo for the caller, with their access token (see :func:`call_with_fresh_token`)."""
+    current_user(event)  # a route outside the authorizer is a 401 before any setting is read
+    deps = deps or default_deps()
+    return call_with_fresh_token(event, deps.hitkey.userinfo, deps=deps)
+
+
 def error_response(error: BffError) -> Response:
-    """The BFF's answer to one of its typed errors: ``{"error": code, "message": text}``."""
+    """The BFF's answer to one of its typed errors: ``{"error": code, "message": text}``; a
+    misconfiguration's details (a variable's name) go to the log, not to the caller."""
+    if isinstance(error, ConfigError) and not error.public:
+        logger.error("misconfigured", extra={"detail": error.message})
+        error = ConfigError("this service is misconfigured; its operator can see why in its logs", code=error.code)
     return _error_response(error)
