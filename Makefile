@@ -77,7 +77,7 @@ node: ## Node.js 20.19+ with npm: the one on PATH if recent enough, else from Py
 		echo "==> node $$($(NODE_VENV)/bin/node --version) and npm $$($(NODE_VENV)/bin/npm --version) in $(NODE_VENV)/bin (make puts it first on PATH)"; \
 	fi
 
-run: $(LOCAL_STAMP) ## Serve the whole BFF on http://localhost:$(PORT) (moto, HitKey emulator, demo SPA)
+run: $(LOCAL_STAMP) ## Serve the whole BFF on http://localhost:$(PORT) (moto, HitKey emulator, demo SPA; EXTRA_TEMPLATES="a.yaml b.yaml" adds your routes)
 	@PORT=$(PORT) $(PY) -m local.stack
 
 REQUIREMENTS = layers/bff/requirements.txt
@@ -103,13 +103,15 @@ lint: $(STAMP) ## ruff
 
 typecheck: $(STAMP) ## mypy --strict on the layer, bench, tools and every function's app.py
 	$(VENV)/bin/mypy
-	@for app in functions/*/app.py; do $(VENV)/bin/mypy --no-error-summary $$app || exit 1; done
+	@for app in functions/*/app.py examples/local-api/src/app.py; do $(VENV)/bin/mypy --no-error-summary $$app || exit 1; done
 
-template-check: $(SAM_STAMP) ## cfn-lint and sam validate --lint on template.yaml, cfn-lint on deploy/site.yaml (offline)
-	@echo "==> cfn-lint template.yaml deploy/site.yaml"
-	@$(SAM_ENV) $(SAM_VENV)/bin/cfn-lint template.yaml deploy/site.yaml
+EXAMPLE_TEMPLATES = examples/local-api/template.yaml
+template-check: $(SAM_STAMP) ## cfn-lint and sam validate --lint on template.yaml and the examples', cfn-lint on deploy/site.yaml (offline)
+	@echo "==> cfn-lint template.yaml deploy/site.yaml $(EXAMPLE_TEMPLATES)"
+	@$(SAM_ENV) $(SAM_VENV)/bin/cfn-lint template.yaml deploy/site.yaml $(EXAMPLE_TEMPLATES)
 	@echo "==> sam validate --lint"
 	@$(SAM_ENV) $(SAM_VENV)/bin/sam validate --lint --template template.yaml
+	@for t in $(EXAMPLE_TEMPLATES); do $(SAM_ENV) $(SAM_VENV)/bin/sam validate --lint --template $$t || exit 1; done
 
 pytest: $(STAMP) ## The whole pytest suite (every tier below)
 	$(VENV)/bin/pytest
@@ -150,6 +152,7 @@ bench: $(STAMP) ## Benchmarks: calls per route, a first visit's cold starts, col
 	$(PY) -m bench.warm
 	$(PY) -m bench.proxy
 	$(PY) -m bench.cost
+	$(PY) -m bench.authorizer
 
 test: lint typecheck template-check js-test pytest ## Everything CI runs: lint, types, template, tests
 

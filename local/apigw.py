@@ -26,7 +26,7 @@ from functools import cache
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from local.template import CorsConfig, FunctionSpec, http_events
+from local.template import AuthorizerSpec, CorsConfig, FunctionSpec, http_events
 
 DEFAULT_ACCOUNT_ID = "123456789012"
 DEFAULT_REGION = "us-east-1"
@@ -56,6 +56,7 @@ class Route:
     method: str
     path: str
     function: FunctionSpec
+    authorizer: AuthorizerSpec | None = None  # a Lambda authorizer API Gateway applies first
 
     def __post_init__(self) -> None:
         if self.path != "$default":

@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -37,6 +37,7 @@ from local.apigw import (
     translate_response,
 )
 from local.httpserver import Server
+from local.localapi import Authorizers, extra_routes
 from local.template import CorsConfig, cors_config
 
 DEFAULT_SPA_DIR = Path(__file__).resolve().parent / "spa"
@@ -83,6 +84,7 @@ class Gateway(Server):
         spa_fallback: bool = False,
         parameters: Mapping[str, str] | None = None,
         canonical_origin: str | None = None,
+        extra_templates: Sequence[str | os.PathLike[str]] = (),
     ) -> None:
         super().__init__(self.wsgi, "local-gateway")
         self.template = Path(template).resolve()
@@ -94,19 +96,32 @@ class Gateway(Server):
         self._log_lock = threading.Lock()
         self._routes_lock = threading.Lock()
         self._runtime = LambdaRuntime()  # this gateway's warm functions
-        self._template_stamp: tuple[int, int] | None = None
+        self.extra_templates = tuple(Path(t).resolve() for t in extra_templates)  # a team's own routes
+        self.authorizers = Authorizers(self._runtime, log=self._write_log)
+        self._template_stamp: tuple[tuple[int, int], ...] | None = None
         self._routes: list[Route] = []  # most specific first
         self._cors: CorsConfig | None = None
         self._reload_if_changed()
 
     def _reload_if_changed(self) -> None:
-        stat = self.template.stat()
-        stamp = (stat.st_mtime_ns, stat.st_size)
+        stats = [path.stat() for path in (self.template, *self.extra_templates)]
+        stamp = tuple((stat.st_mtime_ns, stat.st_size) for stat in stats)
         with self._routes_lock:
             if stamp != self._template_stamp:
-                self._routes = sorted(load_routes(self.template).values(), key=lambda r: r.specificity)
+                self._routes = sorted(self._all_routes(), key=lambda r: r.specificity)
                 self._cors = cors_config(self.template, self.parameters)
                 self._template_stamp = stamp
+
+    def _all_routes(self) -> list[Route]:
+        """template.yaml's routes and the extra templates' (one route key defined twice is an error)."""
+        routes = load_routes(self.template)
+        for extra in self.extra_templates:
+            for route in extra_routes(extra, self.template, self.parameters):
+                key = (route.method, route.path)
+                if key in routes:
+                    raise ValueError(f"route {route.route_key} of {extra.name} is already defined")
+                routes[key] = route
+        return list(routes.values())
 
     def match(self, method: str, raw_path: str) -> tuple[Route, dict[str, str]] | None:
         """The route API Gateway would pick for ``method raw_path``, with its path parameters."""
@@ -237,7 +252,8 @@ class Gateway(Server):
             protocol=str(request.environ.get("SERVER_PROTOCOL", "HTTP/1.1")),
             request_id=request_id,
         )
-        response = self.invoke(route, event)
+        refused = self.authorizers.apply(route.authorizer, event, lower) if route.authorizer else None
+        response = refused or self.invoke(route, event)
         response.headers.extend(apigw)
         if cors is not None:  # API Gateway drops the function's CORS headers and adds its own
             kept = [(k, v) for k, v in response.headers if not k.lower().startswith("access-control-")]

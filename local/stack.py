@@ -102,6 +102,17 @@ def spa_dir() -> Path:
     return folder
 
 
+def extra_templates() -> list[Path]:
+    """``EXTRA_TEMPLATES``: space-separated SAM templates whose routes join the BFF's HTTP API."""
+    found: list[Path] = []
+    for raw in os.environ.get("EXTRA_TEMPLATES", "").split():
+        path = Path(raw).expanduser().resolve()
+        if not path.is_file():
+            raise StackError(f"EXTRA_TEMPLATES: {raw} is not a file (give SAM templates, space-separated)")
+        found.append(path)
+    return found
+
+
 def ensure_free(port: int, what: str, variable: str) -> None:
     """Fail with a clear message if ``port`` is taken on loopback."""
     if port == 0:
@@ -224,6 +235,7 @@ def start(ports: dict[str, int]) -> Stack:
         plain_http_cookies = cookie_mode.wanted(origin)
     except ValueError as exc:
         raise StackError(str(exc)) from None
+    extras = extra_templates()
     real_hitkey()  # a half-configured HitKey fails before anything starts
     for name, what in PORT_VARIABLES.items():
         ensure_free(ports[name], what, name)
@@ -252,9 +264,19 @@ def start(ports: dict[str, int]) -> Stack:
         os.environ.pop("HITKEY_CLIENT_SECRET", None)  # the functions read it from Secrets Manager
         say(cookie_mode.apply(plain_http_cookies, origin))
         bff = f"http://localhost:{port}"
-        gateway = Gateway(
-            TEMPLATE, spa_dir=spa, spa_fallback=True, parameters={"AppOrigin": origin}, canonical_origin=bff
-        )
+        try:
+            gateway = Gateway(
+                TEMPLATE,
+                spa_dir=spa,
+                spa_fallback=True,
+                parameters={"AppOrigin": origin},
+                canonical_origin=bff,
+                extra_templates=extras,
+            )
+        except ValueError as exc:
+            raise StackError(f"cannot serve these templates' routes: {exc}") from None
+        for extra in extras:
+            say(f"serving the routes of {extra} (BffSession authorizer applied as in API Gateway)")
         with _listening("the BFF", "PORT"):
             gateway.start(LOOPBACK, port)
         stack.stops.append(gateway.stop)

@@ -115,6 +115,20 @@ class FunctionSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class AuthorizerSpec:
+    """One ``AWS::ApiGatewayV2::Authorizer`` of type ``REQUEST`` (a Lambda authorizer), parameters
+    resolved; ``identity_sources`` as written (``$request.header.cookie``)."""
+
+    logical_id: str
+    name: str
+    function: FunctionSpec
+    identity_sources: tuple[str, ...] = ()
+    ttl_seconds: int = 0
+    simple_responses: bool = False
+    payload_version: str = "2.0"
+
+
+@dataclass(frozen=True, slots=True)
 class HttpEvent:
     """One ``HttpApi`` event: ``method`` upper case or ``ANY``; ``path`` may be ``$default``."""
 

@@ -145,6 +145,9 @@ function showSignedOut(statusText) {
   panelError("api-error", null);
   $("sessions").replaceChildren();
   panelError("sessions-error", null);
+  $("me-result").hidden = true;
+  $("me-result").textContent = "";
+  panelError("me-error", null);
   show("signed-out");
   setStatus(statusText);
 }
@@ -174,7 +177,26 @@ async function loadSession() {
   }
   if (!session.authenticated) return showSignedOut();
   showSignedIn(session);
-  await Promise.all([loadClaims(), loadSessions()]);
+  await Promise.all([loadClaims(), loadSessions(), loadMe()]);
+}
+
+/** `GET /api/me`, a team's own route behind the BffSession authorizer; a 404 (not served) is a hint. */
+async function loadMe() {
+  const result = $("me-result");
+  result.hidden = true;
+  $("me-hint").hidden = true;
+  panelError("me-error", null);
+  try {
+    const response = await bff.fetch("/api/me", { cache: "no-store" });
+    if (response.status === 404) {
+      $("me-hint").hidden = false;
+      return;
+    }
+    result.textContent = JSON.stringify(await readJson(response), null, 2);
+    result.hidden = false;
+  } catch (err) {
+    if (err.status !== 401) panelError("me-error", err); // 401: the signedout event says it
+  }
 }
 
 async function loadClaims() {

@@ -28,7 +28,7 @@ from local.package import (
 from local.resources import ROOT, load_template
 
 LAYER_SOURCE = ROOT / "layers" / "bff" / "hitkey_bff"
-FUNCTIONS = ("session", "token")
+FUNCTIONS = ("authorizer", "session", "token")
 EM_AARCH64 = 183
 EM_X86_64 = 62
 

@@ -28,6 +28,7 @@ RUNTIME = "python3.12"
 FUNCTIONS = {
     "session": "SessionFunction",
     "token": "TokenFunction",
+    "authorizer": "AuthorizerFunction",  # BffSession, the Lambda authorizer of a team's own routes
 }
 
 ROUTES = {
@@ -62,6 +63,8 @@ EXPECTED_ACTIONS: dict[str, tuple[set[str], set[str]]] = {
     # the client secret), the cap lists the user's sessions; userinfo, refresh and the proxy open
     # the tokens (Decrypt), lease and rotate them, end a session on reuse (all of them: Query).
     "TokenFunction": (TOKEN_ACTIONS, set()),
+    # The BffSession authorizer: read-only, one GetItem; no KMS, no secret, no write.
+    "AuthorizerFunction": ({"dynamodb:GetItem"}, set()),
 }
 
 # The partition-key prefix each function may touch, per DynamoDB action (Query: LEADING_KEYS_QUERY).
@@ -70,6 +73,7 @@ LEADING_KEYS: dict[str, dict[str, str]] = {
     | {a: "USER#*" for a in ("dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")},
     "TokenFunction": {"dynamodb:DeleteItem": "LOGIN#*,USER#*"}
     | {a: "USER#*" for a in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")},
+    "AuthorizerFunction": {"dynamodb:GetItem": "USER#*"},
 }
 LEADING_KEYS_QUERY = "USER#*"
 
