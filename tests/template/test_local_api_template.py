@@ -65,18 +65,32 @@ def test_example_parameters_are_the_bff_outputs_it_binds(sam: dict[str, Any]) ->
 
 
 def test_example_function_gets_what_userinfo_gets_and_no_more(sam: dict[str, Any]) -> None:
-    """The documented policy for call_with_fresh_token: the BFF's own token user policy."""
+    """The documented policy for call_with_fresh_token: what the token function holds to read,
+    lease, rotate and end a session (no login states, no PutItem), with the same conditions."""
     example = load_template(EXAMPLE)
     fn = example["Resources"]["LocalApiFunction"]["Properties"]
     (policy,) = fn["Policies"]
-    granted = {
-        tuple(sorted(s["Action"] if isinstance(s["Action"], list) else [s["Action"]])) for s in policy["Statement"]
+
+    def actions(statement: dict[str, Any]) -> tuple[str, ...]:
+        action = statement["Action"]
+        return tuple(sorted(action if isinstance(action, list) else [action]))
+
+    granted = {actions(s): s.get("Condition") for s in policy["Statement"]}
+    assert granted == {
+        ("dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"): {
+            "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["USER#*"]}
+        },
+        ("kms:Decrypt", "kms:GenerateDataKey"): {
+            "StringEquals": {"kms:EncryptionContext:purpose": "hitkey-bff/session-tokens"}
+        },
+        ("secretsmanager:GetSecretValue",): None,
     }
-    bff = sam["Resources"]["TokenUserPolicy"]["Properties"]["PolicyDocument"]["Statement"]
-    expected = {tuple(sorted(s["Action"] if isinstance(s["Action"], list) else [s["Action"]])) for s in bff}
-    assert granted == expected
-    conditions = [s.get("Condition") for s in policy["Statement"]]
-    assert conditions == [s.get("Condition") for s in bff]  # LeadingKeys USER#*, the KMS purpose
+    (token_policy,) = sam["Resources"]["TokenFunction"]["Properties"]["Policies"]
+    token_statements = token_policy["Statement"]
+    token_actions = {a for s in token_statements for a in actions(s)}
+    assert {a for key in granted for a in key} <= token_actions  # nothing the BFF's own function lacks
+    kms = next(s for s in token_statements if "kms:Decrypt" in actions(s))
+    assert kms.get("Condition") == granted[("kms:Decrypt", "kms:GenerateDataKey")]
     assert fn["Timeout"] <= 60  # the refresh lease outlives holders of at most the BFF's timeout
 
 

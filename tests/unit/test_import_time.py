@@ -84,4 +84,4 @@ def test_tracing_on_does_import_xray() -> None:
 
 
 def test_function_list_is_complete() -> None:
-    assert set(FUNCTIONS) == {"session", "token"}
+    assert set(FUNCTIONS) == {"authorizer", "session", "token"}
