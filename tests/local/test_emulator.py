@@ -681,11 +681,11 @@ def test_hang_fault_answers_nothing(emu: Emulator, client: dict[str, str]) -> No
     started = time.monotonic()
     with pytest.raises(httpx.ReadTimeout):
         httpx.get(emu.base_url + "/oauth/userinfo", timeout=0.3)
+    # held for its 1 s, then closed without an answer (not a read timeout: it ended before 3 s)
     with pytest.raises(httpx.RemoteProtocolError):
         httpx.get(emu.base_url + "/oauth/userinfo", timeout=3)
-    elapsed = time.monotonic() - started
 
-    assert 1.0 <= elapsed < 2.5
+    assert time.monotonic() - started >= 1.0
     assert emu.counters["userinfo"] == 2
 
 
@@ -704,12 +704,10 @@ def test_stop_does_not_wait_for_a_hung_request() -> None:
     caller = threading.Thread(target=call)
     caller.start()
     time.sleep(0.2)
-    started = time.monotonic()
     emulator.stop()
     caller.join(timeout=5)
 
-    assert time.monotonic() - started < 1.5
-    assert not caller.is_alive()
+    assert not caller.is_alive()  # ended within the join's 5 s, not at the hang's 30 s
     assert len(errors) == 1
     with pytest.raises(httpx.ConnectError):
         httpx.get(url + "/_emulator/health", timeout=1)
@@ -721,20 +719,22 @@ def test_delay_fault_answers_normally_and_concurrently(
     tokens = login(http, client)
     emu.inject_fault("userinfo", "delay", count=3, seconds=0.5)
     statuses: list[int] = []
+    spans: list[tuple[float, float]] = []
 
     def call() -> None:
+        started = time.monotonic()
         statuses.append(httpx.get(emu.base_url + "/oauth/userinfo", headers=bearer(tokens), timeout=5).status_code)
+        spans.append((started, time.monotonic()))
 
-    started = time.monotonic()
     callers = [threading.Thread(target=call) for _ in range(3)]
     for caller in callers:
         caller.start()
     for caller in callers:
         caller.join()
-    elapsed = time.monotonic() - started
 
     assert statuses == [200, 200, 200]
-    assert 0.5 <= elapsed < 1.4  # one after another would take 1.5 s
+    assert all(end - start >= 0.5 for start, end in spans)  # each one delayed
+    assert max(start for start, _ in spans) < min(end for _, end in spans)  # all held at once
 
 
 def bearer(tokens: dict[str, Any]) -> dict[str, str]:
