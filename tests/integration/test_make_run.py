@@ -123,7 +123,9 @@ def test_full_flow_over_http_then_ctrl_c_leaves_nothing(stack: Running) -> None:
     hello = httpx.get(f"{app}/api/demo/hello", headers={**headers, "authorization": "Bearer forged"})
     assert hello.status_code == 200, hello.text
     assert hello.json()["name"] == "Ada Lovelace" and hello.json()["path"] == "/hello"
-    assert "set-cookie" not in hello.headers and hello.headers["cache-control"] == "no-store"
+    assert (
+        "set-cookie" not in hello.headers and hello.headers["cache-control"] == "no-store, private"
+    )  # a per-user answer is never shared-cacheable
     assert httpx.get(f"{app}/api/demo/hello", headers={"x-csrf": "1", "origin": app}).status_code == 401
     refreshed = httpx.post(f"{app}/auth/refresh", headers=headers)
     assert refreshed.status_code == 200 and refreshed.json()["expires_at"] > time.time()
