@@ -107,7 +107,10 @@ export declare class BffError extends Error {
   constructor(status: number, code: string, message: string, body?: unknown);
   /** HTTP status; 0 when the BFF could not be reached. */
   readonly status: number;
-  /** The answer's `error` code (`http_<status>` when it had none; `network_error` for status 0). */
+  /**
+   * The answer's `error` code (`http_<status>` when it had none). With status 0 nothing was
+   * answered: `network_error` (unreachable), `invalid_path` (api() refused to send the call).
+   */
   readonly code: string;
   /** The parsed answer, when it was JSON. */
   readonly body: unknown;
@@ -136,7 +139,12 @@ export declare class Bff extends EventTarget {
   logout(options?: { everywhere?: boolean }): Promise<void>;
   refresh(): Promise<Refreshed>;
   userinfo(): Promise<UserInfo>;
-  /** `/api/{name}{path}` through the BFF's API proxy; `path` must start with "/". */
+  /**
+   * `/api/{name}{path}` through the BFF's API proxy. `name` matches `[a-z0-9-]{1,32}`; `path`
+   * starts with "/" and, before any `?` or `#`, has no backslash and no dot segment in any
+   * decoding (`..`, `.`, `%2e%2e`, `.%2e`, `%2e.`, `%2e`, `%252e%252e`, ...). Otherwise it rejects
+   * with a {@link BffError} (status 0, code `"invalid_path"`) and sends no request.
+   */
   api(name: string, path?: string, init?: RequestInit): Promise<Response>;
   sessions(): Promise<SessionInfo[]>;
   endSession(id: string): Promise<void>;

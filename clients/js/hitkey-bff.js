@@ -114,6 +114,36 @@ function makeEvent(type, detail) {
   return event;
 }
 
+/** An upstream's name, as the BFF's configuration allows it. */
+const API_NAME = /^[a-z0-9-]{1,32}$/;
+/** How many layers of percent-encoding api() looks through (a server may decode more than once). */
+const MAX_DECODINGS = 4;
+
+/** One layer of percent-decoding of ASCII escapes (`%2e` -> `.`); others are left as they are. */
+function decodeAscii(text) {
+  return text.replace(/%([0-7][0-9a-f])/gi, (_, hex) => String.fromCharCode(parseInt(hex, 16)));
+}
+
+/**
+ * Why `bff.api(name, path)` must not be sent, or "" when it may. The WHATWG URL parser (every
+ * browser) resolves `..`, `.`, `%2e%2e`, `.%2e`, `%2e.` and `%2e` as dot segments and a `\` as a
+ * `/` before the request leaves, and a server may decode again: each decoding of the path (the
+ * part before `?` or `#`) is checked.
+ */
+function apiTargetProblem(name, path) {
+  if (typeof name !== "string" || !API_NAME.test(name)) return "the API name must be 1-32 of a-z, 0-9 and -";
+  if (typeof path !== "string" || !path.startsWith("/")) return 'the path must start with "/"';
+  let layer = path.split(/[?#]/, 1)[0];
+  for (let depth = 0; ; depth++) {
+    if (layer.includes("\\")) return "the path must not contain a backslash";
+    if (layer.split("/").some((segment) => segment === "." || segment === "..")) return "the path must not contain a dot segment";
+    const next = decodeAscii(layer);
+    if (next === layer) return "";
+    if (depth === MAX_DECODINGS) return "the path is percent-encoded too many times";
+    layer = next;
+  }
+}
+
 /** A client for one BFF. Create it with {@link createBff}. */
 export class Bff extends EventTarget {
   #base;
@@ -274,14 +304,16 @@ export class Bff extends EventTarget {
 
   /**
    * A call through the BFF's API proxy: `/api/{name}{path}` with the user's access token added
-   * by the BFF. `path` starts with "/" and is sent as given (query included). Answers the
-   * Response; {@link readJson} reads it.
+   * by the BFF. `name` is an upstream's name (`[a-z0-9-]{1,32}`); `path` starts with "/" and is
+   * sent as given (query included). A path the browser could resolve out of `/api/{name}/` - a
+   * dot segment (`..`, `.`, `%2e%2e`, `.%2e`, also encoded twice or more) or a `\` before any
+   * `?` or `#` - is refused: the promise rejects with a BffError (status 0, code `invalid_path`)
+   * and no request is sent. Answers the Response; {@link readJson} reads it.
    */
   async api(name, path = "/", init) {
-    if (typeof path !== "string" || !path.startsWith("/")) {
-      throw new TypeError(`api(): the path must start with "/" (got ${JSON.stringify(path)})`);
-    }
-    return this.#send(`/api/${encodeURIComponent(String(name))}${path}`, init ?? {}, true);
+    const why = apiTargetProblem(name, path);
+    if (why) throw new BffError(0, "invalid_path", `api(): ${why} (name ${JSON.stringify(name)}, path ${JSON.stringify(path)})`);
+    return this.#send(`/api/${name}${path}`, init ?? {}, true);
   }
 
   /** `GET /auth/sessions`: the user's sessions (devices), newest activity first. */

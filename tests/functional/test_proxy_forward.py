@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
@@ -114,13 +114,15 @@ class Handler(BaseHTTPRequestHandler):
                 ],
             )
         elif route == "/cached":
-            self._answer(200, b"{}", {"Content-Type": "application/json", "Cache-Control": "max-age=60"})
+            values = query.get("cc", ["max-age=60"])
+            self._answer(200, b"{}", [("Content-Type", "application/json"), *(("Cache-Control", v) for v in values)])
         elif route.startswith("/status/"):
             status = int(route.rsplit("/", 1)[1])
             self._answer(status, b'{"upstream":"said no"}', {"Content-Type": "application/json", "Retry-After": "5"})
         elif route == "/unauthorized":
-            challenge = query.get("scheme", ["Bearer"])[0]
-            self._answer(401, b"nope", {"Content-Type": "text/plain", "WWW-Authenticate": f'{challenge} realm="x"'})
+            scheme = query.get("scheme", ["Bearer"])[0]
+            values = query.get("challenge", [f'{scheme} realm="x"'])
+            self._answer(401, b"nope", [("Content-Type", "text/plain"), *(("WWW-Authenticate", v) for v in values)])
         elif route == "/hang":
             time.sleep(HANG_SECONDS)
             self._answer(200, b"late")
@@ -407,9 +409,32 @@ def test_response_headers_are_allow_listed(up: Upstream) -> None:
     assert "upstream=1" not in json.dumps(response)
 
 
-def test_upstream_cache_control_is_kept(up: Upstream) -> None:
+def test_upstream_cache_control_is_kept_and_made_private(up: Upstream) -> None:
     headers = call(up, event("GET", "/cached"))["headers"]
-    assert headers["cache-control"] == "max-age=60" and "pragma" not in headers
+    assert headers["cache-control"] == "max-age=60, private" and "pragma" not in headers
+
+
+@pytest.mark.parametrize(
+    ("sent", "passed"),
+    [
+        (["public, max-age=600"], "max-age=600, private"),
+        (["PUBLIC, S-MaxAge=3600, max-age=60"], "max-age=60, private"),
+        (["max-age=60", "public", "s-maxage=9"], "max-age=60, private"),
+        (['private="set-cookie", max-age=60, must-revalidate'], "max-age=60, must-revalidate, private"),
+        (["private, no-cache"], "no-cache, private"),
+        (["no-store"], "no-store, private"),
+    ],
+)
+def test_a_per_user_answer_is_never_publicly_cacheable(up: Upstream, sent: list[str], passed: str) -> None:
+    query = "&".join(f"cc={quote(v, safe='')}" for v in sent)
+    headers = call(up, event("GET", "/cached", query))["headers"]
+    assert headers["cache-control"] == passed
+
+
+@pytest.mark.parametrize("sent", ['max-age=60, "public"', "public, max-age=", "=60"])
+def test_a_cache_control_that_does_not_parse_is_replaced_by_no_store(up: Upstream, sent: str) -> None:
+    headers = call(up, event("GET", "/cached", f"cc={quote(sent, safe='')}"))["headers"]
+    assert headers["cache-control"] == "no-store" and headers["pragma"] == "no-cache"
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504, 404, 409, 429])
@@ -425,6 +450,26 @@ def test_401_passes_through_with_only_bearer_challenges(up: Upstream, scheme: st
     response = call(up, event("GET", "/unauthorized", f"scheme={scheme}"))
     assert response["statusCode"] == 401 and body_of(response) == b"nope"
     assert ("www-authenticate" in response["headers"]) is kept
+
+
+@pytest.mark.parametrize(
+    ("sent", "passed"),
+    [
+        (['Bearer realm="a", Basic realm="b"'], 'Bearer realm="a"'),
+        (['BearerX, Basic realm="b"'], None),
+        (['Basic realm="x, Bearer y", Bearer error="invalid_token"'], 'Bearer error="invalid_token"'),
+        (['Basic realm="b"', 'Bearer error="insufficient_scope"'], 'Bearer error="insufficient_scope"'),
+        (['Bearer realm="unterminated'], None),
+        (["Negotiate abc==, Bearer"], "Bearer"),
+    ],
+)
+def test_401_passes_only_the_bearer_challenges_of_a_challenge_list(
+    up: Upstream, sent: list[str], passed: str | None
+) -> None:
+    query = "&".join(f"challenge={quote(v, safe='')}" for v in sent)
+    response = call(up, event("GET", "/unauthorized", query))
+    assert response["statusCode"] == 401
+    assert response["headers"].get("www-authenticate") == passed
 
 
 # --- bodies --------------------------------------------------------------------------------------
@@ -485,8 +530,6 @@ def test_304_keeps_its_validator(up: Upstream) -> None:
 
 
 def redirect(up: Upstream, upstreamd: Upstreamd, to: str, status: int = 302) -> dict[str, Any]:
-    from urllib.parse import quote
-
     response = call(up, event("GET", "/redirect", f"status={status}&to={quote(to, safe='')}"))
     assert response["statusCode"] == status
     assert len(upstreamd.seen) == 1  # never followed
@@ -500,7 +543,6 @@ def redirect(up: Upstream, upstreamd: Upstreamd, to: str, status: int = 302) -> 
         ("/base/notes/2?x=1", "/api/local/notes/2?x=1"),
         ("/base", "/api/local"),
         ("other", "/api/local/other"),
-        ("../base/up", "/api/local/up"),
         ("http://127.0.0.1:{port}/base/abs", "/api/local/abs"),
     ],
 )
@@ -519,6 +561,7 @@ def test_location_on_the_upstream_is_rewritten(up: Upstream, upstreamd: Upstream
         "/elsewhere",
         "/basement",
         "../../etc",
+        "../base/up",
         "javascript:alert(1)",
         "/\\evil.example",
     ],
@@ -527,6 +570,30 @@ def test_location_off_the_upstream_is_dropped(up: Upstream, upstreamd: Upstreamd
     response = redirect(up, upstreamd, to.format(port=upstreamd.port), 301)
     location = response["headers"].get("location")
     assert location is None or location.startswith("/api/local/"), location
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+@pytest.mark.parametrize(
+    "to",
+    [
+        "/base/%2e%2e/%2e%2e/auth/sessions",
+        "/base/notes/%2E%2E/%2e%2E/%2e%2e/auth/sessions",
+        "/base/.%2e/.%2e/api/other/x",
+        "/base/%2e./x",
+        "%2e%2e/%2e%2e/auth/sessions",
+        "http://127.0.0.1:{port}/base/%2e%2e/%2e%2e/auth/sessions",
+        "/base/%252e%252e/x",
+        "/base/a/%2e",
+    ],
+)
+def test_location_with_an_encoded_dot_segment_is_dropped(upstreamd: Upstreamd, status: int, to: str) -> None:
+    for up in (table(upstreamd.port), table(upstreamd.port, base="")):
+        upstreamd.seen.clear()
+        target = to.format(port=upstreamd.port)
+        if not up.base_path:
+            target = target.replace("/base", "", 1)
+        response = redirect(up, upstreamd, target, status)
+        assert "location" not in response["headers"], (up.url, target, response["headers"])
 
 
 # --- faults --------------------------------------------------------------------------------------

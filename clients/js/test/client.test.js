@@ -219,25 +219,65 @@ describe("refresh and userinfo", () => {
 });
 
 describe("api", () => {
-  it("calls /api/{name}{path} with the path as given and the name encoded", async () => {
+  it("calls /api/{name}{path} with the path as given", async () => {
     const { client, net } = make(() => json(200, { hello: "Ada" }), { client: { baseUrl: "https://bff.example" } });
     const res = await client.api("demo", "/hello?x=1&y=%2F", { method: "PUT", headers: { "Content-Type": "application/json" }, body: "{}" });
     assert.deepEqual(await readJson(res), { hello: "Ada" });
-    await client.api("a/b c", "/");
+    await client.api("my-api-2", "/");
     assert.equal(net.calls[0].url, "https://bff.example/api/demo/hello?x=1&y=%2F");
     assert.equal(net.calls[0].init.method, "PUT");
     assert.equal(net.calls[0].init.body, "{}");
     assert.equal(header(net.calls[0], "content-type"), "application/json");
     assert.equal(header(net.calls[0], "x-csrf"), "1");
     assert.equal(net.calls[0].init.credentials, "include");
-    assert.equal(net.calls[1].url, "https://bff.example/api/a%2Fb%20c/");
+    assert.equal(net.calls[1].url, "https://bff.example/api/my-api-2/");
   });
+
+  const refused = async (client, name, path) =>
+    assert.rejects(client.api(name, path), (err) => {
+      assert.ok(err instanceof BffError, `${JSON.stringify([name, path])}: ${err}`);
+      assert.equal(err.code, "invalid_path");
+      assert.equal(err.status, 0);
+      return true;
+    });
 
   it("refuses a path that does not start with / before any request", async () => {
     const { client, net } = make({});
-    await assert.rejects(client.api("demo", "hello"), TypeError);
-    await assert.rejects(client.api("demo", "https://evil.example/"), TypeError);
+    for (const path of ["hello", "https://evil.example/", "", "?x=/..", 42, null]) await refused(client, "demo", path);
     assert.equal(net.calls.length, 0);
+  });
+
+  it("refuses a name outside [a-z0-9-]{1,32} before any request", async () => {
+    const { client, net } = make({});
+    for (const name of ["", "a/b c", "..", "%2e%2e", "Demo", "demo/../../auth", "a".repeat(33), "demo?x", undefined, 7]) {
+      await refused(client, name, "/hello");
+    }
+    assert.equal(net.calls.length, 0);
+  });
+
+  it("refuses every dot segment a browser or a decoding server resolves, and backslashes, before any request", async () => {
+    const { client, net } = make({});
+    const dots = ["..", ".", "%2e%2e", "%2E%2E", ".%2e", "%2e.", "%2E.", ".%2E", "%2e", "%2E", "%252e%252e", "%25252e%25252E", encodeURIComponent("..")];
+    for (const dot of dots) {
+      for (const path of [`/${dot}`, `/${dot}/`, `/a/${dot}/auth/sessions`, `/${dot}/${dot}/auth/sessions?x=1`, `/a/${dot}#frag`]) {
+        await refused(client, "demo", path);
+      }
+    }
+    for (const path of ["/a\\..\\auth", "/a\\b", "/%5c..%5cauth", "/a/%2f..%2f..%2fauth", "/%2525252525252e%2525252525252e"]) {
+      await refused(client, "demo", path);
+    }
+    assert.equal(net.calls.length, 0);
+  });
+
+  it("checks only the path: dots and backslashes in the query or fragment are sent as given", async () => {
+    const { client, net } = make(() => json(200, {}));
+    for (const path of ["/files?dir=../..", "/files?x=%2e%2e/%2e", "/a#/../..", "/a?b=c\\d", "/v1.2/..x/.well-known/x..y", "/%25/100%25"]) {
+      await client.api("demo", path);
+    }
+    assert.deepEqual(
+      net.calls.map((c) => c.url),
+      ["/api/demo/files?dir=../..", "/api/demo/files?x=%2e%2e/%2e", "/api/demo/a#/../..", "/api/demo/a?b=c\\d", "/api/demo/v1.2/..x/.well-known/x..y", "/api/demo/%25/100%25"],
+    );
   });
 
   it("an upstream's own 401 does not sign out while the session is alive", async () => {

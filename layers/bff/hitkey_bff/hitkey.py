@@ -22,6 +22,7 @@ from hitkey_bff.observability import logger
 
 TIMEOUT = httpx.Timeout(connect=3.0, read=7.0, write=5.0, pool=2.0)
 MAX_BODY = 64 * 1024
+MAX_LOGGED = 200  # characters of an upstream's error text kept in the log
 CALL_SECONDS = 10.0
 """The overall deadline of one HitKey call (headers and whole body), unless the caller gives its
 own: a trickled body cannot hold a call past it (httpx's ``read`` bounds each read only). Two
@@ -75,11 +76,20 @@ def _json(response: Answer) -> dict[str, Any]:
     return body
 
 
-def _oauth_error(response: Answer) -> str:
+def loggable(value: object) -> str:
+    """An upstream's text as a log may carry it: at most :data:`MAX_LOGGED` characters, control
+    and non-ASCII characters escaped (``\\n``, ``\\u202e``). Never for a response."""
+    text = value if isinstance(value, str) else "" if value is None else type(value).__name__
+    return ascii(text[:MAX_LOGGED])[1:-1]
+
+
+def _oauth_error(response: Answer) -> tuple[str, object]:
+    """HitKey's OAuth ``error`` and its ``error_description`` (unchecked: for the log only)."""
     if response.status_code >= 500:
         raise UpstreamError(f"HitKey failed with status {response.status_code}")
-    error = _json(response).get("error")
-    return error if isinstance(error, str) else "unknown_error"
+    body = _json(response)
+    error = body.get("error")
+    return (error if isinstance(error, str) else "unknown_error"), body.get("error_description")
 
 
 def _token_set(body: dict[str, Any]) -> TokenSet:
@@ -142,12 +152,17 @@ class HitKeyClient:
         response = self._send("POST", "/oauth/token", seconds=seconds, json={**grant, "client_id": self._client_id})
         if response.status_code == 200:
             return _token_set(_json(response))
-        error = _oauth_error(response)
+        error, description = _oauth_error(response)
         if error == "invalid_grant":
             raise InvalidGrant("HitKey refused the grant (invalid_grant)")
         if error == "invalid_client":
             raise UpstreamError("HitKey refused this client's credentials", code="invalid_client")
-        raise UpstreamError(f"HitKey's token endpoint answered {error}", code="upstream_rejected")
+        # HitKey's words go to the log (bounded, escaped), never into an answer: a fixed message
+        logger.warning(
+            "HitKey's token endpoint refused the grant",
+            extra={"status": response.status_code, "hitkey_error": loggable(error), "detail": loggable(description)},
+        )
+        raise UpstreamError("HitKey's token endpoint refused the request", code="upstream_rejected")
 
     def exchange_code(self, code: str, verifier: str, redirect_uri: str, client_secret: str) -> TokenSet:
         """``authorization_code`` grant with the PKCE verifier. Exactly one POST, never retried."""

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
-from urllib.parse import quote, unquote_to_bytes
+from urllib.parse import quote, unquote_to_bytes, urlsplit
 
 import httpx
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -50,6 +50,7 @@ from hitkey_bff.errors import (
     UpstreamUnauthorized,
     UpstreamUnreachable,
 )
+from hitkey_bff.header_rules import bearer_challenges, private_cache_control
 from hitkey_bff.observability import logger, metrics
 from hitkey_bff.upstreams import METHODS, Upstream
 from hitkey_bff.watchdog import Watchdog as _Watchdog
@@ -362,9 +363,52 @@ def outbound_headers(headers: Mapping[str, str], access_token: str, source_ip: s
     return out
 
 
-def _location(value: str, request_url: httpx.URL, upstream: Upstream) -> str | None:
-    """A ``Location`` on the upstream, rewritten to ``/api/{name}/...``; anything else: ``None``."""
-    if not _clean_value(value):
+def _location_segments_safe(value: str) -> bool:
+    """No segment of the reference's path is a dot segment, a separator or a control character in
+    any decoding (the request-path rule): a browser also reads ``%2e%2e``, ``.%2e``, ``%2E.`` as
+    ``..``, a server may decode ``%252e`` once more."""
+    path = urlsplit(value).path
+    try:
+        for segment in path.split("/"):
+            _decoded_segment(segment)
+    except InvalidPath:
+        return False
+    return True
+
+
+_BROWSER_SINGLE_DOT = frozenset({".", "%2e"})
+_BROWSER_DOUBLE_DOT = frozenset({"..", ".%2e", "%2e.", "%2e%2e"})
+
+
+def browser_path(path: str) -> str:
+    """``path`` as a browser's URL parser (WHATWG) leaves it: ``\\`` is ``/`` and the dot segments,
+    literal or percent-encoded in any case, are resolved."""
+    segments = path.replace("\\", "/").split("/")[1:]
+    out: list[str] = []
+    for i, segment in enumerate(segments):
+        lowered, last = segment.lower(), i == len(segments) - 1
+        if lowered in _BROWSER_DOUBLE_DOT:
+            if out:
+                out.pop()
+            if last:
+                out.append("")
+        elif lowered in _BROWSER_SINGLE_DOT:
+            if last:
+                out.append("")
+        else:
+            out.append(segment)
+    return "/" + "/".join(out)
+
+
+def rewrite_location(value: str, request_url: httpx.URL, upstream: Upstream) -> str | None:
+    """A ``Location`` on the upstream, rewritten to ``/api/{name}/...``; anything else: ``None``.
+
+    Dropped: a value with a control character (tab included: browsers delete it), a path segment
+    that is a dot segment in any decoding, a target off the upstream or outside its base path, a
+    path below the base that the proxy would refuse as a request, and a result that a browser
+    would resolve outside ``/api/{name}``."""
+    value = value.strip(" ")
+    if not _clean_value(value) or "\t" in value or not _location_segments_safe(value):
         return None
     try:
         resolved = request_url.join(value)
@@ -377,17 +421,24 @@ def _location(value: str, request_url: httpx.URL, upstream: Upstream) -> str | N
     if upstream.base_path and path != upstream.base_path and not path.startswith(upstream.base_path + "/"):
         return None
     rest = path[len(upstream.base_path) :]
+    try:
+        parse_path(rest)
+    except InvalidPath:
+        return None
+    prefix = f"/api/{upstream.name}"
+    rewritten = prefix + ("" if rest == "/" and not upstream.base_path else rest)
+    normalised = browser_path(rewritten)
+    if normalised != rewritten or not (normalised == prefix or normalised.startswith(prefix + "/")):
+        return None
     query = resolved.query.decode("ascii")
-    return f"/api/{upstream.name}{'' if rest == '/' and not upstream.base_path else rest}" + (
-        f"?{query}" if query else ""
-    )
+    return rewritten + (f"?{query}" if query else "")
 
 
 def inbound_headers(response: httpx.Response, request_url: httpx.URL, upstream: Upstream) -> dict[str, str]:
     """The allow-listed response headers (repeated ones joined), ``Location`` rewritten or
     dropped, a ``Bearer`` challenge kept (others would open the browser's password prompt),
-    ``Cache-Control: no-store`` when the upstream set none, our security headers on top. More
-    than one ``Location`` is no ``Location``."""
+    ``Cache-Control`` made private (``no-store`` when the upstream set none, or none that parses),
+    our security headers on top. More than one ``Location`` is no ``Location``."""
     stashed = response.extensions.get(_LOCATION, [])
     pairs = list(response.headers.multi_items()) + [("location", v) for v in stashed]
     named = _connection_tokens(pairs)
@@ -397,15 +448,20 @@ def inbound_headers(response: httpx.Response, request_url: httpx.URL, upstream: 
         if name in named or name in HOP_BY_HOP or not _clean_value(value):
             continue
         if name == "location":
-            rewritten = _location(value, request_url, upstream) if len(stashed) == 1 else None
+            rewritten = rewrite_location(value, request_url, upstream) if len(stashed) == 1 else None
             if rewritten is not None:
                 out[name] = [rewritten]
         elif name == "www-authenticate":
-            if value.strip().lower().startswith("bearer"):
-                out.setdefault(name, []).append(value)
+            challenges = bearer_challenges(value)
+            if challenges is not None:
+                out.setdefault(name, []).append(challenges)
         elif name in RESPONSE_HEADERS:
             out.setdefault(name, []).append(value)
     headers = {k: ", ".join(v) for k, v in out.items()}
+    if "cache-control" in headers:  # a per-user answer: never for a shared cache
+        cache_control = private_cache_control(headers.pop("cache-control"))
+        if cache_control is not None:
+            headers["cache-control"] = cache_control
     if sum(len(k) + len(v) for k, v in headers.items()) > MAX_RESPONSE_HEADERS:
         raise UpstreamResponseTooLarge("the API's answer has too many headers to return")
     if "cache-control" not in headers:

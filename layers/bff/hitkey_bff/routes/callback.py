@@ -25,12 +25,12 @@ from hitkey_bff.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
+from hitkey_bff.hitkey import loggable
 from hitkey_bff.http import Request, Response, redirect
 from hitkey_bff.observability import logger, metrics
 from hitkey_bff.route import route
 
 MAX_PARAM = 2048
-MAX_LOGGED = 200  # characters of an upstream's error text kept in the log
 
 
 def callback(request: Request, deps: Deps) -> Response:
@@ -80,7 +80,7 @@ def _callback(request: Request, deps: Deps) -> Response:
 
 def _failure_code(exc: Exception) -> str:
     """The stable ``auth_error`` of a failure; its detail goes to the log only."""
-    detail = str(getattr(exc, "message", "") or "")[:MAX_LOGGED]
+    detail = loggable(getattr(exc, "message", ""))
     if isinstance(exc, UpstreamTimeout):
         code = "upstream_timeout"
     elif isinstance(exc, UpstreamError):
