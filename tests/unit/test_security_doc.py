@@ -2,10 +2,11 @@
 and parametrized case must exist, so a renamed or moved test cannot leave the page pointing at
 nothing.
 
-What counts as a citation (inside backticks): a path under ``tests/`` (``tests/unit/test_x.py``,
-``tests/data/x.txt``) or a bare test file name (``test_x.py``, which must name exactly one file
-under ``tests/``), optionally followed by ``::test_name`` and ``[case-id]``; ``::test_name`` alone
-(in the last file cited on the same line); a bare ``test_name`` (defined in some test file).
+What counts as a citation (inside backticks): a path under ``tests/`` or ``clients/js/test/``
+(``tests/unit/test_x.py``, ``tests/data/x.txt``) or a bare test file name (``test_x.py``, which
+must name exactly one file under ``tests/``), optionally followed by ``::test_name`` and
+``[case-id]``; ``::test_name`` alone (in the last file cited on the same line); a bare
+``test_name`` (defined in some test file).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "security.md"
 CITATION = re.compile(
-    r"(?P<path>tests/[\w/.-]+\.\w+|\btest_\w+\.py)?"
+    r"(?P<path>(?:tests|clients/js/test)/[\w/.-]+\.\w+|\btest_\w+\.py)?"
     r"(?:::(?P<name>test_\w+))?"
     r"(?:\[(?P<case>[^\]\s]+)\])?"
 )
@@ -38,7 +39,7 @@ def defined_in(path: Path) -> frozenset[str]:
 
 def resolve(cited: str) -> Path | str:
     """The file a cited path names, or why it names none."""
-    if cited.startswith("tests/"):
+    if cited.startswith(("tests/", "clients/")):
         path = ROOT / cited
         return path if path.is_file() else f"{cited} does not exist"
     found = [p for p in _test_files() if p.name == cited]
@@ -105,6 +106,8 @@ def test_every_test_cited_in_the_security_page_exists() -> None:
         ("`test_security_doc.py::test_every_test_cited_in_the_security_page_exists`", []),
         ("`test_no_such_file.py`", ["line 1: test_no_such_file.py names 0 files under tests/, not one"]),
         ("`tests/data/openredirects.txt`", []),
+        ("`clients/js/test/client.test.js`", []),
+        ("`clients/js/test/nothing.test.js`", ["line 1: clients/js/test/nothing.test.js does not exist"]),
         ("`tests/functional/test_no_secret_leaks.py::test_no_secret_anywhere[every-logging-toggle-on]`", []),
         (
             "`tests/functional/test_no_secret_leaks.py::test_no_secret_anywhere[a-toggle-that-is-not]`",
