@@ -352,3 +352,25 @@ def test_signing_in_again_ends_the_old_session(attack: Attack, shots: Path) -> N
         assert tab.evaluate(FETCH, "/auth/session")["body"]["authenticated"] is False
     finally:
         tab.context.close()
+
+
+# -- a forged "signed out" message between tabs ------------------------------------------------
+
+
+def test_a_forged_signedout_message_changes_only_what_a_tab_shows(attack: Attack) -> None:
+    """Any script on the app's origin can post ``{type: "signedout"}`` on the client's
+    BroadcastChannel: the app's other tabs show "signed out", and that is all it does - the
+    session and its cookie live on, and a reload shows the user signed in."""
+    victim = attack.page.context.new_page()
+    try:
+        victim.goto(f"{attack.app}/")
+        expect(victim.locator("#signout")).to_be_visible()
+        attack.page.evaluate("""() => { new BroadcastChannel("hitkey-bff").postMessage({ type: "signedout" }); }""")
+        expect(victim.locator("#signin")).to_be_visible()
+        expect(victim.locator("#status")).to_have_text("You signed out in another tab.")
+        assert victim.evaluate(FETCH, "/auth/session")["body"]["authenticated"] is True
+        victim.reload()
+        expect(victim.locator("#signout")).to_be_visible()
+        expect(victim.locator("#user-name")).to_have_text(ADA.name)
+    finally:
+        victim.close()
