@@ -37,6 +37,11 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade"}
 )
+# A request's headers all reach the event: AWS documents no exception for HTTP APIs' payload 2.0
+# (repeats comma-joined, Cookie moved to ``cookies``), so ``Connection`` and the headers it names
+# arrive too and the function must drop them itself. Only the framing is the gateway's own: the
+# body arrives whole (``content-length`` is set for it), never chunked.
+FRAMING = frozenset({"transfer-encoding"})
 _TEXT_MEDIA_TYPES = frozenset({"application/json", "application/javascript", "application/xml", "application/graphql"})
 _PATH_VARIABLE = re.compile(r"\{([^{}/+]+)(\+?)\}")
 _OPTIONAL_EVENT_FIELDS = ("cookies", "queryStringParameters", "pathParameters")  # absent when empty
@@ -263,14 +268,14 @@ def build_event(
 def _split_cookies(
     headers: Mapping[str, str] | Iterable[tuple[str, str]] | None, cookies: Mapping[str, str] | Sequence[str] | None
 ) -> tuple[list[str], dict[str, list[str]]]:
-    """``Cookie`` headers split on ``;`` (then ``cookies``), and the other non-hop-by-hop headers, lower-cased."""
+    """``Cookie`` headers split on ``;`` (then ``cookies``), and the other headers but the framing, lower-cased."""
     cookie_list: list[str] = []
     plain: dict[str, list[str]] = {}
     for name, value in headers.items() if isinstance(headers, Mapping) else headers or ():
         name, value = str(name).lower(), str(value)
         if name == "cookie":
             cookie_list.extend(c.strip() for c in value.split(";") if c.strip())
-        elif name not in HOP_BY_HOP:
+        elif name not in FRAMING:
             plain.setdefault(name, []).append(value)
     if isinstance(cookies, Mapping):
         cookie_list.extend(f"{k}={v}" for k, v in cookies.items())

@@ -193,6 +193,10 @@ class ManualClock:
         """Epoch seconds."""
         return int(self.t)
 
+    def now_ms(self) -> int:
+        """Epoch milliseconds."""
+        return int(self.t * 1000)
+
     def monotonic(self) -> float:
         """The same time, as a float."""
         return self.t

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import boto3
 
+from hitkey_bff.sessions import recency
 from hitkey_bff.store import SessionRecord, Store
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ def _row(record: SessionRecord) -> dict[str, str | int]:
 
 def list_sessions(store: Store, sub: str) -> list[dict[str, str | int]]:
     """``sub``'s stored sessions, most recent activity first, as printable rows."""
-    records = sorted(store.list_user_sessions(sub), key=lambda r: r.last_seen_at, reverse=True)
+    records = sorted(store.list_user_sessions(sub), key=recency, reverse=True)
     return [_row(r) for r in records]
 
 

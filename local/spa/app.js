@@ -22,6 +22,11 @@ const bff = createBff();
 const AUTH_ERRORS = {
   invalid_request: "The sign-in answer was incomplete. Please try again.",
   invalid_state: "The sign-in could not be matched to this browser (it may have been started in another tab, or took too long). Please try again.",
+  login_cookie_missing:
+    "Your browser did not send back its sign-in cookie, so the sign-in could not be finished. Please try again. " +
+    "If it happens again: allow cookies for this site, and finish signing in within 10 minutes. " +
+    "On http://localhost, Safari and other WebKit browsers drop secure cookies: open the app over https " +
+    "(or start the local stack with HTTP_COOKIES=1 make run), or use Chrome or Firefox.",
   invalid_grant: "The sign-in code was already used or has expired. Please try again.",
   access_denied: "Sign-in was cancelled at HitKey.",
   upstream_error: "HitKey did not answer properly. Please try again in a moment.",

@@ -191,6 +191,28 @@ def test_denied_at_hitkey_shows_the_error(page: Any, stack: Stack, shots: Path) 
     shot(page, shots, "07-denied")
 
 
+def test_a_callback_without_its_login_cookie_says_what_to_do(page: Any, stack: Stack, shots: Path) -> None:
+    """The browser drops the login cookie before HitKey sends it back (as WebKit does on http):
+    the SPA names the cause and the fixes, not a bare "could not be matched"."""
+    app = stack.app
+    page.goto(f"{app}/")
+    expect(page.locator("#signin")).to_be_visible()
+    go_to_hitkey(page, stack)
+    assert LOGIN in cookies_by_name(page, app)
+    page.context.clear_cookies(name=LOGIN)
+    page.click("#allow")
+
+    page.wait_for_url(re.compile(re.escape(f"{app}/") + r"(\?.*)?$"))
+    expect(page.locator("#error-code")).to_have_text("login_cookie_missing")
+    message = page.locator("#error-message")
+    expect(message).to_contain_text("did not send back its sign-in cookie")
+    expect(message).to_contain_text("https")
+    expect(message).to_contain_text("allow cookies")
+    expect(page.locator("#signin")).to_be_visible()
+    assert SESSION not in cookies_by_name(page, app)
+    shot(page, shots, "08-login-cookie-missing")
+
+
 def sign_in(page: Any, stack: Stack) -> None:
     """From a signed-out demo page, through the emulator's page as Ada, back signed in."""
     go_to_hitkey(page, stack)

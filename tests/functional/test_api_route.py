@@ -13,17 +13,22 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from hitkey_bff.tokens import REFRESH_COOLDOWN_SECONDS
 from local.emulator import SEEDED_USERS, Emulator
-from local.gateway import build_event
+from local.gateway import Gateway, build_event
 from tests.conftest import Aws
-from tests.harness import SESSION, Browser, assert_error, body, current, expires, items, signed_in, upstream
+from tests.harness import SESSION, Bff, Browser, assert_error, body, current, expires, items, signed_in, upstream
+from tests.kit import ManualClock
 
+ROOT = Path(__file__).resolve().parents[2]
 PROXY = "ANY /api/{upstream}/{proxy+}"
 BASE = "ANY /api/{upstream}"
 ADA = SEEDED_USERS[0]
@@ -168,6 +173,42 @@ def test_only_the_bearer_token_and_allowed_headers_reach_the_upstream(api: Recor
     assert SESSION not in json.dumps(seen.headers) and browser.jar[SESSION] not in json.dumps(seen.headers)
 
 
+def test_headers_named_in_connection_never_reach_the_upstream(api: Recorder) -> None:
+    browser = signed_in()
+    named = {"connection": "keep-alive, Accept-Language, Idempotency-Key", "accept-language": "de"}
+    response = call(browser, "POST", "/api/rec/notes", headers={**named, "idempotency-key": "k-1", "accept": "*/*"})
+    assert response["statusCode"] == 200, response
+    (seen,) = api.seen
+    assert "accept-language" not in seen.headers and "idempotency-key" not in seen.headers  # allow-listed, but named
+    assert seen.headers["accept"] == "*/*"
+
+
+def test_through_the_local_gateway_headers_named_in_connection_are_dropped(api: Recorder) -> None:
+    """Over a real socket: the gateway hands ``Connection`` to the function as API Gateway's event
+    carries every request header, and the proxy drops what it names."""
+    browser = signed_in()
+    gateway = Gateway(ROOT / "template.yaml", spa_dir=None, access_log=False)
+    gateway.start("127.0.0.1", 0)
+    try:
+        response = httpx.get(
+            f"{gateway.base_url}/api/rec/hello",
+            headers={
+                "cookie": f"{SESSION}={browser.jar[SESSION]}",
+                "x-csrf": "1",
+                "origin": browser.origin,
+                "connection": "keep-alive, Accept-Language",
+                "accept-language": "de",
+                "accept": "application/json",
+            },
+            timeout=30,
+        )
+    finally:
+        gateway.stop()
+    assert response.status_code == 200, response.text
+    (seen,) = api.seen
+    assert "accept-language" not in seen.headers and seen.headers["accept"] == "application/json"
+
+
 def test_the_upstreams_cookies_and_internal_headers_never_reach_the_browser(api: Recorder) -> None:
     browser = signed_in()
     response = call(browser, "GET", "/api/rec/hello")
@@ -276,6 +317,40 @@ def test_a_second_401_is_the_upstreams_answer_and_the_session_lives_on(
     assert upstream(hitkey).get("token.refresh_token") == 1 and len(api.seen) == 2
     assert len(items(aws, "USER#")) == 1
     assert browser.call("GET /auth/session")["statusCode"] == 200
+
+
+def emitted(capsys: pytest.CaptureFixture[str], metric: str) -> float:
+    """The sum of ``metric`` over the EMF lines printed since the last read."""
+    total = 0.0
+    for line in capsys.readouterr().out.splitlines():
+        if line.startswith("{") and '"_aws"' in line:
+            value = json.loads(line).get(metric, 0)
+            total += sum(value) if isinstance(value, list) else value
+    return total
+
+
+def test_an_api_that_always_answers_401_costs_one_refresh_per_cooldown(
+    api: Recorder, hitkey: Emulator, bff: Bff, aws: Aws, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clock = ManualClock()  # time stands still: every call below is within one cooldown
+    bff.clock = clock
+    bff.cold()
+    browser = signed_in()
+    api.refuse_all = True
+    hitkey.reset_counters()
+    capsys.readouterr()
+    statuses = [call(browser, "GET", "/api/rec/hello")["statusCode"] for _ in range(20)]
+    assert statuses == [401] * 20
+    assert upstream(hitkey).get("token.refresh_token") == 1  # not 20 rotations
+    (item,) = items(aws, "USER#")
+    assert item["refreshed_at"] == {"N": str(clock.now())}  # written by the refresh's commit
+    assert len(api.seen) == 21  # the first call was retried once with the new token, no other
+    assert emitted(capsys, "RefreshSuppressed") == 19
+    assert SESSION in browser.jar and browser.call("GET /auth/session")["statusCode"] == 200
+
+    clock.advance(REFRESH_COOLDOWN_SECONDS)  # the cooldown is over: one refresh again, then quiet
+    assert [call(browser, "GET", "/api/rec/hello")["statusCode"] for _ in range(3)] == [401] * 3
+    assert upstream(hitkey).get("token.refresh_token") == 2
 
 
 def test_invalid_grant_during_the_refresh_ends_the_session(api: Recorder, hitkey: Emulator, aws: Aws) -> None:

@@ -202,12 +202,21 @@ def test_unsolicited_error_leaves_the_sign_in_in_progress(hitkey: Emulator, aws:
     assert browser.callback(query)["statusCode"] == 302 and SESSION in browser.jar
 
 
-def test_callback_without_login_cookie_is_refused(hitkey: Emulator, aws: Aws) -> None:
+@pytest.mark.parametrize("answer", ["code", "error"])
+def test_callback_without_login_cookie_says_so(hitkey: Emulator, aws: Aws, answer: str) -> None:
+    """The browser did not send the login cookie back (blocked cookies, WebKit on plain http):
+    a code of its own, distinct from a login cookie that came but does not match."""
     browser = Browser()
     query = approve_at_hitkey(browser.login()["headers"]["location"], ADA.sub)
-    browser.jar.clear()
-    assert browser.callback(query)["headers"]["location"].endswith("auth_error=invalid_state")
-    assert items(aws, "USER#") == []
+    if answer == "error":
+        query = f"error=access_denied&state={parse_qs(query)['state'][0]}"
+    login_cookie = browser.jar.pop(LOGIN)
+    response = browser.callback(query)
+    assert response["headers"]["location"] == f"{APP_ORIGIN}/?auth_error=login_cookie_missing"
+    assert items(aws, "USER#") == [] and upstream(hitkey).get("token", 0) == 0
+    assert len(items(aws, "LOGIN#")) == 1  # the pending login is left alone
+    browser.jar[LOGIN] = "x" + login_cookie  # a login cookie that came but is not this login's
+    assert browser.callback(query)["headers"]["location"] == f"{APP_ORIGIN}/?auth_error=invalid_state"
 
 
 def test_expired_login_state_is_refused(hitkey: Emulator, aws: Aws) -> None:

@@ -388,7 +388,7 @@ def test_lone_surrogates_in_callback_params(hitkey: Emulator, aws: Aws, subtests
         "error={v}&state={v}": "invalid_state",
         "code={v}&state=x": "invalid_request",  # code and state must be printable ASCII
         "code=x&state={v}": "invalid_request",
-        "{v}={v}&code=x&state=y": "invalid_state",
+        "{v}={v}&code=x&state=y": "login_cookie_missing",  # no login cookie was sent
     }
     for value in SURROGATES:
         for template, auth_error in cases.items():
@@ -516,10 +516,14 @@ def test_state_with_another_browsers_login_cookie_is_refused(hitkey: Emulator, a
     victim.login()
     hitkey.reset_counters()
     # the victim's own login cookie, a mangled one, none at all
-    for jar in ({LOGIN: victim.jar[LOGIN]}, {LOGIN: victim.jar[LOGIN] + "x"}, {}):
+    for jar, code in (
+        ({LOGIN: victim.jar[LOGIN]}, "invalid_state"),
+        ({LOGIN: victim.jar[LOGIN] + "x"}, "invalid_state"),
+        ({}, "login_cookie_missing"),
+    ):
         response = Browser(jar=dict(jar)).callback(attacker_query)
         assert_sane(response, aws)
-        assert response["headers"]["location"] == APP_ORIGIN + "/?auth_error=invalid_state"
+        assert response["headers"]["location"] == APP_ORIGIN + f"/?auth_error={code}"
     assert hitkey.counters.get("token", 0) == 0
     assert attacker.callback(attacker_query)["headers"]["location"] == APP_ORIGIN + "/"  # not burnt
 

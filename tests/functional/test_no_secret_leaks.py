@@ -100,10 +100,10 @@ def run_every_flow(hitkey: Emulator, aws: Aws, secrets: Secrets) -> list[dict[st
     cookie = browser.jar[SESSION]
     secrets.add(cookie, cookie.rsplit(".", 1)[1])
     responses.append(browser.callback(query))  # replay
+    hitkey.expire_access_tokens()
+    responses.append(browser.call("GET /auth/userinfo"))  # refused upstream, refreshed (before any other refresh)
     for route in ("GET /auth/session", "GET /auth/userinfo", "POST /auth/refresh", "GET /auth/userinfo"):
         responses.append(browser.call(route))
-    hitkey.expire_access_tokens()
-    responses.append(browser.call("GET /auth/userinfo"))  # refused upstream, refreshed
     for kind in ("error500", "malformed", "html", "invalid_client"):
         hitkey.inject_fault("token", kind)
         responses.append(browser.call("POST /auth/refresh"))

@@ -283,6 +283,19 @@ def test_userinfo_refused_twice_is_a_502_with_the_refreshed_session_kept(
     assert browser.call("POST /auth/refresh")["statusCode"] == 200
 
 
+def test_userinfo_refused_within_the_refresh_cooldown_is_not_refreshed_again(
+    hitkey: Emulator, aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    browser = signed_in()
+    inject(hitkey, monkeypatch, "userinfo", "unauthorized", count=4)
+    assert_error(browser.call("GET /auth/userinfo"), 502, "upstream_error")  # refreshed, refused again
+    after_refresh = only_session(aws)
+    assert_error(browser.call("GET /auth/userinfo"), 502, "upstream_error")  # within the cooldown
+    assert_error(browser.call("GET /auth/userinfo"), 502, "upstream_error")
+    assert upstream(hitkey) == {"userinfo": 4, "token": 1, "token.refresh_token": 1}  # one rotation in all
+    assert only_session(aws)["rt"] == after_refresh["rt"] and SESSION in browser.jar
+
+
 # --- timeout budget ----------------------------------------------------------------------------
 
 

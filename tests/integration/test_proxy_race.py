@@ -1,7 +1,8 @@
 """The API proxy's refresh single-flight: 20 proxied calls on one session whose access token has
 expired - 10 threads of one warm process and 10 separate processes, against moto's server, to
 local/sample_api.py (which accepts only the emulator's live tokens) -> exactly one refresh grant
-at HitKey, 20 x 200 from the upstream, the session intact."""
+at HitKey, 20 x 200 from the upstream, the session intact. And an API that refuses every token,
+called concurrently: one refresh grant per cooldown, not one per call."""
 
 from __future__ import annotations
 
@@ -9,14 +10,17 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
+from hitkey_bff.clock import SystemClock
 from local.emulator import SEEDED_USERS, Emulator
 from local.gateway import build_event
 from local.sample_api import SampleApi
@@ -98,3 +102,84 @@ def test_twenty_concurrent_proxy_calls_refresh_once(
     assert sample.statuses == Counter({"200": THREADS + PROCESSES})  # never a call with the dead token
     item = session_item(moto_server["SESSION_TABLE"])
     assert item["version"] == {"N": "2"} and "lease_owner" not in item
+
+
+class FrozenWallClock(SystemClock):
+    """Wall time that stands still (every call is within one refresh cooldown); monotonic time
+    and sleep are real, so the single-flight waiters poll as in Lambda."""
+
+    def __init__(self) -> None:
+        self.frozen = int(time.time())
+
+    def now(self) -> int:
+        return self.frozen
+
+
+class RefusingApi(ThreadingHTTPServer):
+    """An API that answers 401 to every request, counting them."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        self.refused = 0
+        self.lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:  # quiet: requests carry tokens
+                pass
+
+            def do_GET(self) -> None:
+                with server.lock:
+                    server.refused += 1
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Bearer error="invalid_token"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        super().__init__(("127.0.0.1", 0), Handler)
+
+
+@pytest.fixture
+def refusing(moto_server: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[RefusingApi]:
+    api = RefusingApi()
+    thread = threading.Thread(target=api.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("API_UPSTREAMS", json.dumps({"refusing": f"http://127.0.0.1:{api.server_address[1]}"}))
+    try:
+        yield api
+    finally:
+        api.shutdown()
+        api.server_close()
+
+
+def test_concurrent_calls_to_an_api_that_always_answers_401_refresh_once(
+    moto_server: dict[str, str], emulator: Emulator, refusing: RefusingApi
+) -> None:
+    """10 threads of one warm process, two calls each: the first wave's refusals share one
+    refresh (the lease), the second wave's fall within the cooldown - one rotation in all."""
+    bff = current()
+    bff.clock = FrozenWallClock()
+    bff.cold()
+    browser = Browser()
+    browser.sign_in(SEEDED_USERS[0].sub)
+    cookie = f"{SESSION}={browser.jar[SESSION]}"
+    emulator.reset_counters()
+    emulator.inject_fault("token", "delay", count=1, seconds=1.0)  # a slow HitKey widens the race
+    start = threading.Barrier(THREADS)
+
+    def two_calls(_: int) -> list[int]:
+        event = build_event("GET", "/api/refusing/x", headers={"x-csrf": "1"}, cookies=[cookie], route_key=PROXY)
+        start.wait()
+        return [int(bff.invoke(PROXY, event)["statusCode"]) for _ in range(2)]
+
+    bff.handler(PROXY)  # imported once, before the threads (the warm process's handler)
+    with ThreadPoolExecutor(THREADS) as pool:
+        statuses = [s for pair in pool.map(two_calls, range(THREADS)) for s in pair]
+    assert statuses == [401] * (2 * THREADS)  # the API's own answer, passed through
+    assert emulator.counters.get("token.refresh_token") == 1
+    item = session_item(moto_server["SESSION_TABLE"])
+    assert item["version"] == {"N": "2"} and "lease_owner" not in item
+    assert item["refreshed_at"] == {"N": str(bff.clock.now())}

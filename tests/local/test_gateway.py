@@ -260,7 +260,7 @@ def test_event_shape_for_a_get(client: httpx.Client, gateway: Gateway) -> None:
     assert headers["x-forwarded-proto"] == "http"
     assert headers["x-forwarded-port"] == str(urlsplit(gateway.base_url).port)
     assert headers["x-amzn-trace-id"].startswith("Root=1-")
-    assert "connection" not in headers
+    assert headers["connection"] == "keep-alive"  # httpx's: every request header reaches the event
     assert event["isBase64Encoded"] is False
     assert "body" not in event
     assert "pathParameters" not in event
@@ -280,6 +280,36 @@ def test_event_shape_for_a_get(client: httpx.Client, gateway: Gateway) -> None:
     assert ctx["accountId"] and ctx["apiId"] and ctx["domainPrefix"] and ctx["requestId"]
     assert re.fullmatch(r"\d\d/[A-Z][a-z]{2}/\d{4}:\d\d:\d\d:\d\d \+0000", ctx["time"])
     assert isinstance(ctx["timeEpoch"], int) and ctx["timeEpoch"] > 1_600_000_000_000
+
+
+def test_connection_and_the_headers_it_names_reach_the_event(gateway: Gateway) -> None:
+    """API Gateway's payload 2.0 documents every request header in ``headers`` (repeats joined,
+    cookies moved out) and no exception for ``Connection``: the function gets it and drops what
+    it names itself. Only the framing stays with the gateway: a chunked body arrives whole."""
+    parts = urlsplit(gateway.base_url)
+    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
+    try:
+        conn.putrequest("POST", "/echo", skip_accept_encoding=True)
+        for name, value in [
+            ("Connection", "keep-alive, X-Hop"),
+            ("X-Hop", "secret"),
+            ("Keep-Alive", "timeout=5"),
+            ("Content-Type", "text/plain"),
+            ("Transfer-Encoding", "chunked"),
+        ]:
+            conn.putheader(name, value)
+        conn.endheaders()
+        conn.send(b"5\r\nhello\r\n0\r\n\r\n")
+        response = conn.getresponse()
+        assert response.status == 200
+        event = json.loads(response.read())["event"]
+    finally:
+        conn.close()
+    headers = event["headers"]
+    assert headers["connection"] == "keep-alive, X-Hop"
+    assert headers["x-hop"] == "secret" and headers["keep-alive"] == "timeout=5"
+    assert "transfer-encoding" not in headers and headers["content-length"] == "5"
+    assert event["body"] == "hello"
 
 
 def test_no_query_no_cookies_means_absent_fields(client: httpx.Client) -> None:

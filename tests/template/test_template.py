@@ -110,6 +110,8 @@ CALLBACK_QUERY_ATTRIBUTES = {
     "last_seen_at",
     "idle_exp",
     "version",
+    "created_ms",
+    "seen_ms",
 }
 
 DYNAMODB_READS = {
@@ -735,6 +737,7 @@ def _metric_name_cases() -> list[Any]:
         "RefreshTokenRejected",
         "AwsFailures",
         "RefreshOutcomeLost",
+        "RefreshSuppressed",
         "SessionsEnded",
         *PENDING_METRICS,
     }

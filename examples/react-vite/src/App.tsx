@@ -18,6 +18,9 @@ const SIGNED_OUT: Record<SignedOutReason, string> = {
 const AUTH_ERRORS: Record<string, string> = {
   access_denied: 'Sign-in was cancelled at HitKey.',
   invalid_state: 'The sign-in could not be matched to this browser. Please try again.',
+  login_cookie_missing:
+    'Your browser did not send back its sign-in cookie. Allow cookies for this site and try again; ' +
+    'on http://localhost, Safari drops secure cookies: use https, or Chrome or Firefox.',
   invalid_grant: 'The sign-in code was already used or has expired. Please try again.',
   invalid_request: 'The sign-in answer was incomplete. Please try again.',
   upstream_error: 'HitKey did not answer properly. Please try again in a moment.',

@@ -14,6 +14,10 @@ class Clock(Protocol):
         """Epoch seconds (token, session and lease expiry)."""
         ...
 
+    def now_ms(self) -> int:
+        """Epoch milliseconds (the order of a user's sessions: last seen, created)."""
+        ...
+
     def monotonic(self) -> float:
         """Seconds on a clock that never goes back (deadlines, cache ages)."""
         ...
@@ -29,6 +33,10 @@ class SystemClock:
     def now(self) -> int:
         """Epoch seconds."""
         return int(time.time())
+
+    def now_ms(self) -> int:
+        """Epoch milliseconds."""
+        return time.time_ns() // 1_000_000
 
     def monotonic(self) -> float:
         """``time.monotonic()``."""

@@ -116,7 +116,7 @@ def _rotate(deps: Deps, session: Session, owner: str, lease_until: int) -> Sessi
         sealed = sessions.seal_tokens(
             deps, key, tokens, old_refresh, generation=record.generation + 1, data_key=data_key
         )
-        updated = store.commit_tokens(record, owner, sealed)
+        updated = store.commit_tokens(record, owner, sealed, refreshed_at=deps.clock.now())
     except SessionGone:  # ended from another device (or signed out) while HitKey rotated
         logger.info("the session ended while it was being refreshed; the rotated tokens are dropped")
         raise sessions.signed_out("the session ended while it was being refreshed") from None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import secrets
 import string
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -65,9 +66,9 @@ def load(deps: Deps, cookie: str | SessionKey | None, *, activity: bool = True) 
         end(deps, key, dead)
         return None
     if activity and now - record.last_seen_at >= touch_interval(deps):
-        idle_at = now + deps.settings.session_idle_timeout_seconds
-        if deps.store.touch_session(record, now, idle_at, stale_before=now - touch_interval(deps) + 1):
-            record = replace(record, last_seen_at=now, idle_expires_at=idle_at)
+        idle_at, now_ms = now + deps.settings.session_idle_timeout_seconds, deps.clock.now_ms()
+        if deps.store.touch_session(record, now, idle_at, stale_before=now - touch_interval(deps) + 1, now_ms=now_ms):
+            record = replace(record, last_seen_at=now, idle_expires_at=idle_at, last_seen_ms=now_ms)
     return Session(key, record)
 
 
@@ -105,13 +106,12 @@ def create(
     user: dict[str, Any],
     *,
     device: str = "",
-    previous: SessionKey | None = None,
+    previous: Iterable[tuple[str, str]] = (),
 ) -> SessionRecord:
-    """Write a new session for a fresh sign-in; end the browser's ``previous`` session
-    (``relogin``) and the user's least recently used ones past the cap (``cap``)."""
-    if previous is not None:
-        end(deps, previous, "relogin")
-    created = deps.clock.now()
+    """Write a new session for a fresh sign-in; once it is stored, end the browser's ``previous``
+    sessions (``(sub, session_hash)`` pairs, whatever their user: ``relogin``) and the user's least
+    recently used ones past the cap (``cap``)."""
+    created, created_ms = deps.clock.now(), deps.clock.now_ms()
     record = SessionRecord(
         sub=key.sub,
         session_hash=key.session_hash,
@@ -125,16 +125,25 @@ def create(
         last_seen_at=created,
         idle_expires_at=created + deps.settings.session_idle_timeout_seconds,
         generation=1,
+        created_ms=created_ms,
+        last_seen_ms=created_ms,
     )
     deps.store.put_session(record)
+    for sub, session_hash in set(previous):
+        if (sub, session_hash) != (key.sub, key.session_hash):
+            _end_stored(deps, sub, session_hash, "relogin")
     _enforce_cap(deps, record)
     return record
 
 
 def end(deps: Deps, key: SessionKey, reason: EndReason) -> None:
     """Delete one session (idempotent), logged and counted with ``reason`` if it existed."""
-    existed = deps.store.delete_session(key.sub, key.session_hash)
-    _ended(key.sub, reason, 1 if existed else 0)
+    _end_stored(deps, key.sub, key.session_hash, reason)
+
+
+def _end_stored(deps: Deps, sub: str, session_hash: str, reason: EndReason) -> None:
+    existed = deps.store.delete_session(sub, session_hash)
+    _ended(sub, reason, 1 if existed else 0)
 
 
 # --- issue 12: a user's sessions, listed and ended by their public id ---------------------------
@@ -149,7 +158,13 @@ def live_sessions(deps: Deps, sub: str) -> list[SessionRecord]:
             _end_record(deps, record, dead)
         else:
             live.append(record)
-    return sorted(live, key=lambda r: (r.last_seen_at, r.created_at), reverse=True)
+    return sorted(live, key=recency, reverse=True)
+
+
+def recency(record: SessionRecord) -> tuple[int, int, str, str]:
+    """The order of a user's sessions (the cap ends the lowest), which cannot tie: last seen and
+    created in milliseconds, then the public id and the sort key (unique within the user)."""
+    return (record.last_seen_ms, record.created_ms, record.session_id, record.session_hash)
 
 
 def end_by_id(deps: Deps, sub: str, session_id: str, reason: EndReason) -> SessionRecord | None:
@@ -179,8 +194,7 @@ def valid_session_id(value: str) -> bool:
 
 
 def _end_record(deps: Deps, record: SessionRecord, reason: EndReason) -> None:
-    existed = deps.store.delete_session(record.sub, record.session_hash)
-    _ended(record.sub, reason, 1 if existed else 0)
+    _end_stored(deps, record.sub, record.session_hash, reason)
 
 
 def _enforce_cap(deps: Deps, new: SessionRecord) -> None:

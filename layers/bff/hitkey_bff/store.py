@@ -1,7 +1,8 @@
 """DynamoDB access: login states and sessions in one table (``pk``/``sk``, TTL attribute ``ttl``).
 
 * Login state - ``pk=LOGIN#<sha256(state)>``, ``sk=LOGIN``: PKCE verifier, ``return_to``, the
-  hash of the browser-binding cookie; consumed exactly once by a conditional delete.
+  hash of the browser-binding cookie, and the browser's session when the login began (its sub and
+  sort-key hash, never the cookie's secret); consumed exactly once by a conditional delete.
 * Session - ``pk=USER#<sub>``, ``sk=SESSION#<sha256(cookie secret)>``: sealed tokens, the data
   key blob, display claims, expiries, a ``version`` for optimistic concurrency and an optional
   refresh lease (``lease_owner``, ``lease_until``). All of a user's sessions are one Query away.
@@ -59,6 +60,10 @@ class LoginState:
 
     verifier: str
     return_to: str
+    # the session this browser had when the login began (its ``sub`` and sort-key hash), which
+    # the callback ends once the new one is stored; "" for none
+    previous_sub: str = ""
+    previous_session: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +100,13 @@ class SessionRecord:
     # with an unknown outcome (0: it did not).
     generation: int = 0
     refresh_unknown_since: int = 0
+    # When a refresh last committed rotated tokens (0: never since sign-in); the refresh
+    # cooldown after an upstream's 401 reads it (hitkey_bff.tokens).
+    refreshed_at: int = 0
+    # epoch milliseconds of creation and of the last recorded activity: the order in which the
+    # per-user cap ends sessions (seconds tie between sessions opened in one second)
+    created_ms: int = 0
+    last_seen_ms: int = 0
 
     @classmethod
     def from_item(cls, item: Item) -> SessionRecord:
@@ -121,6 +133,9 @@ class SessionRecord:
             idle_expires_at=_n(item, "idle_exp"),
             generation=_n(item, "gen"),
             refresh_unknown_since=_n(item, "refresh_unknown_since"),
+            refreshed_at=_n(item, "refreshed_at"),
+            created_ms=_n(item, "created_ms") or _n(item, "created_at") * 1000,
+            last_seen_ms=max(_n(item, "seen_ms"), (_n(item, "last_seen_at") or _n(item, "created_at")) * 1000),
         )
 
 
@@ -163,6 +178,11 @@ class Store:
                 "verifier": {"S": state.verifier},
                 "return_to": {"S": state.return_to},
                 "ttl": {"N": str(expires_at)},
+                **(
+                    {"prev_sub": {"S": state.previous_sub}, "prev_session": {"S": state.previous_session}}
+                    if state.previous_sub and state.previous_session
+                    else {}
+                ),
             },
         )
 
@@ -182,7 +202,12 @@ class Store:
                 return None
             raise
         item = out.get("Attributes", {})
-        return LoginState(verifier=_s(item, "verifier"), return_to=_s(item, "return_to", "/"))
+        return LoginState(
+            verifier=_s(item, "verifier"),
+            return_to=_s(item, "return_to", "/"),
+            previous_sub=_s(item, "prev_sub"),
+            previous_session=_s(item, "prev_session"),
+        )
 
     # --- sessions -----------------------------------------------------------------------------
     def put_session(self, record: SessionRecord) -> None:
@@ -208,6 +233,8 @@ class Store:
                 "last_seen_at": {"N": str(record.last_seen_at or record.created_at)},
                 "idle_exp": {"N": str(record.idle_expires_at)},
                 "gen": {"N": str(record.generation)},
+                "created_ms": {"N": str(record.created_ms or record.created_at * 1000)},
+                "seen_ms": {"N": str(record.last_seen_ms or record.created_ms or record.created_at * 1000)},
             },
             ConditionExpression="attribute_not_exists(pk)",
         )
@@ -258,16 +285,24 @@ class Store:
         return True, None
 
     def commit_tokens(
-        self, record: SessionRecord, owner: str, tokens: SealedTokens, *, attempts: int = 5, budget: float = 6.0
+        self,
+        record: SessionRecord,
+        owner: str,
+        tokens: SealedTokens,
+        *,
+        refreshed_at: int | None = None,
+        attempts: int = 5,
+        budget: float = 6.0,
     ) -> SessionRecord:
-        """Store rotated tokens under our lease (version + 1, lease released); :class:`SessionGone`
-        if the session was deleted meanwhile.
+        """Store rotated tokens under our lease (version + 1, ``refreshed_at`` - now by default -,
+        lease released); :class:`SessionGone` if the session was deleted meanwhile.
 
         The refresh token HitKey just rotated exists nowhere else, so transient failures are
         retried (beyond botocore's own retries) for up to ``budget`` seconds - bounded so that
         the whole request stays inside the Lambda's timeout.
         """
         deadline = time.monotonic() + budget
+        stamp = int(time.time()) if refreshed_at is None else refreshed_at
         for attempt in range(attempts):
             try:
                 out = self._client().update_item(
@@ -275,7 +310,8 @@ class Store:
                     Key=_session_key(record.sub, record.session_hash),
                     UpdateExpression=(
                         "SET dk = :dk, rt = :rt, #at = :at, at_exp = :at_exp, #scope = :scope, "
-                        "#ver = #ver + :one, gen = :gen REMOVE lease_owner, lease_until, refresh_unknown_since"
+                        "#ver = #ver + :one, gen = :gen, refreshed_at = :now "
+                        "REMOVE lease_owner, lease_until, refresh_unknown_since"
                     ),
                     ConditionExpression="#ver = :v AND lease_owner = :o",
                     ExpressionAttributeNames={"#at": "at", "#scope": "scope", "#ver": "version"},
@@ -283,6 +319,7 @@ class Store:
                         **_token_attrs(tokens),
                         ":one": {"N": "1"},
                         ":gen": {"N": str(record.generation + 1)},
+                        ":now": {"N": str(stamp)},
                         ":v": {"N": str(record.version)},
                         ":o": {"S": owner},
                     },
@@ -352,7 +389,9 @@ class Store:
         item = out.get("Item")
         return SessionRecord.from_item(item) if item else None
 
-    def touch_session(self, record: SessionRecord, now: int, idle_expires_at: int, stale_before: int) -> bool:
+    def touch_session(
+        self, record: SessionRecord, now: int, idle_expires_at: int, stale_before: int, now_ms: int = 0
+    ) -> bool:
         """Record activity: one conditional UpdateItem that only an existing session whose
         last-seen time is older than ``stale_before`` passes (concurrent requests write once, a
         deleted session is never recreated, ``version`` is left alone for the refresh's commit).
@@ -361,13 +400,14 @@ class Store:
             self._client().update_item(
                 TableName=self._table,
                 Key=_session_key(record.sub, record.session_hash),
-                UpdateExpression="SET last_seen_at = :now, idle_exp = :ie, #ttl = :ttl",
+                UpdateExpression="SET last_seen_at = :now, seen_ms = :ms, idle_exp = :ie, #ttl = :ttl",
                 ConditionExpression=(
                     "attribute_exists(pk) AND (attribute_not_exists(last_seen_at) OR last_seen_at < :stale)"
                 ),
                 ExpressionAttributeNames={"#ttl": "ttl"},
                 ExpressionAttributeValues={
                     ":now": {"N": str(now)},
+                    ":ms": {"N": str(now_ms or now * 1000)},
                     ":ie": {"N": str(idle_expires_at)},
                     ":ttl": {"N": str(min(idle_expires_at, record.expires_at))},
                     ":stale": {"N": str(stale_before)},
@@ -386,7 +426,10 @@ class Store:
             TableName=self._table,
             KeyConditionExpression="pk = :pk AND begins_with(sk, :s)",
             ExpressionAttributeValues={":pk": {"S": f"USER#{sub}"}, ":s": {"S": "SESSION#"}},
-            ProjectionExpression="pk, sk, #sub, sid, device, created_at, expires_at, last_seen_at, idle_exp, version",
+            ProjectionExpression=(
+                "pk, sk, #sub, sid, device, created_at, expires_at, last_seen_at, idle_exp, version, "
+                "created_ms, seen_ms"
+            ),
             ExpressionAttributeNames={"#sub": "sub"},
         )
         for page in pages:

@@ -1,12 +1,19 @@
 """``GET /auth/callback?code&state`` - one token exchange, one userinfo, one new session.
 
 The browser is on a top-level navigation: every failure is a 302 to
-``APP_ORIGIN/?auth_error=<code>`` with a stable code - ``invalid_request``, ``invalid_state``,
-``invalid_grant``, ``access_denied`` (and HitKey's other OAuth errors), ``upstream_error``,
-``upstream_timeout``, ``misconfigured``, ``service_unavailable``, ``server_error``. HitKey's own
-text goes to the log (truncated), never to the browser. State and the browser binding are checked
-before anything else, ``?error=`` included: a callback that does not match the pending login
-(any site can navigate a browser here) is ``invalid_state`` and leaves that login alone.
+``APP_ORIGIN/?auth_error=<code>`` with a stable code - ``invalid_request``,
+``login_cookie_missing``, ``invalid_state``, ``invalid_grant``, ``access_denied`` (and HitKey's
+other OAuth errors), ``upstream_error``, ``upstream_timeout``, ``misconfigured``,
+``service_unavailable``, ``server_error``. HitKey's own text goes to the log (truncated), never to
+the browser. State and the browser binding are checked before anything else, ``?error=``
+included: a callback that does not match the pending login (any site can navigate a browser here)
+is ``invalid_state`` and leaves that login alone.
+
+``login_cookie_missing``: the callback came without the login cookie, so it cannot be matched to
+a login of this browser. The browser did not send it back: it blocks cookies, the sign-in took
+longer than the cookie's 10 minutes, or it drops ``Secure`` cookies on plain http (Safari and
+WebKit do, on http://localhost too). ``invalid_state`` is kept for a login cookie that came but
+does not match (another tab's login, a replayed or foreign callback).
 """
 
 from __future__ import annotations
@@ -46,12 +53,12 @@ def _callback(request: Request, deps: Deps) -> Response:
     error = "error" in request.query
     code, state, binding = request.param("code"), request.param("state"), request.cookie(s.login_cookie_name)
     if error:
-        if state is None or not _oauth_value(state) or binding is None:
+        if state is None or not _oauth_value(state):
             return _auth_error(deps, "invalid_state", keep_login=True)
     elif code is None or state is None or not (_oauth_value(code) and _oauth_value(state)):
         return _auth_error(deps, "invalid_request", keep_login=True)
-    elif binding is None:
-        return _auth_error(deps, "invalid_state", keep_login=True)
+    if binding is None:
+        return _auth_error(deps, "login_cookie_missing", keep_login=True)
     assert state is not None and binding is not None
     try:  # before the state is spent: a reload can retry
         client_secret = "" if error else deps.client_secret()
@@ -70,7 +77,12 @@ def _callback(request: Request, deps: Deps) -> Response:
     except AccessTokenRejected:
         return _auth_error(deps, "upstream_error")
     key = SessionKey.new(user["sub"])
-    previous = SessionKey.decode(request.cookie(s.cookie_name))  # this browser's old session: relogin
+    # this browser's old session (relogin): as recorded by the login, which the Strict cookie
+    # reached; and the cookie itself when it came along here too (a login begun on another site)
+    previous = {(login.previous_sub, login.previous_session)} if login.previous_sub else set()
+    cookie = SessionKey.decode(request.cookie(s.cookie_name))
+    if cookie is not None:
+        previous.add((cookie.sub, cookie.session_hash))
     sessions.create(deps, key, tokens, user, device=describe(request.headers.get("user-agent")), previous=previous)
     metrics.add_metric(name="Logins", unit="Count", value=1)
     logger.info("signed in", extra={"sub": key.sub})
