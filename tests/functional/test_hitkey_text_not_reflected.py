@@ -13,7 +13,7 @@ import httpx
 import pytest
 import respx
 
-from hitkey_bff.hitkey import MAX_LOGGED
+from hitkey_bff.observability import MAX_LOGGED
 from local.emulator import Emulator
 from tests.conftest import Aws
 from tests.harness import Browser, approve_at_hitkey, assert_auth_error, assert_error, body, signed_in

@@ -446,6 +446,39 @@ def test_cors_allows_credentials_only_for_the_app_origin(cfn: dict[str, Any]) ->
     assert cors["allowCredentials"] is True
 
 
+# Response headers script on another origin may read without Access-Control-Expose-Headers.
+CORS_SAFELISTED_RESPONSE_HEADERS = {
+    "cache-control",
+    "content-language",
+    "content-length",
+    "content-type",
+    "expires",
+    "last-modified",
+    "pragma",
+}
+
+
+def test_cors_agrees_with_the_routes_and_the_proxy(cfn: dict[str, Any]) -> None:
+    """Every method a route serves (``ANY``: every method an upstream may allow, but ``OPTIONS``,
+    which API Gateway answers itself as a preflight), ``X-CSRF`` and every request header the proxy
+    forwards may come from the app's origin; every proxied response header script cannot read by
+    default is exposed."""
+    from hitkey_bff.proxy import REQUEST_HEADERS, RESPONSE_HEADERS
+    from hitkey_bff.upstreams import METHODS
+
+    (api,) = _resources(cfn, "AWS::ApiGatewayV2::Api").values()
+    body = api["Properties"]["Body"]
+    cors = body["x-amazon-apigateway-cors"]
+    served: set[str] = set()
+    for path in body["paths"].values():
+        for method in path:
+            served |= set(METHODS) - {"OPTIONS"} if method == "x-amazon-apigateway-any-method" else {method.upper()}
+    assert served >= {"GET", "POST", "DELETE", "PUT", "PATCH"}
+    assert set(cors["allowMethods"]) == served and len(cors["allowMethods"]) == len(served)
+    assert set(cors["allowHeaders"]) == {"x-csrf"} | REQUEST_HEADERS
+    assert set(cors["exposeHeaders"]) == RESPONSE_HEADERS - CORS_SAFELISTED_RESPONSE_HEADERS
+
+
 @pytest.mark.parametrize(
     ("parameter", "env", "good", "bad"),
     [
@@ -969,3 +1002,16 @@ def test_deploy_guide_cloudfront_example_sends_hsts_and_security_headers(
     assert auth["ReferrerPolicy"]["ReferrerPolicy"] == "no-referrer"  # a callback URL carries code and state
     csp = auth["ContentSecurityPolicy"]["ContentSecurityPolicy"]
     assert {d.strip() for d in csp.split(";")} == {"default-src 'none'", "frame-ancestors 'none'"}
+
+
+def test_deploy_guide_states_the_cors_configuration(sam: dict[str, Any]) -> None:
+    """docs/deploy.md's "Cross-origin SPAs (CORS)" quotes the template's lists and numbers."""
+    guide = (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+    section = guide.split("## Cross-origin SPAs (CORS)", 1)[1].split("\n## ", 1)[0]
+    cors = sam["Resources"]["HttpApi"]["Properties"]["CorsConfiguration"]
+    assert f"`AllowMethods: [{', '.join(cors['AllowMethods'])}]`" in section
+    assert f"`MaxAge: {cors['MaxAge']}`" in section
+    assert "`AllowCredentials: true`" in section and cors["AllowCredentials"] is True
+    exposed = re.search(r"cannot read\s+otherwise \(([^)]*)\)", section)
+    assert exposed is not None
+    assert re.findall(r"`([a-z-]+)`", exposed.group(1)) == sorted(cors["ExposeHeaders"])

@@ -18,11 +18,10 @@ import httpx
 from hitkey_bff import __version__
 from hitkey_bff.cookies import MAX_SUB_BYTES
 from hitkey_bff.errors import AccessTokenRejected, InvalidGrant, UpstreamError, UpstreamTimeout
-from hitkey_bff.observability import logger
+from hitkey_bff.observability import loggable, logger
 
 TIMEOUT = httpx.Timeout(connect=3.0, read=7.0, write=5.0, pool=2.0)
 MAX_BODY = 64 * 1024
-MAX_LOGGED = 200  # characters of an upstream's error text kept in the log
 CALL_SECONDS = 10.0
 """The overall deadline of one HitKey call (headers and whole body), unless the caller gives its
 own: a trickled body cannot hold a call past it (httpx's ``read`` bounds each read only). Two
@@ -74,13 +73,6 @@ def _json(response: Answer) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise UpstreamError("HitKey answered with unexpected JSON", code="upstream_bad_response")
     return body
-
-
-def loggable(value: object) -> str:
-    """An upstream's text as a log may carry it: at most :data:`MAX_LOGGED` characters, control
-    and non-ASCII characters escaped (``\\n``, ``\\u202e``). Never for a response."""
-    text = value if isinstance(value, str) else "" if value is None else type(value).__name__
-    return ascii(text[:MAX_LOGGED])[1:-1]
 
 
 def _oauth_error(response: Answer) -> tuple[str, object]:

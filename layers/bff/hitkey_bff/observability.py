@@ -11,6 +11,15 @@ from aws_lambda_powertools import Logger, Metrics
 
 logger = Logger(service="hitkey-bff")
 metrics = Metrics(namespace="HitKeyBff", service="hitkey-bff")
+MAX_LOGGED = 200  # characters of an upstream's error text kept in the log
+
+
+def loggable(value: object) -> str:
+    """An upstream's text as a log may carry it: at most :data:`MAX_LOGGED` characters, control
+    and non-ASCII characters escaped (``\\n``, ``\\u202e``). Never for a response."""
+    text = value if isinstance(value, str) else "" if value is None else type(value).__name__
+    return ascii(text[:MAX_LOGGED])[1:-1]
+
 
 # botocore logs whole request and response bodies at DEBUG (the client secret from Secrets
 # Manager, login states from DynamoDB), so DEBUG on the root logger must not reach them.

@@ -32,9 +32,8 @@ from hitkey_bff.errors import (
     UpstreamError,
     UpstreamTimeout,
 )
-from hitkey_bff.hitkey import loggable
 from hitkey_bff.http import Request, Response, redirect
-from hitkey_bff.observability import logger, metrics
+from hitkey_bff.observability import loggable, logger, metrics
 from hitkey_bff.route import route
 
 MAX_PARAM = 2048
