@@ -121,3 +121,18 @@ def test_timeouts_fit_two_calls_under_api_gateways_30_seconds() -> None:
     timeout = new_http_client().timeout
     per_call = (timeout.connect or 0) + (timeout.read or 0)
     assert 0 < 2 * per_call < 25
+
+
+@respx.mock
+def test_token_endpoint_error_text_is_never_the_errors_message(client: HitKeyClient) -> None:
+    """HitKey's ``error``/``error_description`` is its text, not ours: the error raised (whose
+    message becomes the JSON answer's) has a fixed message and the stable code."""
+    hostile = "<script>alert(1)</script>" * 120
+    respx.post(f"{API}/oauth/token").mock(
+        return_value=httpx.Response(400, json={"error": hostile, "error_description": hostile})
+    )
+    with pytest.raises(UpstreamError) as caught:
+        client.refresh("rt", "secret")
+    assert caught.value.code == "upstream_rejected"
+    assert caught.value.message == "HitKey's token endpoint refused the request"
+    assert "<script" not in str(caught.value)

@@ -126,6 +126,9 @@ def test_location_on_the_upstream_is_rewritten(upstream: Upstream, value: str, r
         "/v1/projectsx",
         "https://api.example.com/v1/projects/x",  # another port
         "javascript:alert(1)",
+        "http://[::1",
+        "//[",
+        "https://[/v1/projects/x",
     ],
 )
 def test_other_odd_locations_are_dropped(value: str) -> None:
@@ -163,7 +166,9 @@ def test_open_redirect_corpus_as_locations_stays_under_the_prefix(upstream: Upst
             _assert_in_prefix(rewrite_location(value, request_url(upstream), upstream), upstream)
 
 
-_PIECES = st.sampled_from(["..", ".", "%2e", "%2E", "a", "v1", "projects", "", "%2f", "\\", "?", "#", ";", "%25"])
+_PIECES = st.sampled_from(
+    ["..", ".", "%2e", "%2E", "a", "v1", "projects", "", "%2f", "\\", "?", "#", ";", "%25", "[", "]", ":", "@"]
+)
 
 
 @settings(max_examples=400, deadline=None)

@@ -368,11 +368,10 @@ def _location_segments_safe(value: str) -> bool:
     """No segment of the reference's path is a dot segment, a separator or a control character in
     any decoding (the request-path rule): a browser also reads ``%2e%2e``, ``.%2e``, ``%2E.`` as
     ``..``, a server may decode ``%252e`` once more."""
-    path = urlsplit(value).path
     try:
-        for segment in path.split("/"):
+        for segment in urlsplit(value).path.split("/"):
             _decoded_segment(segment)
-    except InvalidPath:
+    except (InvalidPath, ValueError):  # ValueError: urlsplit's, for a broken [IPv6] host
         return False
     return True
 
