@@ -24,8 +24,9 @@ from urllib.parse import parse_qs, quote, urlsplit
 import pytest
 
 from hitkey_bff.errors import BffError, UpstreamUnauthorized
+from hitkey_bff.http import error_response
 from hitkey_bff.proxy import forward as proxy
-from hitkey_bff.proxy.forward import client_for, deadline_from, error_response, forward
+from hitkey_bff.proxy.forward import client_for, deadline_from, forward
 from hitkey_bff.proxy.headers import CSP_PROXIED
 from hitkey_bff.proxy.limits import LAMBDA_PAYLOAD, MAX_RESPONSE_BODY
 from hitkey_bff.proxy.paths import ProxyRequest, check, prepare

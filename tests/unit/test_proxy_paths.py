@@ -26,7 +26,8 @@ from hitkey_bff.errors import (
     PayloadTooLarge,
     UnknownApi,
 )
-from hitkey_bff.proxy.forward import deadline_from, error_response
+from hitkey_bff.http import error_response
+from hitkey_bff.proxy.forward import deadline_from
 from hitkey_bff.proxy.limits import MAX_PATH, MAX_QUERY, MAX_REQUEST_BODY
 from hitkey_bff.proxy.paths import (
     ParsedPath,

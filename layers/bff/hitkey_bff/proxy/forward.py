@@ -24,7 +24,6 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from hitkey_bff.errors import (
     BffError,
-    MethodNotAllowed,
     UpstreamError,
     UpstreamResponseTooLarge,
     UpstreamTimeout,
@@ -32,7 +31,7 @@ from hitkey_bff.errors import (
     UpstreamUnreachable,
 )
 from hitkey_bff.observability import logger, metrics
-from hitkey_bff.proxy.headers import CSP_JSON, SECURITY_HEADERS, inbound_headers, outbound_headers, stash_location
+from hitkey_bff.proxy.headers import inbound_headers, outbound_headers, stash_location
 from hitkey_bff.proxy.limits import (
     CONNECT_TIMEOUT,
     DEADLINE_SECONDS,
@@ -43,7 +42,7 @@ from hitkey_bff.proxy.limits import (
     USER_AGENT,
 )
 from hitkey_bff.proxy.paths import ProxyRequest
-from hitkey_bff.proxy.upstreams import METHODS, Upstream
+from hitkey_bff.proxy.upstreams import Upstream
 from hitkey_bff.watchdog import Watchdog as _Watchdog
 
 Response = dict[str, Any]
@@ -99,26 +98,6 @@ class ProxyResult:
             "body": encoded if body else "",
             "isBase64Encoded": is_base64 and bool(body),
         }
-
-
-def error_response(error: BffError) -> Response:
-    """``{"error": code, "message": text}`` for a refusal, with ``Allow`` for a 405."""
-    headers = {
-        "cache-control": "no-store",
-        "pragma": "no-cache",
-        **SECURITY_HEADERS,
-        "content-security-policy": CSP_JSON,
-        "content-type": "application/json",
-    }
-    if isinstance(error, MethodNotAllowed):
-        headers["allow"] = ", ".join(error.allow)
-    return {
-        "statusCode": error.status,
-        "headers": headers,
-        "cookies": [],
-        "body": json.dumps({"error": error.code, "message": error.message}, separators=(",", ":")),
-        "isBase64Encoded": False,
-    }
 
 
 # --- the call -----------------------------------------------------------------------------------
@@ -257,11 +236,10 @@ def forward(
     Raises :class:`UpstreamUnauthorized` (carrying the shaped 401) when the upstream answers 401,
     :class:`UpstreamTimeout` (504), :class:`UpstreamUnreachable` or
     :class:`UpstreamResponseTooLarge` (502). Any other status, 5xx included, is a result.
-    The request's body is bytes already, so a retry sends exactly the same request."""
+    The request's body is bytes already, so a retry sends exactly the same request; its method
+    was checked against the upstream's ``methods`` (:func:`~hitkey_bff.proxy.paths.check`)."""
     started = time.monotonic()
     budget = min(upstream.timeout, deadline - started)
-    if request.method not in METHODS:
-        raise MethodNotAllowed("this method cannot be proxied", allow=upstream.methods)
     if budget < MIN_CALL_SECONDS:
         _record(upstream, request.method, 504, started, "no_time_left")
         raise UpstreamTimeout("no time was left to call the API")

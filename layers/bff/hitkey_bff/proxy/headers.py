@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 import httpx
 
 from hitkey_bff.errors import InvalidPath, UpstreamResponseTooLarge
+from hitkey_bff.http import SECURITY_HEADERS
 from hitkey_bff.proxy.header_rules import bearer_challenges, private_cache_control
 from hitkey_bff.proxy.limits import MAX_RESPONSE_HEADERS
 from hitkey_bff.proxy.paths import base_url, browser_path, location_segments_safe, parse_path
@@ -69,13 +70,7 @@ HOP_BY_HOP = frozenset(
         "proxy-authorization",
     }
 )
-CSP_JSON = "default-src 'none'; frame-ancestors 'none'"
-CSP_PROXIED = "default-src 'none'; frame-ancestors 'none'; sandbox"
-SECURITY_HEADERS = {
-    "x-content-type-options": "nosniff",
-    "referrer-policy": "no-referrer",
-    "cross-origin-resource-policy": "same-origin",
-}
+CSP_PROXIED = "default-src 'none'; frame-ancestors 'none'; sandbox"  # a proxied body is never a page
 
 
 # --- headers ------------------------------------------------------------------------------------

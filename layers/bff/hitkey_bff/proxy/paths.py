@@ -1,4 +1,4 @@
-"""The request side of the proxy: the event read into a :class:`ProxyRequest`, the path after
+"""The request side of the proxy: the parsed request read into a :class:`ProxyRequest`, the path after
 ``/api/{name}`` checked segment by segment, the upstream URL built and verified, and the checks
 that need no I/O in the contract's order (:func:`prepare`).
 
@@ -6,12 +6,12 @@ API Gateway's ``rawPath`` is *decoded* once by HTTP APIs (a client's ``%2F`` arr
 ``%252F`` as ``%2F``) while the local gateway passes it still encoded; :func:`parse_path` is safe
 for both: it refuses anything that decodes, at any depth, to a separator, a dot segment or a
 control character, and re-encodes what it forwards. The same dot-segment rule, and a browser's
-reading of a path (:func:`browser_path`), judge an upstream's ``Location``.
+reading of a path (:func:`browser_path`), judge an upstream's ``Location``. The event itself is
+parsed by :class:`~hitkey_bff.http.Request`; :meth:`ProxyRequest.from_request` takes its parts.
 """
 
 from __future__ import annotations
 
-import binascii
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -21,15 +21,8 @@ from urllib.parse import quote, unquote_to_bytes, urlsplit
 
 import httpx
 
-from hitkey_bff.errors import (
-    BffError,
-    InvalidBody,
-    InvalidPath,
-    MethodNotAllowed,
-    PathNotAllowed,
-    PayloadTooLarge,
-    UnknownApi,
-)
+from hitkey_bff.errors import BffError, InvalidPath, MethodNotAllowed, PathNotAllowed, UnknownApi
+from hitkey_bff.http import Request
 from hitkey_bff.proxy.limits import MAX_DECODE_DEPTH, MAX_PATH, MAX_QUERY, MAX_REQUEST_BODY
 from hitkey_bff.proxy.upstreams import Upstream
 
@@ -42,15 +35,11 @@ _QUERY_SAFE = _PATH_SAFE + "/?"
 # --- the request --------------------------------------------------------------------------------
 
 
-def _mapping(value: object) -> Mapping[object, object]:
-    return value if isinstance(value, Mapping) else {}
-
-
 @dataclass(frozen=True, slots=True)
 class ProxyRequest:
-    """What the proxy reads from an event: the upstream's name, the rest of the path as API
-    Gateway gave it, the raw query string, headers (lower-case names), the decoded body and the
-    caller's IP as API Gateway saw it."""
+    """What the proxy forwards: the upstream's name, the rest of the path as API Gateway gave it,
+    the raw query string, headers (lower-case names), the decoded body and the caller's IP as API
+    Gateway saw it."""
 
     name: str
     method: str
@@ -61,49 +50,26 @@ class ProxyRequest:
     source_ip: str = ""
 
     @classmethod
-    def from_event(cls, event: object) -> ProxyRequest:
-        """Parse ``/api/{name}{rest}``; :class:`InvalidPath`, :class:`PayloadTooLarge` or
-        :class:`InvalidBody` for what cannot be proxied."""
-        ev = _mapping(event)
-        http = _mapping(_mapping(ev.get("requestContext")).get("http"))
-        raw_path = ev.get("rawPath")
-        if not isinstance(raw_path, str) or not raw_path.startswith("/api/"):
+    def from_request(cls, request: Request) -> ProxyRequest:
+        """Split ``/api/{name}{rest}`` and decode the body; :class:`InvalidPath`,
+        :class:`PayloadTooLarge` or :class:`InvalidBody` for what cannot be proxied."""
+        if not request.raw_path.startswith("/api/"):
             raise InvalidPath("the path must start with /api/{name}")
-        name, slash, rest = raw_path[len("/api/") :].partition("/")
-        method, query, source_ip = http.get("method"), ev.get("rawQueryString"), http.get("sourceIp")
-        headers = {str(k).lower(): v for k, v in _mapping(ev.get("headers")).items() if isinstance(v, str)}
+        name, slash, rest = request.raw_path[len("/api/") :].partition("/")
         return cls(
             name=name,
-            method=method.upper() if isinstance(method, str) else "",
+            method=request.method,
             rest=slash + rest,
-            raw_query=query if isinstance(query, str) else "",
-            headers=headers,
-            body=request_body(ev.get("body"), ev.get("isBase64Encoded") is True),
-            source_ip=source_ip if isinstance(source_ip, str) else "",
+            raw_query=request.raw_query,
+            headers=request.headers,
+            body=request.body(MAX_REQUEST_BODY),
+            source_ip=request.source_ip,
         )
 
-
-def request_body(body: object, is_base64: bool) -> bytes:
-    """The event's body as bytes; the size is checked before anything is decoded."""
-    if not isinstance(body, str) or not body:
-        return b""
-    if is_base64:
-        padding = len(body) - len(body.rstrip("="))
-        if len(body) // 4 * 3 - padding > MAX_REQUEST_BODY:
-            raise PayloadTooLarge(f"the request body is over {MAX_REQUEST_BODY} bytes")
-        try:
-            return binascii.a2b_base64(body, strict_mode=True)
-        except (binascii.Error, ValueError):
-            raise InvalidBody("the request body is not valid base64") from None
-    if len(body) > MAX_REQUEST_BODY:  # a character is at least one byte
-        raise PayloadTooLarge(f"the request body is over {MAX_REQUEST_BODY} bytes")
-    try:
-        data = body.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidBody("the request body is not valid text") from None
-    if len(data) > MAX_REQUEST_BODY:
-        raise PayloadTooLarge(f"the request body is over {MAX_REQUEST_BODY} bytes")
-    return data
+    @classmethod
+    def from_event(cls, event: object) -> ProxyRequest:
+        """:meth:`from_request` of the event parsed by :class:`~hitkey_bff.http.Request`."""
+        return cls.from_request(Request.from_event(event))
 
 
 # --- paths --------------------------------------------------------------------------------------
@@ -227,11 +193,15 @@ def check(upstream: Upstream, request: ProxyRequest) -> httpx.URL:
     return url
 
 
-def prepare(upstreams: Mapping[str, Upstream], event: object) -> tuple[Upstream, ProxyRequest, httpx.URL]:
-    """Everything that needs no I/O, in the contract's order: the event (400/413), the name
-    (404), the path (400), the method (405) and ``paths`` (403). The route runs it after the
-    session check, so a caller without a session learns nothing about the table."""
-    request = ProxyRequest.from_event(event)
+def prepare(
+    upstreams: Mapping[str, Upstream], source: Request | Mapping[str, object]
+) -> tuple[Upstream, ProxyRequest, httpx.URL]:
+    """Everything that needs no I/O, in the contract's order: the body (400/413), the name (404),
+    the path (400), the method (405) and ``paths`` (403), for a parsed request (or an event, parsed
+    first). The route runs it after the session check, so a caller without a session learns
+    nothing about the table."""
+    parsed = source if isinstance(source, Request) else Request.from_event(source)
+    request = ProxyRequest.from_request(parsed)
     upstream = lookup(upstreams, request.name)
     return upstream, request, check(upstream, request)
 

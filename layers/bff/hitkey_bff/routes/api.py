@@ -55,7 +55,7 @@ def upstream_table() -> Mapping[str, Upstream]:
 def api(request: Request, deps: Deps, session: Session) -> Response:
     """Forward the request to the named upstream; its answer (any status) goes back shaped."""
     deadline = deadline_from(time.monotonic())
-    upstream, proxied, url = prepare(upstream_table(), request.event)
+    upstream, proxied, url = prepare(upstream_table(), request)
     client = client_for(upstream)
 
     def call(token: str) -> ProxyResult:
