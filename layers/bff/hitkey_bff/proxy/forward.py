@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
+from hitkey_bff import bounded
 from hitkey_bff.errors import (
     BffError,
     UpstreamError,
@@ -43,7 +44,6 @@ from hitkey_bff.proxy.limits import (
 )
 from hitkey_bff.proxy.paths import ProxyRequest
 from hitkey_bff.proxy.upstreams import Upstream
-from hitkey_bff.watchdog import Watchdog as _Watchdog
 
 Response = dict[str, Any]
 
@@ -147,52 +147,28 @@ def deadline_from(started: float, remaining_ms: int | None = None) -> float:
     return started + budget
 
 
-def _read(response: httpx.Response, call_deadline: float) -> bytes:
-    if response.request.method == "HEAD":
-        return b""
-    chunks: list[bytes] = []
-    size = 0
-    for chunk in response.iter_bytes():
-        size += len(chunk)
-        if size > MAX_RESPONSE_BODY:
-            raise UpstreamResponseTooLarge("the API's answer is too large to return")
-        if time.monotonic() > call_deadline:
-            raise UpstreamTimeout("the API did not finish its answer in time")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-_TRANSPORT_ERRORS = (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError)
-
-
-def _log_transport_error(exc: Exception) -> None:
-    """The exception's class for operators (the log); callers get a sentence without it."""
-    logger.warning("upstream transport error", extra={"transport_error": type(exc).__name__})
+def _log_transport_error(name: str) -> None:
+    """The transport error's class for operators (the log); callers get a sentence without it."""
+    logger.warning("upstream transport error", extra={"transport_error": name})
 
 
 def _send(client: httpx.Client, request: httpx.Request, call_deadline: float) -> tuple[httpx.Response, bytes]:
     try:
-        response = client.send(request, stream=True, follow_redirects=False)
-    except httpx.TimeoutException:
+        return bounded.exchange(client, request, call_deadline, MAX_RESPONSE_BODY)
+    except bounded.NoAnswer:
         raise UpstreamTimeout("the API did not answer in time") from None
-    except _TRANSPORT_ERRORS as exc:
-        _log_transport_error(exc)
+    except bounded.Unreachable as exc:
+        _log_transport_error(str(exc))
         raise UpstreamUnreachable("the API could not be reached") from None
-    watchdog = _Watchdog(response, call_deadline)
-    try:
-        return response, _read(response, call_deadline)
-    except httpx.TimeoutException:
+    except bounded.DeadlinePassed:
         raise UpstreamTimeout("the API did not finish its answer in time") from None
-    except httpx.DecodingError:
+    except bounded.BodyTooLarge:
+        raise UpstreamResponseTooLarge("the API's answer is too large to return") from None
+    except bounded.Undecodable:
         raise UpstreamError("the API sent a body that cannot be decoded", code="upstream_bad_response") from None
-    except _TRANSPORT_ERRORS as exc:
-        if watchdog.fired:
-            raise UpstreamTimeout("the API did not finish its answer in time") from None
-        _log_transport_error(exc)
+    except bounded.Broken as exc:
+        _log_transport_error(str(exc))
         raise UpstreamUnreachable("the API broke the connection") from None
-    finally:
-        watchdog.cancel()
-        response.close()
 
 
 def _record(upstream: Upstream, method: str, status: int, started: float, outcome: str) -> None:
