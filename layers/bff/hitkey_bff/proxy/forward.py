@@ -17,7 +17,6 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from http.cookiejar import CookieJar, DefaultCookiePolicy
-from typing import Any
 
 import httpx
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
@@ -31,6 +30,7 @@ from hitkey_bff.errors import (
     UpstreamUnauthorized,
     UpstreamUnreachable,
 )
+from hitkey_bff.http import Response
 from hitkey_bff.observability import logger, metrics
 from hitkey_bff.proxy.headers import inbound_headers, outbound_headers, stash_location
 from hitkey_bff.proxy.limits import (
@@ -44,8 +44,6 @@ from hitkey_bff.proxy.limits import (
 )
 from hitkey_bff.proxy.paths import ProxyRequest
 from hitkey_bff.proxy.upstreams import Upstream
-
-Response = dict[str, Any]
 
 _TEXT_TYPES = ("application/json", "application/xml", "application/javascript", "application/x-www-form-urlencoded")
 
