@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from hitkey_bff import __version__
+from hitkey_bff import __version__, bounded
 from hitkey_bff.budgets import CALL_SECONDS
 from hitkey_bff.cookies import MAX_SUB_BYTES
 from hitkey_bff.errors import AccessTokenRejected, InvalidGrant, UpstreamError, UpstreamTimeout
@@ -105,8 +105,6 @@ class HitKeyClient:
         """One call, complete (headers and body) within ``seconds`` (default :data:`CALL_SECONDS`)
         - a watchdog shuts the socket at the deadline, so a trickling HitKey cannot hold a refresh
         past its lease. With ``seconds`` given, HitKey may take all of it before its first byte."""
-        from hitkey_bff.watchdog import BodyTooLarge, DeadlinePassed, Watchdog, read_within
-
         total = CALL_SECONDS if seconds is None else seconds
         deadline = time.monotonic() + total
         own = self._http.timeout  # the client's per-phase timeouts, none beyond the deadline
@@ -117,29 +115,22 @@ class HitKeyClient:
             write=min(own.write or total, total),
             pool=min(own.pool or total, total),
         )
+        request = self._http.build_request(method, f"{self._api}{path}", timeout=timeout, **kwargs)
         try:
-            request = self._http.build_request(method, f"{self._api}{path}", timeout=timeout, **kwargs)
-            response = self._http.send(request, stream=True)
-        except httpx.TimeoutException:
+            response, body = bounded.exchange(self._http, request, deadline, MAX_BODY)
+        except bounded.NoAnswer:
             raise UpstreamTimeout("HitKey did not answer in time") from None
-        except httpx.HTTPError as exc:
-            logger.warning("HitKey could not be reached", extra={"exception_type": type(exc).__name__})
+        except bounded.Unreachable as exc:
+            logger.warning("HitKey could not be reached", extra={"exception_type": str(exc)})
             raise UpstreamError("HitKey could not be reached", code="upstream_unreachable") from None
-        watchdog = Watchdog(response, deadline)
-        try:
-            return Answer(response.status_code, read_within(response, deadline, MAX_BODY))
-        except (DeadlinePassed, httpx.TimeoutException):
+        except bounded.DeadlinePassed:
             raise UpstreamTimeout("HitKey did not finish its answer in time") from None
-        except BodyTooLarge:
+        except bounded.BodyTooLarge:
             raise UpstreamError("HitKey sent an oversized response", code="upstream_bad_response") from None
-        except httpx.HTTPError as exc:
-            if watchdog.fired:
-                raise UpstreamTimeout("HitKey did not finish its answer in time") from None
-            logger.warning("HitKey broke the connection", extra={"exception_type": type(exc).__name__})
+        except (bounded.Broken, bounded.Undecodable) as exc:
+            logger.warning("HitKey broke the connection", extra={"exception_type": str(exc)})
             raise UpstreamError("HitKey broke the connection", code="upstream_unreachable") from None
-        finally:
-            watchdog.cancel()
-            response.close()
+        return Answer(response.status_code, body)
 
     def _token(self, grant: dict[str, str], seconds: float | None = None) -> TokenSet:
         response = self._send("POST", "/oauth/token", seconds=seconds, json={**grant, "client_id": self._client_id})

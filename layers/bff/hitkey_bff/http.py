@@ -1,14 +1,24 @@
-"""API Gateway HTTP API (payload 2.0) in and out: a typed :class:`Request` and response builders."""
+"""API Gateway HTTP API (payload 2.0) in and out: a typed :class:`Request` and response builders.
+
+The event is parsed once, here: what the flows read (method, path, headers, query, cookies) and
+what the API proxy forwards as it came (the raw path and query, the caller's IP, the body, which
+is decoded only when asked: a refused request never pays for it). One security-header policy
+covers every answer: :data:`SECURITY_HEADERS` on all of them, HSTS on the BFF's own (a browser
+learns it for the whole host from any of them; a proxied answer carries the upstream's headers
+through an allow-list that has none), and a CSP by kind: :data:`CSP_JSON` for JSON, the proxy's
+sandboxing one for proxied bodies.
+"""
 
 from __future__ import annotations
 
+import binascii
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
-from hitkey_bff.errors import BadRequest, BffError
+from hitkey_bff.errors import BadRequest, BffError, InvalidBody, PayloadTooLarge
 
 Response = dict[str, Any]
 Handler = Callable[[dict[str, Any], Any], Response]
@@ -17,19 +27,17 @@ MAX_QUERY = 4096
 MAX_QUERY_FIELDS = 32
 MAX_COOKIE_VALUE = 1024
 
-_BASE_HEADERS = {
-    "cache-control": "no-store",
-    "pragma": "no-cache",
+SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
     "referrer-policy": "no-referrer",
-    # HTTPS only, for two years; no includeSubDomains: the BFF does not own its parent domain's
-    # other hosts (docs/security.md)
-    "strict-transport-security": "max-age=63072000",
+    "cross-origin-resource-policy": "same-origin",
 }
-_JSON_HEADERS = {
-    "content-type": "application/json",
-    "content-security-policy": "default-src 'none'; frame-ancestors 'none'",  # JSON is never a page
-}
+# HTTPS only, for two years; no includeSubDomains: the BFF does not own its parent domain's other
+# hosts (docs/security.md)
+HSTS = {"strict-transport-security": "max-age=63072000"}
+CSP_JSON = "default-src 'none'; frame-ancestors 'none'"  # JSON is never a page
+_BASE_HEADERS = {"cache-control": "no-store", "pragma": "no-cache", **SECURITY_HEADERS, **HSTS}
+_JSON_HEADERS = {"content-type": "application/json", "content-security-policy": CSP_JSON}
 
 
 def _text(value: str) -> str:
@@ -63,8 +71,14 @@ class Request:
     headers: dict[str, str] = field(default_factory=dict)
     query: dict[str, list[str]] = field(default_factory=dict)
     cookies: dict[str, list[str]] = field(default_factory=dict)
-    # The event itself, for a flow that reads more of it (the API proxy: body, rawPath, sourceIp).
-    event: Mapping[object, object] = field(default_factory=dict, repr=False, compare=False)
+    # As API Gateway sent them, for the API proxy, which forwards them (its rules refuse what is
+    # not valid text): ``rawPath``, ``rawQueryString``, the caller's ``sourceIp``.
+    raw_path: str = ""
+    raw_query: str = ""
+    source_ip: str = ""
+    # The body as the event carries it (text, or base64 when ``body_is_base64``): see :meth:`body`.
+    raw_body: str = field(default="", repr=False)
+    body_is_base64: bool = False
 
     @classmethod
     def from_event(cls, event: object) -> Request:
@@ -83,14 +97,48 @@ class Request:
             _text(str(k)).lower(): _text(v) for k, v in _mapping(ev.get("headers")).items() if isinstance(v, str)
         }
         method, path = http.get("method"), http.get("path") or ev.get("rawPath")
+        raw_path, raw_query, source_ip, body = (
+            ev.get("rawPath"),
+            ev.get("rawQueryString"),
+            http.get("sourceIp"),
+            ev.get("body"),
+        )
         return cls(
             method=_text(method).upper() if isinstance(method, str) else "",
             path=_text(path) if isinstance(path, str) else "",
             headers=headers,
             query=query,
             cookies=_parse_cookies(ev.get("cookies")),
-            event=ev,
+            raw_path=raw_path if isinstance(raw_path, str) else "",
+            raw_query=raw_query if isinstance(raw_query, str) else "",
+            source_ip=source_ip if isinstance(source_ip, str) else "",
+            raw_body=body if isinstance(body, str) else "",
+            body_is_base64=ev.get("isBase64Encoded") is True,
         )
+
+    def body(self, max_bytes: int) -> bytes:
+        """The body as bytes, its size checked before anything is decoded:
+        :class:`PayloadTooLarge` over ``max_bytes``, :class:`InvalidBody` when it does not decode."""
+        body = self.raw_body
+        if not body:
+            return b""
+        if self.body_is_base64:
+            padding = len(body) - len(body.rstrip("="))
+            if len(body) // 4 * 3 - padding > max_bytes:
+                raise PayloadTooLarge(f"the request body is over {max_bytes} bytes")
+            try:
+                return binascii.a2b_base64(body, strict_mode=True)
+            except (binascii.Error, ValueError):
+                raise InvalidBody("the request body is not valid base64") from None
+        if len(body) > max_bytes:  # a character is at least one byte
+            raise PayloadTooLarge(f"the request body is over {max_bytes} bytes")
+        try:
+            data = body.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidBody("the request body is not valid text") from None
+        if len(data) > max_bytes:
+            raise PayloadTooLarge(f"the request body is over {max_bytes} bytes")
+        return data
 
     def param(self, name: str) -> str | None:
         """A query parameter given exactly once, else ``None`` (absent or duplicated)."""
