@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from local.resources import ROOT, load_template
+from local.template import ROOT, load_template
 from tools.package import (
     LAMBDA_UNZIPPED_LIMIT,
     PROVIDED_BY_RUNTIME,
