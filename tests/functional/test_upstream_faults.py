@@ -71,7 +71,7 @@ def inject(
     bff: Bff, hitkey: Emulator, monkeypatch: pytest.MonkeyPatch, endpoint: str, kind: str, count: int = 1
 ) -> None:
     """Queue a fault; for ``hang``, first give the BFF a short timeout (a fresh client gets it)."""
-    if kind == "hang":
+    if kind == "hang":  # a fresh Lambda whose HitKey client has a short timeout
         bff.configure(refresh_budget_seconds=1)  # a refresh's whole budget, shorter than the hang
         s = bff.settings
         bff.cold(hitkey=HitKeyClient(new_http_client(httpx.Timeout(SHORT_TIMEOUT)), s.api_url, s.client_id))
