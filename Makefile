@@ -143,7 +143,7 @@ js-test: ## The JS client's unit tests (node --test; skipped without node, excep
 	fi
 
 package: $(STAMP) ## Layer + function zips for arm64 Lambda in build/ (no Docker, no Python 3.12)
-	@$(PY) -m local.package
+	@$(PY) -m tools.package
 
 bench: $(STAMP) ## Benchmarks: calls per route, a first visit's cold starts, cold start, warm CPU, the API proxy, the AWS bill (minutes; each shows progress)
 	$(PY) -m bench.calls

@@ -74,7 +74,7 @@ def measure_calls() -> AuthorizerCalls:
     """Calls of one authorization on a fresh Lambda, then on the same Lambda warm."""
     from bench.common import APP_ORIGIN
     from hitkey_bff.authorizer import Authorizer
-    from local.apigw import make_context
+    from local.apigw import LambdaContext
 
     aws = AwsCalls()
     with local_stack() as stack, quiet():
@@ -87,7 +87,7 @@ def measure_calls() -> AuthorizerCalls:
         found: list[Calls] = []
         for _ in range(2):
             with meter.measure() as measured:
-                answer = authorizer(event, make_context("AuthorizerFunction"))
+                answer = authorizer(event, LambdaContext("AuthorizerFunction"))
             if answer.get("isAuthorized") is not True:
                 raise RuntimeError(f"the authorizer refused a live session: {answer}")
             found.append(measured())
@@ -152,7 +152,7 @@ def measure_warm(calls: int = 2000) -> dict[str, float]:
     """Median CPU seconds per warm invocation (in-memory AWS): the authorizer and ``session``."""
     from bench.common import load_handler
     from hitkey_bff.authorizer import Authorizer
-    from local.apigw import make_context
+    from local.apigw import LambdaContext
 
     fake = FakeAws()
     with environment(aws_env()), quiet():
@@ -166,7 +166,7 @@ def measure_warm(calls: int = 2000) -> dict[str, float]:
         per_call: dict[str, list[float]] = {name: [] for name in handlers}
         for _ in range(5):  # rounds, interleaved
             for name, handler in handlers.items():
-                context = make_context(name)
+                context = LambdaContext(name)
                 handler(events[name], context)  # warm
                 c0 = time.process_time()
                 for _ in range(calls):

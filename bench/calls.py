@@ -255,7 +255,7 @@ def sample_api(stack: Stack) -> Iterator[tuple[str, Counter[str]]]:
             seen["upstream"] += 1
             return super().wsgi(environ, start_response)
 
-    api = CountingApi(stack.emulator.provider)
+    api = CountingApi(stack.emulator)
     url = api.start("127.0.0.1", 0)
     try:
         yield url, seen

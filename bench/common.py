@@ -3,7 +3,7 @@ emulator, or in-memory answers), a browser, call counters, "one warm Lambda per 
 Markdown tables.
 
 Nothing here changes the BFF: the handlers are ``functions/<name>/app.py`` loaded by file path
-(:mod:`tests.kit`), exactly as Lambda does, and each is invoked on a ``Deps`` built here - the
+(:mod:`testkit.functions`), exactly as Lambda does, and each is invoked on a ``Deps`` built here - the
 same object a Lambda builds from its environment, with a bench's clock, AWS and HitKey.
 """
 
@@ -23,20 +23,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from unittest import mock
 
-from tests import kit
-from tests.kit import (
-    FUNCTIONS_DIR,
-    LAYER_DIR,
-    ROOT,
-    TEMPLATE,
-    Body,
-    Browser,
-    ManualClock,
-    function_of,
-    load_handler,
-    route_of,
-    routes,
-)
+from testkit import browser
+from testkit.aws import Body
+from testkit.browser import Browser
+from testkit.clock import ManualClock
+from testkit.functions import FUNCTIONS_DIR, LAYER_DIR, ROOT, TEMPLATE, function_of, load_handler, route_of, routes
 
 if TYPE_CHECKING:
     import boto3
@@ -262,9 +253,9 @@ def make_event(
 
 
 def approve_at_hitkey(http: httpx.Client, authorize_url: str, sub: str | None = None, email: str = "") -> str:
-    """The user's part at HitKey's sign-in page (:func:`tests.kit.approve_at_hitkey` on ``http``);
+    """The user's part at HitKey's sign-in page (:func:`testkit.browser.approve_at_hitkey` on ``http``);
     ``email`` signs in a user of that address (the emulator makes one up), else ``sub``."""
-    return kit.approve_at_hitkey(authorize_url, sub, http=http, email=email)
+    return browser.approve_at_hitkey(authorize_url, sub, http=http, email=email)
 
 
 def expect(response: dict[str, Any], status: int, what: str) -> dict[str, Any]:
@@ -452,14 +443,14 @@ class Fleet:
     def invoke(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
         """Invoke the function serving ``function`` (a function's or a route's name, or a route key)
         on its own warm Lambda; the event's ``routeKey`` picks the route, as in Lambda."""
-        from local.apigw import make_context
+        from local.apigw import LambdaContext
 
         function = function_of(function)
         if function not in self._lambdas:
             self._lambdas[function] = load_handler(function).using(self.deps())
         self.request = _Request()
         try:
-            return self._lambdas[function](event, make_context(function))
+            return self._lambdas[function](event, LambdaContext(function))
         finally:
             self.request = None
 

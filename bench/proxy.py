@@ -71,7 +71,7 @@ def upstream() -> Iterator[str]:
 def _variants(url: str) -> dict[str, Callable[[], Any]]:
     import httpx
 
-    from local.apigw import build_event, make_context
+    from local.apigw import LambdaContext, build_event
 
     fake = FakeAws()
     deps = stub_deps(fake)
@@ -80,7 +80,7 @@ def _variants(url: str) -> dict[str, Callable[[], Any]]:
     cookies = [f"{seeded.cookie_name}={seeded.session_cookie}"]
     headers = {"x-csrf": "1", "origin": APP_ORIGIN, "accept": "application/json"}
     event = build_event("GET", "/api/bench/hello", headers=headers, cookies=cookies, route_key="ANY /api/{upstream}")
-    context = make_context("api", timeout_s=24 * 3600)  # outlasts the run (a refresh checks time left)
+    context = LambdaContext("api", timeout_s=24 * 3600)  # outlasts the run (a refresh checks time left)
     client = httpx.Client(trust_env=False, follow_redirects=False)
 
     def proxied() -> Any:

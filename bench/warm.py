@@ -83,7 +83,7 @@ def _variants(fake: FakeAws) -> dict[str, Callable[[], Any]]:
     from hitkey_bff.dispatch import Dispatch
     from hitkey_bff.http import json_response
     from hitkey_bff.route import route
-    from local.apigw import make_context
+    from local.apigw import LambdaContext
 
     deps = stub_deps(fake)
     seeded = seed(deps, fake)
@@ -97,7 +97,7 @@ def _variants(fake: FakeAws) -> dict[str, Callable[[], Any]]:
     bare = bare_handler()
     # One context per function for the whole run (a fresh one per call would be timed too): its
     # clock must outlast the run, or refresh sees too little Lambda time left and defers (503).
-    contexts = {name: make_context(name, timeout_s=24 * 3600) for name in (*ROUTE_NAMES, "bare")}
+    contexts = {name: LambdaContext(name, timeout_s=24 * 3600) for name in (*ROUTE_NAMES, "bare")}
     access_token = sessions.access_token(deps, found)
     dynamodb_key = {"pk": {"S": f"USER#{key.sub}"}, "sk": {"S": f"SESSION#{key.session_hash}"}}
 

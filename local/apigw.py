@@ -183,9 +183,6 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
-make_context = LambdaContext  # the name tests and benches call it by
-
-
 # -- Events ------------------------------------------------------------------------------------
 def _split_host(host: str) -> tuple[str, int | None]:
     if host.startswith("["):  # [::1]:3000

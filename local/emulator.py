@@ -254,11 +254,6 @@ class Emulator(OAuthProvider):
         """Where to send browsers (HitKey's ``https://hitkey.io/``)."""
         return self.base_url + "/"
 
-    @property
-    def provider(self) -> OAuthProvider:
-        """The OAuth state behind the endpoints (the sample API asks it whose a token is)."""
-        return self
-
     def inject_fault(self, endpoint: str, kind: str, count: int = 1, seconds: float | None = None) -> None:
         """Make the next ``count`` calls of ``endpoint`` misbehave as ``kind`` (after faults already queued)."""
         if endpoint not in FAULT_ENDPOINTS:

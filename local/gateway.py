@@ -26,6 +26,7 @@ from werkzeug.wrappers import Request, Response
 from local.apigw import (
     MAX_BODY_BYTES,
     HttpResponse,
+    LambdaContext,
     LambdaRuntime,
     Route,
     build_event,
@@ -33,7 +34,6 @@ from local.apigw import (
     cors_response_headers,
     json_response,
     load_routes,
-    make_context,
     translate_response,
 )
 from local.httpserver import Server
@@ -146,7 +146,7 @@ class Gateway(Server):
     def invoke(self, route: Route, event: dict[str, Any]) -> HttpResponse:
         """Call the route's handler with ``event`` and a fresh context; translate its answer."""
         spec = route.function
-        context = make_context(spec.logical_id, spec.timeout, memory_mb=spec.memory_size)
+        context = LambdaContext(spec.logical_id, spec.timeout, memory_mb=spec.memory_size)
         started = time.monotonic()
         try:
             response = translate_response(self._runtime.handler(spec)(event, context))

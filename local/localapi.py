@@ -29,10 +29,10 @@ from local.apigw import (
     DEFAULT_ACCOUNT_ID,
     DEFAULT_REGION,
     HttpResponse,
+    LambdaContext,
     LambdaRuntime,
     Route,
     json_response,
-    make_context,
 )
 from local.template import AuthorizerSpec, _function_spec, _resources, functions, load_template, resolve
 
@@ -203,7 +203,7 @@ class Authorizers:
         with self._lock:
             self.invocations[spec.logical_id] = self.invocations.get(spec.logical_id, 0) + 1
         function = spec.function
-        context = make_context(function.logical_id, function.timeout, memory_mb=function.memory_size)
+        context = LambdaContext(function.logical_id, function.timeout, memory_mb=function.memory_size)
         answer = self._runtime.handler(function)(event, context)
         if not spec.simple_responses or not isinstance(answer, dict):
             raise ValueError(f"{spec.name}: only simple responses are emulated")

@@ -12,9 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from local.template import ROOT, TEMPLATE, load_template, resource_properties
-
-__all__ = ["ROOT", "TEMPLATE", "LocalResources", "create_resources", "create_table", "load_template"]
+from local.template import TEMPLATE, load_template, resource_properties
 
 
 @dataclass(frozen=True)

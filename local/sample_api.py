@@ -12,6 +12,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
+from local.emulator import bearer
 from local.hitkey_provider import OAuthProvider
 from local.httpserver import Server
 
@@ -19,7 +20,7 @@ __all__ = ["SampleApi"]
 
 
 class SampleApi(Server):
-    """``SampleApi(emulator.provider).start(host, port)`` -> its base URL."""
+    """``SampleApi(emulator).start(host, port)`` -> its base URL."""
 
     def __init__(self, provider: OAuthProvider) -> None:
         super().__init__(self.wsgi, "sample-api")
@@ -28,8 +29,7 @@ class SampleApi(Server):
     def wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
         """Any method, any path: who the bearer token belongs to."""
         request = Request(environ)
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        user = self.provider.user_for_access_token(token.strip()) if scheme.lower() == "bearer" else None
+        user = self.provider.user_for_access_token(bearer(request))
         if user is None:
             body: dict[str, str] = {"error": "invalid_token", "message": "a live access token from HitKey is required"}
             headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'}

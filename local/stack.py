@@ -12,7 +12,6 @@ import logging
 import os
 import secrets
 import signal
-import socket
 import sys
 import threading
 import time
@@ -24,8 +23,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from local.console import LOOPBACK, UserError, ensure_free, free_port, port_from_env, say
+
 REAL_HITKEY = ("HITKEY_AUTHORIZE_URL", "HITKEY_API_URL", "HITKEY_CLIENT_ID", "HITKEY_CLIENT_SECRET")
-LOOPBACK = "127.0.0.1"
 PORT_VARIABLES = {
     "PORT": "the app",
     "MOTO_PORT": "moto",
@@ -34,33 +34,15 @@ PORT_VARIABLES = {
 }
 
 
-class StackError(Exception):
-    """Something the user can fix; the message says how."""
-
-
-def say(message: str) -> None:
-    """One progress line on stderr (stdout carries only the ready line)."""
-    print(f"==> {message}", file=sys.stderr, flush=True)
-
-
-def _port(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit() or not 0 <= int(raw) < 65536:
-        raise StackError(f"{name}={raw} is not a port number (0-65535)")
-    return int(raw)
-
-
 def read_ports() -> dict[str, int]:
     """The ports from the environment: ``PORT`` 1-65535, the others 0 (free) or fixed, all distinct."""
-    ports = {name: _port(name, 3000 if name == "PORT" else 0) for name in PORT_VARIABLES}
+    ports = {name: port_from_env(name, 3000 if name == "PORT" else 0) for name in PORT_VARIABLES}
     if ports["PORT"] == 0:
-        raise StackError("PORT=0 is not allowed: the browser needs a fixed address (e.g. PORT=3000)")
+        raise UserError("PORT=0 is not allowed: the browser needs a fixed address (e.g. PORT=3000)")
     taken: dict[int, str] = {}
     for name, port in ports.items():
         if port and port in taken:
-            raise StackError(f"{taken[port]}={port} and {name}={port}: give each service its own port")
+            raise UserError(f"{taken[port]}={port} and {name}={port}: give each service its own port")
         taken.setdefault(port, name)
     return ports
 
@@ -72,7 +54,7 @@ def real_hitkey() -> tuple[str, str, str, str] | None:
         return values[0], values[1], values[2], values[3]
     if any(values):
         missing = ", ".join(name for name, value in zip(REAL_HITKEY, values, strict=True) if not value)
-        raise StackError(
+        raise UserError(
             f"{missing} not set: set all four HITKEY_* variables to use a real HitKey, or none for the emulator"
         )
     return None
@@ -85,7 +67,7 @@ def app_origin(port: int) -> str:
         return f"http://localhost:{port}"
     parts = urlsplit(raw)
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query or parts.fragment:
-        raise StackError(f"APP_ORIGIN={raw} must be a scheme and host, like http://localhost:5173")
+        raise UserError(f"APP_ORIGIN={raw} must be a scheme and host, like http://localhost:5173")
     return raw
 
 
@@ -98,7 +80,7 @@ def spa_dir() -> Path:
         return DEFAULT_SPA_DIR
     folder = Path(raw).expanduser().resolve()
     if not (folder / "index.html").is_file():
-        raise StackError(f"SPA_DIR={raw} has no index.html: point it at your SPA's build output (e.g. dist/)")
+        raise UserError(f"SPA_DIR={raw} has no index.html: point it at your SPA's build output (e.g. dist/)")
     return folder
 
 
@@ -108,30 +90,9 @@ def extra_templates() -> list[Path]:
     for raw in os.environ.get("EXTRA_TEMPLATES", "").split():
         path = Path(raw).expanduser().resolve()
         if not path.is_file():
-            raise StackError(f"EXTRA_TEMPLATES: {raw} is not a file (give SAM templates, space-separated)")
+            raise UserError(f"EXTRA_TEMPLATES: {raw} is not a file (give SAM templates, space-separated)")
         found.append(path)
     return found
-
-
-def ensure_free(port: int, what: str, variable: str) -> None:
-    """Fail with a clear message if ``port`` is taken on loopback."""
-    if port == 0:
-        return
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((LOOPBACK, port))
-        except OSError:
-            raise StackError(
-                f"port {port} ({what}) is already in use: stop whatever uses it, or pick another with {variable}=<port>"
-            ) from None
-
-
-def free_port() -> int:
-    """A port the OS says is free now."""
-    with socket.socket() as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -202,7 +163,7 @@ def start_sample_api(stack: Stack, port: int) -> None:
         return
     from local.sample_api import SampleApi
 
-    api = SampleApi(stack.emulator.provider)
+    api = SampleApi(stack.emulator)
     url = api.start(LOOPBACK, port)
     stack.stops.append(api.stop)
     os.environ["API_UPSTREAMS"] = json.dumps({"demo": url})
@@ -211,11 +172,11 @@ def start_sample_api(stack: Stack, port: int) -> None:
 
 @contextmanager
 def _listening(what: str, variable: str) -> Iterator[None]:
-    """A port the block cannot listen on is a one-line StackError."""
+    """A port the block cannot listen on is a one-line UserError."""
     try:
         yield
     except OSError as exc:
-        raise StackError(
+        raise UserError(
             f"{what} could not listen ({exc.strerror or exc}): pick another port with {variable}=<port>"
         ) from None
 
@@ -226,7 +187,8 @@ def start(ports: dict[str, int]) -> Stack:
 
     from local import cookie_mode
     from local.gateway import Gateway
-    from local.resources import TEMPLATE, create_resources
+    from local.resources import create_resources
+    from local.template import TEMPLATE
 
     port = ports["PORT"]
     origin = app_origin(port)
@@ -234,11 +196,11 @@ def start(ports: dict[str, int]) -> Stack:
     try:
         plain_http_cookies = cookie_mode.wanted(origin)
     except ValueError as exc:
-        raise StackError(str(exc)) from None
+        raise UserError(str(exc)) from None
     extras = extra_templates()
     real_hitkey()  # a half-configured HitKey fails before anything starts
     for name, what in PORT_VARIABLES.items():
-        ensure_free(ports[name], what, name)
+        ensure_free(ports[name], name, what)
     stack = Stack()
     try:
         say(f"moto (DynamoDB, KMS, Secrets Manager) on {start_moto(stack, ports['MOTO_PORT'])}")
@@ -274,7 +236,7 @@ def start(ports: dict[str, int]) -> Stack:
                 extra_templates=extras,
             )
         except ValueError as exc:
-            raise StackError(f"cannot serve these templates' routes: {exc}") from None
+            raise UserError(f"cannot serve these templates' routes: {exc}") from None
         for extra in extras:
             say(f"serving the routes of {extra} (BffSession authorizer applied as in API Gateway)")
         with _listening("the BFF", "PORT"):
@@ -308,7 +270,7 @@ def main() -> int:
         signal.signal(signum, lambda _signum, _frame: done.set())
     try:
         stack = start(read_ports())
-    except StackError as exc:
+    except UserError as exc:
         say(f"error: {exc}")
         return 1
     print(ready_line(stack, time.monotonic() - began), flush=True)

@@ -1,5 +1,6 @@
 """Shared fixtures: an isolated environment, AWS in moto (in-process), the HitKey emulator, and
-the BFF under test (:class:`tests.harness.Bff`: its ``Deps`` built here, directly)."""
+the BFF under test (the ``bff`` fixture, a :class:`tests.harness.Bff`: its ``Deps`` built here,
+directly)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import boto3
 import pytest
@@ -18,6 +19,9 @@ from moto import mock_aws
 from hitkey_bff.config import Settings
 from local.emulator import Emulator
 from local.resources import LocalResources, create_resources
+
+if TYPE_CHECKING:
+    from tests.harness import Bff
 
 APP_ORIGIN = "https://app.example.com"
 REDIRECT_URI = f"{APP_ORIGIN}/auth/callback"
@@ -111,25 +115,23 @@ def settings_for(aws: Aws, emulator: Emulator) -> Settings:
 
 
 @pytest.fixture
-def hitkey(emulator: Emulator, app_env: Aws, monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
-    """The BFF against moto and the emulator (the ``bff`` fixture); counters and faults start clean.
-    The environment says the same, for tests of ``Deps.from_env``."""
-    from tests.harness import Bff, serving
+def bff(emulator: Emulator, app_env: Aws, monkeypatch: pytest.MonkeyPatch) -> Bff:
+    """The BFF under test against moto and the emulator: ``bff.deps``, ``bff.invoke(...)``,
+    ``bff.configure(...)``, ``bff.cold()``; the emulator's counters and faults start clean. The
+    environment says the same, for tests of ``Deps.from_env``."""
+    from tests.harness import Bff
 
     emulator.reset()
     emulator.access_token_ttl = 3600
     monkeypatch.setenv("HITKEY_AUTHORIZE_URL", emulator.authorize_url)
     monkeypatch.setenv("HITKEY_API_URL", emulator.base_url)
-    with serving(Bff(settings_for(app_env, emulator))):
-        yield emulator
+    return Bff(settings_for(app_env, emulator))
 
 
 @pytest.fixture
-def bff(hitkey: Emulator) -> Any:
-    """The BFF under test: ``bff.deps``, ``bff.configure(...)``, ``bff.cold()``."""
-    from tests.harness import current
-
-    return current()
+def hitkey(emulator: Emulator, bff: Bff) -> Emulator:
+    """The HitKey emulator the ``bff`` fixture's BFF signs in with (that BFF is made first)."""
+    return emulator
 
 
 @pytest.fixture

@@ -1,29 +1,25 @@
-"""The BFF under test and a browser for in-process tests.
+"""The BFF under test and the checks in-process tests share.
 
 :class:`Bff` holds the ``Deps`` a test built (moto's AWS, the emulator's HitKey) and invokes the
-real handlers (``functions/*/app.py``, routes from template.yaml) on them; :class:`Browser` is
-the kit's browser (cookie jar, sign-in through the HitKey emulator's page over real HTTP) on it."""
+real handlers (``functions/*/app.py``, routes from template.yaml) on them; a test gets one from the
+``bff`` fixture and browses it with ``Browser(bff.invoke)`` (:class:`testkit.browser.Browser`:
+cookie jar, sign-in through the HitKey emulator's page over real HTTP)."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from hitkey_bff.clock import Clock, SystemClock
 from hitkey_bff.config import Settings
 from hitkey_bff.deps import Deps
 from hitkey_bff.route import Route
-from local.apigw import make_context
+from local.apigw import LambdaContext
 from local.emulator import SEEDED_USERS, Emulator
-from tests import kit
+from testkit.browser import Browser, set_cookie_attrs
+from testkit.functions import handler_for, load_handler, routes
 from tests.conftest import Aws
-from tests.kit import approve_at_hitkey as approve_at_hitkey
-from tests.kit import handler_for, load_handler, routes
-from tests.kit import set_cookie_attrs as set_cookie_attrs
 
 SESSION: str = next(f.default for f in dataclasses.fields(Settings) if f.name == "cookie_name")  # type: ignore[assignment]
 """The session cookie's name (Settings' default)."""
@@ -65,44 +61,14 @@ class Bff:
         spec = routes()[route]
         if spec.function not in self._functions:
             self._functions[spec.function] = load_handler(spec.function).using(self.deps)
-        response: dict[str, Any] = self._functions[spec.function](event, make_context(spec.logical_id))
+        response: dict[str, Any] = self._functions[spec.function](event, LambdaContext(spec.logical_id))
         return response
 
     def invoke_route(self, route: str, event: object) -> dict[str, Any]:
         """Call ``route``'s own handler, past the function's dispatch: for events that may lack the
         ``routeKey`` API Gateway always sets."""
-        response: dict[str, Any] = self.handler(route)(event, make_context(routes()[route].logical_id))  # type: ignore[arg-type]
+        response: dict[str, Any] = self.handler(route)(event, LambdaContext(routes()[route].logical_id))  # type: ignore[arg-type]
         return response
-
-
-_serving: list[Bff] = []
-
-
-@contextlib.contextmanager
-def serving(bff: Bff) -> Iterator[Bff]:
-    """Make ``bff`` the one :class:`Browser` and :func:`current` use, for the block."""
-    _serving.append(bff)
-    try:
-        yield bff
-    finally:
-        _serving.remove(bff)
-
-
-def current() -> Bff:
-    """The BFF under test (the ``hitkey`` fixture serves one)."""
-    assert _serving, "no BFF is being served: use the hitkey (or bff) fixture"
-    return _serving[-1]
-
-
-def _invoke_current(route: str, event: dict[str, Any]) -> dict[str, Any]:
-    return current().invoke(route, event)
-
-
-@dataclass
-class Browser(kit.Browser):
-    """:class:`tests.kit.Browser` on the BFF under test (:func:`current`)."""
-
-    invoke: kit.Invoke = _invoke_current
 
 
 def body(response: dict[str, Any]) -> Any:
@@ -118,9 +84,9 @@ def upstream(hitkey: Emulator) -> dict[str, int]:
     return {k: v for k, v in hitkey.counters.items() if v}
 
 
-def signed_in(sub: str = SEEDED_USERS[0].sub, return_to: str = "/") -> Browser:
-    """A browser that has just signed in as ``sub``."""
-    browser = Browser()
+def signed_in(bff: Bff, sub: str = SEEDED_USERS[0].sub, return_to: str = "/") -> Browser:
+    """A browser on ``bff`` that has just signed in as ``sub``."""
+    browser = Browser(bff.invoke)
     response = browser.sign_in(sub, return_to)
     assert response["statusCode"] == 302 and SESSION in browser.jar, response
     return browser

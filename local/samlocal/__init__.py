@@ -8,16 +8,3 @@ run's own. See docs/local.md, "sam local".
 * :mod:`local.samlocal.stack` - the network, moto and emulator containers, the resources,
   ``env.json``, ``sam build`` and ``sam local start-api``/``invoke``.
 """
-
-from __future__ import annotations
-
-import sys
-
-
-class SamLocalError(Exception):
-    """Something the user can fix; the message says how."""
-
-
-def say(message: str) -> None:
-    """One progress line on stderr."""
-    print(f"==> {message}", file=sys.stderr, flush=True)

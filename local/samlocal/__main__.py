@@ -17,27 +17,9 @@ import threading
 import time
 from types import FrameType
 
-from local.resources import ROOT
-from local.samlocal import SamLocalError, say
+from local.console import UserError, ensure_free, port_from_env, say
 from local.samlocal.stack import redact, stack
-
-
-def _port(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip() or str(default)
-    if not raw.isdigit() or not 0 <= int(raw) < 65536:
-        raise SamLocalError(f"{name}={raw} is not a port number (0-65535)")
-    return int(raw)
-
-
-def _ensure_free(port: int, variable: str) -> None:
-    if port == 0:
-        return
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            raise SamLocalError(f"port {port} is already in use: stop what holds it or set {variable}=<port>") from None
+from local.template import ROOT
 
 
 def _stop(process: subprocess.Popen[str]) -> None:
@@ -66,10 +48,10 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def run() -> int:
-    port = _port("PORT", 3000)
-    emulator_port = _port("HITKEY_EMULATOR_PORT", 0)
-    _ensure_free(port, "PORT")
-    _ensure_free(emulator_port, "HITKEY_EMULATOR_PORT")
+    port = port_from_env("PORT", 3000)
+    emulator_port = port_from_env("HITKEY_EMULATOR_PORT", 0)
+    ensure_free(port, "PORT")
+    ensure_free(emulator_port, "HITKEY_EMULATOR_PORT")
     signal.signal(signal.SIGTERM, _interrupt)
     with stack(port, emulator_port=emulator_port) as local:
         template = local.build()
@@ -92,14 +74,14 @@ def run() -> int:
                     break
                 time.sleep(0.5)
             if api.poll() is not None:
-                raise SamLocalError(f"sam local start-api exited with {api.returncode}: see its output above")
+                raise UserError(f"sam local start-api exited with {api.returncode}: see its output above")
             print(
                 f"sam-local ready: {local.app} - sign in at {local.app}/auth/login"
                 f" (HitKey emulator {local.hitkey}); Ctrl-C stops everything",
                 flush=True,
             )
             api.wait()
-            raise SamLocalError(f"sam local start-api exited with {api.returncode}: see its output above")
+            raise UserError(f"sam local start-api exited with {api.returncode}: see its output above")
         finally:
             _stop(api)
 
@@ -110,7 +92,7 @@ def main() -> int:
     except KeyboardInterrupt:
         say("stopped")
         return 130
-    except SamLocalError as error:
+    except UserError as error:
         print(f"sam-local: {error}", file=sys.stderr)
         return 1
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from local.samlocal import SamLocalError, say
+from local.console import UserError, say
 
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hitkey-bff"
 RUN_DIR = Path("/tmp/hitkey-bff-docker")  # noqa: S108 - short (a socket path has ~100 bytes); root-owned 0700
@@ -36,7 +36,7 @@ class Docker:
             ["docker", *args], env=self.env, capture_output=True, text=True, timeout=timeout, check=False
         )
         if check and result.returncode != 0:
-            raise SamLocalError(f"docker {args[0]} failed: {result.stderr.strip() or result.stdout.strip()}")
+            raise UserError(f"docker {args[0]} failed: {result.stderr.strip() or result.stdout.strip()}")
         return result
 
     def alive(self) -> bool:
@@ -51,14 +51,14 @@ class Docker:
 
 def _start_dockerd() -> Docker:
     if shutil.which("dockerd") is None or os.geteuid() != 0:
-        raise SamLocalError(
+        raise UserError(
             "no Docker daemon is running. Start Docker (Docker Desktop, or `sudo systemctl start docker`),"
             " or run this as root with dockerd installed (Debian: `apt-get install docker.io`) and"
             " make sam-local starts one itself"
         )
     RUN_DIR.mkdir(mode=0o700, exist_ok=True)
     if RUN_DIR.is_symlink() or RUN_DIR.stat().st_uid != 0:
-        raise SamLocalError(f"{RUN_DIR} is not root's own directory: remove it and run again")
+        raise UserError(f"{RUN_DIR} is not root's own directory: remove it and run again")
     RUN_DIR.chmod(0o700)
     (CACHE / "docker").mkdir(parents=True, exist_ok=True)
     log = CACHE / "dockerd.log"
@@ -81,12 +81,12 @@ def _start_dockerd() -> Docker:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SamLocalError(f"dockerd exited with {process.returncode}: see {log}")
+            raise UserError(f"dockerd exited with {process.returncode}: see {log}")
         if docker.alive():
             return docker
         time.sleep(0.5)
     _stop(process.pid)
-    raise SamLocalError(f"dockerd did not answer within 60 s: see {log}")
+    raise UserError(f"dockerd did not answer within 60 s: see {log}")
 
 
 def _stop(pid: int) -> None:
@@ -111,7 +111,7 @@ def _stop(pid: int) -> None:
 def daemon() -> Iterator[Docker]:
     """The running daemon (``DOCKER_HOST`` or the default socket), else ours, else one we start."""
     if shutil.which("docker") is None:
-        raise SamLocalError(
+        raise UserError(
             "the docker CLI is not installed: install Docker Desktop, or on Debian/Ubuntu"
             " `sudo apt-get install docker.io`"
         )

@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from local.samlocal import SamLocalError, say
+from local.console import UserError, say
 from local.samlocal.docker import CACHE, Docker
 
 RECIPE = "1"
@@ -106,7 +106,7 @@ def find_python312() -> Path:
         fields = probe.stdout.split()
         if probe.returncode == 0 and fields[:2] == ["True", "1"]:
             return Path(fields[2])
-    raise SamLocalError(
+    raise UserError(
         "building the stand-in Lambda image needs a CPython 3.12 built with --enable-shared: install one"
         " (e.g. `env PYTHON_CONFIGURE_OPTS=--enable-shared pyenv install 3.12`) or point SAM_LOCAL_PYTHON"
         " at its python3.12; or pull public.ecr.aws/lambda/python:3.12-x86_64 where a registry is reachable"
@@ -134,15 +134,15 @@ def _check(cmd: list[str], what: str, **kwargs: object) -> None:
     result = subprocess.run(cmd, capture_output=True, text=True, check=False, **kwargs)  # type: ignore[call-overload]
     if result.returncode != 0:
         tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-15:])
-        raise SamLocalError(f"{what} failed:\n{tail}")
+        raise UserError(f"{what} failed:\n{tail}")
 
 
 def build_stand_in(docker: Docker, tag: str) -> None:
     """Build the stand-in base image and tag it ``tag``."""
     if lambda_arch() != "x86_64" or sys.platform != "linux":
-        raise SamLocalError(f"the stand-in image is built for Linux x86_64 only: pull {tag} instead")
+        raise UserError(f"the stand-in image is built for Linux x86_64 only: pull {tag} instead")
     if os.geteuid() != 0 or shutil.which("debootstrap") is None:
-        raise SamLocalError(
+        raise UserError(
             f"{tag} is not here and building a stand-in needs root and debootstrap"
             " (`apt-get install debootstrap`); or pull it (SAM_LOCAL_PULL=1) where a registry is reachable"
         )
@@ -207,7 +207,7 @@ def build_stand_in(docker: Docker, tag: str) -> None:
         )
         tar.wait()
         if result.returncode != 0:
-            raise SamLocalError(f"docker import failed: {result.stderr.strip()}")
+            raise UserError(f"docker import failed: {result.stderr.strip()}")
     size = docker.run("image", "inspect", tag, "--format", "{{.Size}}").stdout.strip()
     say(f"built {tag} in {time.monotonic() - started:.0f} s ({int(size) // 1_000_000} MB)")
 
@@ -226,8 +226,8 @@ def ensure_base_image(docker: Docker, arch: str) -> str:
         say(f"pulling {tag}")
         try:
             docker.run("pull", tag)
-        except SamLocalError as error:
-            raise SamLocalError(
+        except UserError as error:
+            raise UserError(
                 f"{error}\n{tag} is needed: pull it where the registry is reachable, or build a stand-in"
                 " (Linux x86_64, as root, with debootstrap and a CPython 3.12 built --enable-shared)"
             ) from None

@@ -21,7 +21,6 @@ import os
 import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -33,10 +32,11 @@ from typing import Any
 import boto3
 import httpx
 
-from local.resources import ROOT, LocalResources, create_resources
-from local.samlocal import SamLocalError, say
+from local.console import UserError, free_port, say
+from local.resources import LocalResources, create_resources
 from local.samlocal.docker import CACHE, OWN_SOCKET, Docker, daemon
 from local.samlocal.image import can_build_stand_in, ensure_base_image, find_python312, lambda_arch, public_image
+from local.template import ROOT
 
 TEMPLATE = ROOT / "template.yaml"
 SAM = ROOT / ".venv-sam" / "bin" / "sam"
@@ -56,13 +56,6 @@ _SECRET_QUERY = re.compile(r"\b(code|state|code_verifier|refresh_token|access_to
 def redact(line: str) -> str:
     """A log line with OAuth query values blanked (werkzeug in SAM logs every query string)."""
     return _SECRET_QUERY.sub(r"\1=<redacted>", line)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -139,7 +132,7 @@ class Stack:
             *self.parameters(),
         )
         if result.returncode != 0:
-            raise SamLocalError(f"sam build failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
+            raise UserError(f"sam build failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
         return build_dir / "template.yaml"
 
     def invoke(self, function: str, event: Path, template: Path, *, app: str | None = None) -> dict[str, Any]:
@@ -149,13 +142,13 @@ class Stack:
         )
         lines = [line for line in result.stdout.splitlines() if line.strip().startswith("{")]
         if result.returncode != 0 and not lines:
-            raise SamLocalError(
+            raise UserError(
                 f"sam local invoke {function} failed ({result.returncode}):\n{redact(result.stderr[-3000:])}"
             )
         try:
             response: dict[str, Any] = json.loads(lines[-1])
         except (IndexError, json.JSONDecodeError) as error:
-            raise SamLocalError(
+            raise UserError(
                 f"sam local invoke {function}: no response on stdout:\n{redact(result.stderr[-3000:])}"
             ) from error
         return response
@@ -198,7 +191,7 @@ def _tools_site(arch: str) -> Path:
         check=False,
     )
     if result.returncode != 0:
-        raise SamLocalError(f"pip install of moto for the containers failed:\n{result.stderr[-2000:]}")
+        raise UserError(f"pip install of moto for the containers failed:\n{result.stderr[-2000:]}")
     (site / ".complete").touch()
     return site
 
@@ -218,7 +211,7 @@ def _wait_http(url: str, what: str, docker: Docker, container: str, timeout: flo
             break
         time.sleep(0.3)
     logs = docker.run("logs", "--tail", "20", container, check=False)
-    raise SamLocalError(f"{what} did not come up; its log:\n{logs.stdout}{logs.stderr}")
+    raise UserError(f"{what} did not come up; its log:\n{logs.stdout}{logs.stderr}")
 
 
 def _run_container(stack: Stack, name: str, alias: str, port: int, host_port: int, *command: str) -> int:
@@ -270,7 +263,7 @@ def unavailable() -> str | None:
         return f"the SAM CLI is not in {SAM.parent}: run `make sam-venv`"
     try:
         find_python312()
-    except SamLocalError as error:
+    except UserError as error:
         return str(error)
     running = Docker().alive() or Docker(env={**os.environ, "DOCKER_HOST": f"unix://{OWN_SOCKET}"}).alive()
     if not running and (shutil.which("dockerd") is None or os.geteuid() != 0):
@@ -288,7 +281,7 @@ def stack(port: int = 0, *, emulator_port: int = 0, work: Path | None = None) ->
     """Docker (started if need be), the base image, a network with moto and the emulator, the
     resources and env.json. Everything it started is stopped and removed on exit."""
     if not SAM.exists():
-        raise SamLocalError(f"the SAM CLI is not in {SAM.parent}: run `make sam-venv` first")
+        raise UserError(f"the SAM CLI is not in {SAM.parent}: run `make sam-venv` first")
     find_python312()  # fail early: sam build needs a python3.12 on PATH
     port = port or free_port()
     with daemon() as docker:

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from bench import calls, coldstart, cost, journey, proxy, warm
-from tests.kit import routes
+from testkit.functions import routes
 
 ROUTE_NAMES = sorted({r.name for r in routes().values()})
 

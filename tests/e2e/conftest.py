@@ -21,7 +21,7 @@ from typing import Any, NoReturn
 
 import pytest
 
-from local.stack import free_port
+from local.console import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "out" / "e2e"

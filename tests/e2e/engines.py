@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from local.stack import free_port
+from local.console import free_port
 from tests.e2e.conftest import unavailable
 
 WAIT_SECONDS = 15

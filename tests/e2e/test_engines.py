@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from local.console import free_port
 from local.emulator import SEEDED_USERS
-from local.stack import free_port
 from tests.e2e.conftest import Stack, hitkey_of, make_run
 from tests.e2e.engines import Engine, firefox, wait_for, webkit, xvfb
 from tests.harness import LOGIN, SESSION

@@ -28,8 +28,8 @@ from typing import Any
 
 import pytest
 
+from local.console import free_port
 from local.emulator import SEEDED_USERS
-from local.stack import free_port
 from tests.e2e.conftest import ROOT, TIMEOUT_MS, hitkey_of, make_run, stop, unavailable
 
 try:

@@ -24,9 +24,10 @@ from hypothesis import strategies as st
 from hitkey_bff.budgets import REFRESH_COOLDOWN_SECONDS
 from local.emulator import SEEDED_USERS, Emulator
 from local.gateway import Gateway, build_event
+from testkit.browser import Browser
+from testkit.clock import ManualClock
 from tests.conftest import Aws
-from tests.harness import SESSION, Bff, Browser, assert_error, body, current, expires, items, signed_in, upstream
-from tests.kit import ManualClock
+from tests.harness import SESSION, Bff, assert_error, body, expires, items, signed_in, upstream
 
 ROOT = Path(__file__).resolve().parents[2]
 PROXY = "ANY /api/{upstream}/{proxy+}"
@@ -65,7 +66,7 @@ def _handler(recorder: Recorder) -> type[BaseHTTPRequestHandler]:
             headers = {k.lower(): v for k, v in self.headers.items()}
             recorder.seen.append(Seen(self.command, self.path, headers, data))
             scheme, _, token = headers.get("authorization", "").partition(" ")
-            user = recorder.emulator.provider.user_for_access_token(token) if scheme == "Bearer" else None
+            user = recorder.emulator.user_for_access_token(token) if scheme == "Bearer" else None
             if user is None or recorder.refuse_all:
                 status, payload = 401, {"error": "invalid_token"}
                 extra = [("WWW-Authenticate", 'Bearer error="invalid_token"')]
@@ -112,6 +113,7 @@ def api(hitkey: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Recorder]
 
 
 def call(
+    bff: Bff,
     browser: Browser,
     method: str,
     path: str,
@@ -127,7 +129,7 @@ def call(
     cookies = [f"{k}={v}" for k, v in browser.jar.items()]
     event = build_event(method, path, query, headers=sent, cookies=cookies, body=data, route_key=route)
     event["requestContext"]["http"]["sourceIp"] = "203.0.113.9"
-    response: dict[str, Any] = current().invoke(route, event)
+    response: dict[str, Any] = bff.invoke(route, event)
     return response
 
 
@@ -145,9 +147,10 @@ def expire_stored_access_token(aws: Aws) -> None:
 # --- header hygiene, both ways ------------------------------------------------------------------
 
 
-def test_only_the_bearer_token_and_allowed_headers_reach_the_upstream(api: Recorder) -> None:
-    browser = signed_in()
+def test_only_the_bearer_token_and_allowed_headers_reach_the_upstream(bff: Bff, api: Recorder) -> None:
+    browser = signed_in(bff)
     response = call(
+        bff,
         browser,
         "GET",
         "/api/rec/hello",
@@ -173,20 +176,22 @@ def test_only_the_bearer_token_and_allowed_headers_reach_the_upstream(api: Recor
     assert SESSION not in json.dumps(seen.headers) and browser.jar[SESSION] not in json.dumps(seen.headers)
 
 
-def test_headers_named_in_connection_never_reach_the_upstream(api: Recorder) -> None:
-    browser = signed_in()
+def test_headers_named_in_connection_never_reach_the_upstream(bff: Bff, api: Recorder) -> None:
+    browser = signed_in(bff)
     named = {"connection": "keep-alive, Accept-Language, Idempotency-Key", "accept-language": "de"}
-    response = call(browser, "POST", "/api/rec/notes", headers={**named, "idempotency-key": "k-1", "accept": "*/*"})
+    response = call(
+        bff, browser, "POST", "/api/rec/notes", headers={**named, "idempotency-key": "k-1", "accept": "*/*"}
+    )
     assert response["statusCode"] == 200, response
     (seen,) = api.seen
     assert "accept-language" not in seen.headers and "idempotency-key" not in seen.headers  # allow-listed, but named
     assert seen.headers["accept"] == "*/*"
 
 
-def test_through_the_local_gateway_headers_named_in_connection_are_dropped(api: Recorder) -> None:
+def test_through_the_local_gateway_headers_named_in_connection_are_dropped(bff: Bff, api: Recorder) -> None:
     """Over a real socket: the gateway hands ``Connection`` to the function as API Gateway's event
     carries every request header, and the proxy drops what it names."""
-    browser = signed_in()
+    browser = signed_in(bff)
     gateway = Gateway(ROOT / "template.yaml", spa_dir=None, access_log=False)
     gateway.start("127.0.0.1", 0)
     try:
@@ -209,9 +214,9 @@ def test_through_the_local_gateway_headers_named_in_connection_are_dropped(api: 
     assert "accept-language" not in seen.headers and seen.headers["accept"] == "application/json"
 
 
-def test_the_upstreams_cookies_and_internal_headers_never_reach_the_browser(api: Recorder) -> None:
-    browser = signed_in()
-    response = call(browser, "GET", "/api/rec/hello")
+def test_the_upstreams_cookies_and_internal_headers_never_reach_the_browser(bff: Bff, api: Recorder) -> None:
+    browser = signed_in(bff)
+    response = call(bff, browser, "GET", "/api/rec/hello")
     assert response["statusCode"] == 200
     assert response["cookies"] == []
     names = {k.lower() for k in response["headers"]}
@@ -232,70 +237,72 @@ def test_the_upstreams_cookies_and_internal_headers_never_reach_the_browser(api:
     ],
     ids=["no-csrf-header", "foreign-origin", "origin-only"],
 )
-def test_csrf_and_origin_are_checked_for_every_method(api: Recorder, headers: dict[str, str], code: str) -> None:
-    browser = signed_in()
+def test_csrf_and_origin_are_checked_for_every_method(
+    bff: Bff, api: Recorder, headers: dict[str, str], code: str
+) -> None:
+    browser = signed_in(bff)
     for method in ("GET", "POST", "DELETE"):
-        response = call(browser, method, "/api/rec/notes", headers=headers, csrf=False)
+        response = call(bff, browser, method, "/api/rec/notes", headers=headers, csrf=False)
         assert_error(response, 403, code)
     assert api.seen == []
 
 
-def test_no_session_is_401_and_does_not_reveal_the_upstream_table(api: Recorder) -> None:
-    stranger = Browser()
+def test_no_session_is_401_and_does_not_reveal_the_upstream_table(bff: Bff, api: Recorder) -> None:
+    stranger = Browser(bff.invoke)
     for path in ("/api/rec/hello", "/api/nope/hello", "/api/ro/other", "/api/rec/a/../b"):
-        response = call(stranger, "GET", path)
+        response = call(bff, stranger, "GET", path)
         assert_error(response, 401, "unauthenticated")
-    assert_error(call(stranger, "PATCH", "/api/rec/hello"), 401, "unauthenticated")
+    assert_error(call(bff, stranger, "PATCH", "/api/rec/hello"), 401, "unauthenticated")
     assert api.seen == []
 
 
-def test_refusals_for_a_signed_in_user(api: Recorder) -> None:
-    browser = signed_in()
-    assert_error(call(browser, "GET", "/api/nope/hello"), 404, "unknown_api")
-    assert_error(call(browser, "GET", "/api/rec/a/%2e%2e/b"), 400, "invalid_path")
-    refused = call(browser, "POST", "/api/ro/hello", data=b"{}")
+def test_refusals_for_a_signed_in_user(bff: Bff, api: Recorder) -> None:
+    browser = signed_in(bff)
+    assert_error(call(bff, browser, "GET", "/api/nope/hello"), 404, "unknown_api")
+    assert_error(call(bff, browser, "GET", "/api/rec/a/%2e%2e/b"), 400, "invalid_path")
+    refused = call(bff, browser, "POST", "/api/ro/hello", data=b"{}")
     assert_error(refused, 405, "method_not_allowed")
     assert refused["headers"]["allow"] == "GET"
-    assert_error(call(browser, "GET", "/api/ro/other"), 403, "path_not_allowed")
+    assert_error(call(bff, browser, "GET", "/api/ro/other"), 403, "path_not_allowed")
     assert api.seen == []
-    assert call(browser, "GET", "/api/ro/hello")["statusCode"] == 200
+    assert call(bff, browser, "GET", "/api/ro/hello")["statusCode"] == 200
 
 
 def test_a_bad_upstream_table_is_503_naming_the_upstream(
-    api: Recorder, monkeypatch: pytest.MonkeyPatch, bff_logs: io.StringIO
+    bff: Bff, api: Recorder, monkeypatch: pytest.MonkeyPatch, bff_logs: io.StringIO
 ) -> None:
-    browser = signed_in()
+    browser = signed_in(bff)
     monkeypatch.setenv("API_UPSTREAMS", json.dumps({"billing": "http://billing.example.com"}))
-    response = call(browser, "GET", "/api/billing/x")
+    response = call(bff, browser, "GET", "/api/billing/x")
     assert_error(response, 503, "misconfigured")
     assert "billing" in body(response)["message"] and "https" in body(response)["message"]
     assert "API_UPSTREAMS" not in response["body"]
     (line,) = [json.loads(ln) for ln in bff_logs.getvalue().splitlines() if "API_UPSTREAMS is invalid" in ln]
     assert line["level"] == "ERROR" and "billing" in line["problem"]  # the operator's clear log line
     monkeypatch.setenv("API_UPSTREAMS", "{not json")
-    assert_error(call(browser, "GET", "/api/billing/x"), 503, "misconfigured")
+    assert_error(call(bff, browser, "GET", "/api/billing/x"), 503, "misconfigured")
 
 
 # --- fresh tokens -------------------------------------------------------------------------------
 
 
-def test_expired_token_is_refreshed_once_then_called(api: Recorder, hitkey: Emulator, aws: Aws) -> None:
-    browser = signed_in()
+def test_expired_token_is_refreshed_once_then_called(bff: Bff, api: Recorder, hitkey: Emulator, aws: Aws) -> None:
+    browser = signed_in(bff)
     hitkey.expire_access_tokens()
     expire_stored_access_token(aws)
     hitkey.reset_counters()
-    response = call(browser, "GET", "/api/rec/hello")
+    response = call(bff, browser, "GET", "/api/rec/hello")
     assert response["statusCode"] == 200 and body(response)["sub"] == ADA.sub
     assert upstream(hitkey).get("token.refresh_token") == 1 and "userinfo" not in upstream(hitkey)
     assert len(api.seen) == 1
 
 
-def test_upstream_401_refreshes_once_and_retries_the_same_body(api: Recorder, hitkey: Emulator) -> None:
-    browser = signed_in()
+def test_upstream_401_refreshes_once_and_retries_the_same_body(bff: Bff, api: Recorder, hitkey: Emulator) -> None:
+    browser = signed_in(bff)
     hitkey.expire_access_tokens()  # the upstream (HitKey's verdict) refuses; our record does not know
     hitkey.reset_counters()
     payload = json.dumps({"title": "n\u00f6te", "n": 42}).encode()
-    response = call(browser, "POST", "/api/rec/notes", headers={"content-type": "application/json"}, data=payload)
+    response = call(bff, browser, "POST", "/api/rec/notes", headers={"content-type": "application/json"}, data=payload)
     assert response["statusCode"] == 200 and body(response)["method"] == "POST"
     assert upstream(hitkey).get("token.refresh_token") == 1 and "userinfo" not in upstream(hitkey)
     first, retry = api.seen
@@ -304,12 +311,12 @@ def test_upstream_401_refreshes_once_and_retries_the_same_body(api: Recorder, hi
 
 
 def test_a_second_401_is_the_upstreams_answer_and_the_session_lives_on(
-    api: Recorder, hitkey: Emulator, aws: Aws
+    bff: Bff, api: Recorder, hitkey: Emulator, aws: Aws
 ) -> None:
-    browser = signed_in()
+    browser = signed_in(bff)
     api.refuse_all = True
     hitkey.reset_counters()
-    response = call(browser, "GET", "/api/rec/hello")
+    response = call(bff, browser, "GET", "/api/rec/hello")
     assert response["statusCode"] == 401
     assert json.loads(response["body"]) == {"error": "invalid_token"}  # the upstream's own body
     assert response["headers"]["www-authenticate"] == 'Bearer error="invalid_token"'
@@ -335,11 +342,11 @@ def test_an_api_that_always_answers_401_costs_one_refresh_per_cooldown(
     clock = ManualClock()  # time stands still: every call below is within one cooldown
     bff.clock = clock
     bff.cold()
-    browser = signed_in()
+    browser = signed_in(bff)
     api.refuse_all = True
     hitkey.reset_counters()
     capsys.readouterr()
-    statuses = [call(browser, "GET", "/api/rec/hello")["statusCode"] for _ in range(20)]
+    statuses = [call(bff, browser, "GET", "/api/rec/hello")["statusCode"] for _ in range(20)]
     assert statuses == [401] * 20
     assert upstream(hitkey).get("token.refresh_token") == 1  # not 20 rotations
     (item,) = items(aws, "USER#")
@@ -349,16 +356,16 @@ def test_an_api_that_always_answers_401_costs_one_refresh_per_cooldown(
     assert SESSION in browser.jar and browser.call("GET /auth/session")["statusCode"] == 200
 
     clock.advance(REFRESH_COOLDOWN_SECONDS)  # the cooldown is over: one refresh again, then quiet
-    assert [call(browser, "GET", "/api/rec/hello")["statusCode"] for _ in range(3)] == [401] * 3
+    assert [call(bff, browser, "GET", "/api/rec/hello")["statusCode"] for _ in range(3)] == [401] * 3
     assert upstream(hitkey).get("token.refresh_token") == 2
 
 
-def test_invalid_grant_during_the_refresh_ends_the_session(api: Recorder, hitkey: Emulator, aws: Aws) -> None:
-    browser = signed_in()
+def test_invalid_grant_during_the_refresh_ends_the_session(bff: Bff, api: Recorder, hitkey: Emulator, aws: Aws) -> None:
+    browser = signed_in(bff)
     hitkey.expire_access_tokens()
     expire_stored_access_token(aws)
     hitkey.inject_fault("token", "invalid_grant")
-    response = call(browser, "GET", "/api/rec/hello")
+    response = call(bff, browser, "GET", "/api/rec/hello")
     assert_error(response, 401, "unauthenticated")
     assert expires(response, SESSION) and items(aws, "USER#") == []
     assert api.seen == []
@@ -389,6 +396,7 @@ _HEADERS = st.dictionaries(
     base64_garbage=st.booleans(),
 )
 def test_fuzzed_proxy_events_never_get_a_5xx_from_our_code(
+    bff: Bff,
     signed_in_browser: Browser,
     method: str,
     name: str,
@@ -411,11 +419,11 @@ def test_fuzzed_proxy_events_never_get_a_5xx_from_our_code(
     event["requestContext"]["http"]["method"] = method
     if base64_garbage:
         event["body"], event["isBase64Encoded"] = "not*base64", True
-    response = current().invoke(PROXY, event)
+    response = bff.invoke(PROXY, event)
     assert isinstance(response["statusCode"], int)
     assert response["statusCode"] < 500, response
 
 
 @pytest.fixture
-def signed_in_browser(api: Recorder) -> Browser:
-    return signed_in()
+def signed_in_browser(bff: Bff, api: Recorder) -> Browser:
+    return signed_in(bff)

@@ -39,17 +39,16 @@ from botocore.exceptions import EndpointConnectionError
 from moto.core.models import botocore_stubber
 
 from local.emulator import SEEDED_USERS, Emulator
-from local.resources import load_template
+from local.template import load_template
+from testkit.browser import Browser, approve_at_hitkey
 from tests.conftest import Aws
 from tests.harness import (
     LOGIN,
     SESSION,
-    Browser,
-    approve_at_hitkey,
+    Bff,
     assert_auth_error,
     assert_error,
     body,
-    current,
     expires,
     items,
     only_session,
@@ -163,20 +162,20 @@ class AwsFaults:
 
 
 @pytest.fixture
-def faults(hitkey: Emulator, monkeypatch: pytest.MonkeyPatch) -> AwsFaults:
+def faults(bff: Bff, hitkey: Emulator, monkeypatch: pytest.MonkeyPatch) -> AwsFaults:
     """Fault injection for this test; botocore's backoff delays are recorded instead of slept."""
     for name in ("AWS_RETRY_MODE", "AWS_MAX_ATTEMPTS"):
         if name in LAMBDA_ENV:
             monkeypatch.setenv(name, LAMBDA_ENV[name])
     backoffs: list[float] = []
     monkeypatch.setattr(botocore.endpoint, "time", types.SimpleNamespace(sleep=backoffs.append))
-    current().cold()
+    bff.cold()
     return AwsFaults(backoffs)
 
 
-def secrets_client() -> Any:
+def secrets_client(bff: Bff) -> Any:
     """The Secrets Manager client the BFF reads its client secret with (the one every handler uses)."""
-    return current().deps.aws.secretsmanager()
+    return bff.deps.aws.secretsmanager()
 
 
 def commit(params: dict[str, Any]) -> bool:
@@ -198,10 +197,10 @@ def approved_callback(browser: Browser) -> str:
 # --- DynamoDB: the session route's GetItem -----------------------------------------------------
 
 
-def test_throttled_get_item_is_retried_by_botocore(hitkey: Emulator, aws: Aws, faults: AwsFaults) -> None:
-    browser = signed_in()
+def test_throttled_get_item_is_retried_by_botocore(bff: Bff, hitkey: Emulator, aws: Aws, faults: AwsFaults) -> None:
+    browser = signed_in(bff)
     before = aws.scan()
-    faults.attach(current().deps.aws.dynamodb())
+    faults.attach(bff.deps.aws.dynamodb())
     faults.add("dynamodb.GetItem", THROTTLED_DDB, count=2)
     response = browser.call("GET /auth/session")
     assert response["statusCode"] == 200 and body(response)["authenticated"] is True
@@ -209,10 +208,10 @@ def test_throttled_get_item_is_retried_by_botocore(hitkey: Emulator, aws: Aws, f
     assert aws.scan() == before
 
 
-def test_persistent_get_item_throttling_is_a_503(hitkey: Emulator, aws: Aws, faults: AwsFaults) -> None:
-    browser = signed_in()
+def test_persistent_get_item_throttling_is_a_503(bff: Bff, hitkey: Emulator, aws: Aws, faults: AwsFaults) -> None:
+    browser = signed_in(bff)
     before = aws.scan()
-    faults.attach(current().deps.aws.dynamodb())
+    faults.attach(bff.deps.aws.dynamodb())
     faults.add("dynamodb.GetItem", THROTTLED_DDB)
     response = browser.call("GET /auth/session")
     assert_error(response, 503, "service_unavailable")
@@ -226,10 +225,12 @@ def test_persistent_get_item_throttling_is_a_503(hitkey: Emulator, aws: Aws, fau
 # --- DynamoDB: the refresh's commit of rotated tokens ------------------------------------------
 
 
-def test_throttled_commit_is_saved_by_the_stores_own_retries(hitkey: Emulator, aws: Aws, faults: AwsFaults) -> None:
-    browser = signed_in()
+def test_throttled_commit_is_saved_by_the_stores_own_retries(
+    bff: Bff, hitkey: Emulator, aws: Aws, faults: AwsFaults
+) -> None:
+    browser = signed_in(bff)
     before = only_session(aws)
-    faults.attach(current().deps.aws.dynamodb())
+    faults.attach(bff.deps.aws.dynamodb())
     # more failures than botocore's attempts: only Store.commit_tokens' own retry gets through
     faults.add("dynamodb.UpdateItem", THROTTLED_DDB, count=BFF_ATTEMPTS + 1, match=commit)
     hitkey.reset_counters()
@@ -247,11 +248,11 @@ def test_throttled_commit_is_saved_by_the_stores_own_retries(hitkey: Emulator, a
 
 
 def test_commit_that_never_succeeds_loses_the_rotated_token_and_then_the_session(
-    hitkey: Emulator, aws: Aws, faults: AwsFaults
+    bff: Bff, hitkey: Emulator, aws: Aws, faults: AwsFaults
 ) -> None:
-    browser = signed_in()
+    browser = signed_in(bff)
     before = only_session(aws)
-    faults.attach(current().deps.aws.dynamodb())
+    faults.attach(bff.deps.aws.dynamodb())
     faults.add("dynamodb.UpdateItem", THROTTLED_DDB, match=commit)
     response = browser.call("POST /auth/refresh")
     assert_error(response, 503, "service_unavailable")
@@ -270,20 +271,20 @@ def test_commit_that_never_succeeds_loses_the_rotated_token_and_then_the_session
     ended = browser.call("POST /auth/refresh")
     assert_error(ended, 401, "unauthenticated")
     assert expires(ended, SESSION) and items(aws, "USER#") == []
-    assert signed_in().call("GET /auth/userinfo")["statusCode"] == 200
+    assert signed_in(bff).call("GET /auth/userinfo")["statusCode"] == 200
 
 
-def test_failed_commit_leaves_no_lease_behind(hitkey: Emulator, aws: Aws, faults: AwsFaults) -> None:
-    browser = signed_in()
+def test_failed_commit_leaves_no_lease_behind(bff: Bff, hitkey: Emulator, aws: Aws, faults: AwsFaults) -> None:
+    browser = signed_in(bff)
     before = only_session(aws)
-    faults.attach(current().deps.aws.dynamodb())
+    faults.attach(bff.deps.aws.dynamodb())
     faults.add("dynamodb.UpdateItem", THROTTLED_DDB, match=commit)
     assert_error(browser.call("POST /auth/refresh"), 503, "service_unavailable")
     assert only_session(aws) == before
 
 
 def test_commit_retries_fit_in_the_lambda_timeout(
-    hitkey: Emulator, aws: Aws, faults: AwsFaults, monkeypatch: pytest.MonkeyPatch
+    bff: Bff, hitkey: Emulator, aws: Aws, faults: AwsFaults, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from botocore.retries import standard
 
@@ -293,9 +294,9 @@ def test_commit_retries_fit_in_the_lambda_timeout(
         real_init(self, *args, **{**kwargs, "random": lambda: 0.5})  # the expected delay, not a random one
 
     monkeypatch.setattr(standard.ExponentialBackoff, "__init__", average_jitter)
-    browser = signed_in()
-    current().cold()  # a refresh Lambda with its own clients (built with the average jitter)
-    faults.attach(current().deps.aws.dynamodb())
+    browser = signed_in(bff)
+    bff.cold()  # a refresh Lambda with its own clients (built with the average jitter)
+    faults.attach(bff.deps.aws.dynamodb())
     faults.add("dynamodb.UpdateItem", THROTTLED_DDB, match=commit)
     assert_error(browser.call("POST /auth/refresh"), 503, "service_unavailable")
     store_backoff = sum(0.1 * 2**i for i in range(COMMIT_ATTEMPTS - 1))
@@ -305,10 +306,12 @@ def test_commit_retries_fit_in_the_lambda_timeout(
 # --- DynamoDB: the login state -----------------------------------------------------------------
 
 
-def test_login_state_that_cannot_be_stored_sets_no_cookie(hitkey: Emulator, aws: Aws, faults: AwsFaults) -> None:
-    faults.attach(current().deps.aws.dynamodb())
+def test_login_state_that_cannot_be_stored_sets_no_cookie(
+    bff: Bff, hitkey: Emulator, aws: Aws, faults: AwsFaults
+) -> None:
+    faults.attach(bff.deps.aws.dynamodb())
     faults.add("dynamodb.PutItem", THROTTLED_DDB, match=login_state)
-    browser = Browser()
+    browser = Browser(bff.invoke)
     response = browser.login()
     assert_error(response, 503, "service_unavailable")
     assert response["cookies"] == [] and browser.jar == {}  # no login cookie for a state never stored
@@ -319,10 +322,10 @@ def test_login_state_that_cannot_be_stored_sets_no_cookie(hitkey: Emulator, aws:
     assert browser.sign_in(ADA.sub)["statusCode"] == 302
 
 
-def test_throttled_login_state_write_is_retried(hitkey: Emulator, aws: Aws, faults: AwsFaults) -> None:
-    faults.attach(current().deps.aws.dynamodb())
+def test_throttled_login_state_write_is_retried(bff: Bff, hitkey: Emulator, aws: Aws, faults: AwsFaults) -> None:
+    faults.attach(bff.deps.aws.dynamodb())
     faults.add("dynamodb.PutItem", THROTTLED_DDB, count=1, match=login_state)
-    browser = Browser()
+    browser = Browser(bff.invoke)
     response = browser.login()
     assert response["statusCode"] == 302 and LOGIN in browser.jar
     assert faults.attempts["dynamodb.PutItem"] == 2
@@ -343,6 +346,7 @@ def test_throttled_login_state_write_is_retried(hitkey: Emulator, aws: Aws, faul
     ],
 )
 def test_kms_fault_at_callback(
+    bff: Bff,
     hitkey: Emulator,
     aws: Aws,
     faults: AwsFaults,
@@ -351,9 +355,9 @@ def test_kms_fault_at_callback(
     attempts: int,
     status: int,
 ) -> None:
-    browser = Browser()
+    browser = Browser(bff.invoke)
     query = approved_callback(browser)
-    faults.attach(current().deps.aws.kms())
+    faults.attach(bff.deps.aws.kms())
     faults.add("kms.GenerateDataKey", respond, count=count)
     hitkey.reset_counters()
     response = browser.callback(query)
@@ -373,10 +377,10 @@ def test_kms_fault_at_callback(
     assert browser.call("GET /auth/userinfo")["statusCode"] == 200
 
 
-def test_throttled_kms_at_refresh_is_retried(hitkey: Emulator, aws: Aws, faults: AwsFaults) -> None:
-    browser = signed_in()
-    current().cold()  # a cold refresh Lambda: no data key cached yet
-    faults.attach(current().deps.aws.kms())
+def test_throttled_kms_at_refresh_is_retried(bff: Bff, hitkey: Emulator, aws: Aws, faults: AwsFaults) -> None:
+    browser = signed_in(bff)
+    bff.cold()  # a cold refresh Lambda: no data key cached yet
+    faults.attach(bff.deps.aws.kms())
     faults.add("kms.GenerateDataKey", THROTTLED_KMS, count=2)
     response = browser.call("POST /auth/refresh")
     assert response["statusCode"] == 200 and faults.attempts["kms.GenerateDataKey"] == 3
@@ -384,11 +388,13 @@ def test_throttled_kms_at_refresh_is_retried(hitkey: Emulator, aws: Aws, faults:
     assert item["version"] == {"N": "2"} and "lease_owner" not in item
 
 
-def test_kms_failure_at_refresh_happens_before_hitkey_rotates(hitkey: Emulator, aws: Aws, faults: AwsFaults) -> None:
-    browser = signed_in()
+def test_kms_failure_at_refresh_happens_before_hitkey_rotates(
+    bff: Bff, hitkey: Emulator, aws: Aws, faults: AwsFaults
+) -> None:
+    browser = signed_in(bff)
     before = only_session(aws)
-    current().cold()  # a cold refresh Lambda: no data key cached yet
-    faults.attach(current().deps.aws.kms())
+    bff.cold()  # a cold refresh Lambda: no data key cached yet
+    faults.attach(bff.deps.aws.kms())
     faults.add("kms.GenerateDataKey", THROTTLED_KMS)
     hitkey.reset_counters()
     response = browser.call("POST /auth/refresh")
@@ -406,11 +412,11 @@ def test_kms_failure_at_refresh_happens_before_hitkey_rotates(hitkey: Emulator, 
     "respond", [pytest.param(SECRETS_INTERNAL, id="internal-error"), pytest.param(unreachable, id="unreachable")]
 )
 def test_secrets_manager_down_at_callback(
-    hitkey: Emulator, aws: Aws, faults: AwsFaults, respond: Callable[[AWSPreparedRequest], AWSResponse]
+    bff: Bff, hitkey: Emulator, aws: Aws, faults: AwsFaults, respond: Callable[[AWSPreparedRequest], AWSResponse]
 ) -> None:
-    browser = Browser()
+    browser = Browser(bff.invoke)
     query = approved_callback(browser)
-    faults.attach(secrets_client())
+    faults.attach(secrets_client(bff))
     faults.add("secrets-manager.GetSecretValue", respond)
     hitkey.reset_counters()
     response = browser.callback(query)
@@ -425,18 +431,18 @@ def test_secrets_manager_down_at_callback(
     assert browser.call("GET /auth/userinfo")["statusCode"] == 200
 
 
-def test_secrets_manager_blip_at_callback_is_retried(hitkey: Emulator, aws: Aws, faults: AwsFaults) -> None:
-    browser = Browser()
+def test_secrets_manager_blip_at_callback_is_retried(bff: Bff, hitkey: Emulator, aws: Aws, faults: AwsFaults) -> None:
+    browser = Browser(bff.invoke)
     query = approved_callback(browser)
-    faults.attach(secrets_client())
+    faults.attach(secrets_client(bff))
     faults.add("secrets-manager.GetSecretValue", SECRETS_INTERNAL, count=1)
     response = browser.callback(query)
     assert response["statusCode"] == 302 and SESSION in browser.jar
     assert faults.attempts["secrets-manager.GetSecretValue"] == 2 and len(items(aws, "USER#")) == 1
 
 
-def test_secrets_manager_client_has_the_runtimes_timeouts(hitkey: Emulator, faults: AwsFaults) -> None:
+def test_secrets_manager_client_has_the_runtimes_timeouts(bff: Bff, hitkey: Emulator, faults: AwsFaults) -> None:
     def timeouts(client: Any) -> tuple[float, float]:
         return client.meta.config.connect_timeout, client.meta.config.read_timeout
 
-    assert timeouts(secrets_client()) == timeouts(current().deps.aws.dynamodb())  # (1, 3), not botocore's (60, 60)
+    assert timeouts(secrets_client(bff)) == timeouts(bff.deps.aws.dynamodb())  # (1, 3), not botocore's (60, 60)

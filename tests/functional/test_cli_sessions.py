@@ -13,7 +13,7 @@ import pytest
 
 from local.emulator import SEEDED_USERS, Emulator
 from tests.conftest import REGION, Aws
-from tests.harness import SESSION, body, items, signed_in
+from tests.harness import SESSION, Bff, body, items, signed_in
 from tools import cli
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,10 +29,10 @@ def run(capsys: pytest.CaptureFixture[str], aws: Aws, *args: str) -> tuple[int, 
 
 
 def test_list_shows_ids_and_devices_never_secrets(
-    hitkey: Emulator, aws: Aws, capsys: pytest.CaptureFixture[str]
+    bff: Bff, hitkey: Emulator, aws: Aws, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    a, b = signed_in(), signed_in()
-    signed_in(ALAN.sub)
+    a, b = signed_in(bff), signed_in(bff)
+    signed_in(bff, ALAN.sub)
     code, out, _ = run(capsys, aws, "list", "--sub", ADA.sub)
     rows = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and len(rows) == 2
@@ -46,8 +46,8 @@ def test_list_shows_ids_and_devices_never_secrets(
         assert str(item["sk"]["S"]).removeprefix("SESSION#") not in out
 
 
-def test_end_one_by_id(hitkey: Emulator, aws: Aws, capsys: pytest.CaptureFixture[str]) -> None:
-    a, b = signed_in(), signed_in()
+def test_end_one_by_id(bff: Bff, hitkey: Emulator, aws: Aws, capsys: pytest.CaptureFixture[str]) -> None:
+    a, b = signed_in(bff), signed_in(bff)
     _, out, _ = run(capsys, aws, "list", "--sub", ADA.sub)
     first = json.loads(out.splitlines()[0])["id"]
     code, out, err = run(capsys, aws, "end", "--sub", ADA.sub, "--id", first)
@@ -56,9 +56,9 @@ def test_end_one_by_id(hitkey: Emulator, aws: Aws, capsys: pytest.CaptureFixture
     assert sorted(states) == [False, True]
 
 
-def test_end_all_of_a_user(hitkey: Emulator, aws: Aws, capsys: pytest.CaptureFixture[str]) -> None:
-    a, b = signed_in(), signed_in()
-    alan = signed_in(ALAN.sub)
+def test_end_all_of_a_user(bff: Bff, hitkey: Emulator, aws: Aws, capsys: pytest.CaptureFixture[str]) -> None:
+    a, b = signed_in(bff), signed_in(bff)
+    alan = signed_in(bff, ALAN.sub)
     code, out, _ = run(capsys, aws, "end", "--sub", ADA.sub)
     assert code == 0 and [json.loads(x)["reason"] for x in out.splitlines()] == ["revoked", "revoked"]
     assert body(a.call("GET /auth/session")) == body(b.call("GET /auth/session")) == {"authenticated": False}
@@ -66,9 +66,9 @@ def test_end_all_of_a_user(hitkey: Emulator, aws: Aws, capsys: pytest.CaptureFix
 
 
 def test_unknown_id_and_missing_table_say_what_to_do(
-    hitkey: Emulator, aws: Aws, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    bff: Bff, hitkey: Emulator, aws: Aws, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    signed_in()
+    signed_in(bff)
     code, _, err = run(capsys, aws, "end", "--sub", ADA.sub, "--id", "A" * 22)
     assert code == cli.EXIT_FAILED and "sessions list" in err
     assert len(items(aws, "USER#")) == 1
@@ -113,9 +113,14 @@ def test_no_region_from_the_command_line_is_one_line_not_a_traceback(
 
 
 def test_region_flag_reads_the_table_without_a_configured_region(
-    hitkey: Emulator, aws: Aws, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    bff: Bff,
+    hitkey: Emulator,
+    aws: Aws,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    signed_in()
+    signed_in(bff)
     _no_region(monkeypatch, tmp_path)
     capsys.readouterr()
     code = cli.main(["sessions", "list", "--sub", ADA.sub, "--table", aws.resources.table, "--region", REGION])

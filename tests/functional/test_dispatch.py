@@ -11,11 +11,11 @@ import pytest
 
 from hitkey_bff.aws import AwsClients
 from hitkey_bff.deps import Deps
-from local.apigw import build_event, make_context
+from local.apigw import LambdaContext, build_event
 from local.emulator import SEEDED_USERS, Emulator
-from tests import kit
-from tests.harness import SESSION, assert_error, body, current, signed_in
-from tests.kit import load_handler, routes
+from testkit import browser as kit
+from testkit.functions import load_handler, routes
+from tests.harness import SESSION, Bff, assert_error, body, signed_in
 
 FUNCTIONS = sorted({r.function for r in routes().values()})
 
@@ -34,17 +34,17 @@ FUNCTIONS = sorted({r.function for r in routes().values()})
     ],
     ids=repr,
 )
-def test_an_unknown_route_key_is_a_clean_404(hitkey: Emulator, function: str, event: Any) -> None:
-    handler = load_handler(function).using(current().deps)
-    response = handler(event, make_context(function))
+def test_an_unknown_route_key_is_a_clean_404(bff: Bff, hitkey: Emulator, function: str, event: Any) -> None:
+    handler = load_handler(function).using(bff.deps)
+    response = handler(event, LambdaContext(function))
     assert_error(response, 404, "not_found")
     assert response["cookies"] == []
 
 
-def test_every_route_key_reaches_its_own_route(hitkey: Emulator) -> None:
+def test_every_route_key_reaches_its_own_route(bff: Bff, hitkey: Emulator) -> None:
     """Each route key of the template, sent to its function, is answered by that route's flow:
     the same answer as the route's own handler gives."""
-    browser = signed_in()
+    browser = signed_in(bff)
     cookies = [f"{SESSION}={browser.jar[SESSION]}"]
     for key, spec in routes().items():
         if spec.name in ("logout", "callback", "login"):  # they change state: compared below
@@ -54,15 +54,15 @@ def test_every_route_key_reaches_its_own_route(hitkey: Emulator) -> None:
         event = build_event(
             method, path, headers={"x-csrf": "1", "origin": browser.origin}, cookies=cookies, route_key=key
         )
-        via_table = current().invoke(key, event)
-        direct = current().invoke_route(key, event)
+        via_table = bff.invoke(key, event)
+        direct = bff.invoke_route(key, event)
         assert via_table["statusCode"] == direct["statusCode"], key
         assert body(via_table).keys() == body(direct).keys(), key
 
 
-def test_an_any_route_also_answers_its_methods_route_key(hitkey: Emulator) -> None:
+def test_an_any_route_also_answers_its_methods_route_key(bff: Bff, hitkey: Emulator) -> None:
     """``sam local`` names an ANY route by the request's method: the API proxy still answers."""
-    browser = signed_in()
+    browser = signed_in(bff)
     key = "GET /api/{upstream}/{proxy+}"
     event = build_event(
         "GET",
@@ -71,7 +71,7 @@ def test_an_any_route_also_answers_its_methods_route_key(hitkey: Emulator) -> No
         cookies=[f"{SESSION}={browser.jar[SESSION]}"],
         route_key=key,
     )
-    response = load_handler("token").using(current().deps)(event, make_context("token"))
+    response = load_handler("token").using(bff.deps)(event, LambdaContext("token"))
     assert_error(response, 404, "unknown_api")  # the proxy's own answer, not the table's not_found
 
 
@@ -111,20 +111,19 @@ class _DynamoDbOnly(Deps):
         raise AssertionError("the session function read the client secret")
 
 
-def test_session_function_routes_need_nothing_but_dynamodb(hitkey: Emulator) -> None:
+def test_session_function_routes_need_nothing_but_dynamodb(bff: Bff, hitkey: Emulator) -> None:
     """Every route of the session function, through its table, on dependencies that fail on any
     use of KMS, Secrets Manager or HitKey: a whole session's life still works."""
-    bff = current()
     restricted = _DynamoDbOnly(bff.settings, clock=bff.clock, aws=_DynamoDbOnlyClients(bff.deps.aws))
     session_function = load_handler("session").using(restricted)
 
     def invoke(key: str, event: dict[str, Any]) -> dict[str, Any]:
         if routes()[key].function == "session":
-            response: dict[str, Any] = session_function(event, make_context("SessionFunction"))
+            response: dict[str, Any] = session_function(event, LambdaContext("SessionFunction"))
             return response
         return bff.invoke(key, event)
 
-    other = signed_in(SEEDED_USERS[0].sub)  # a second session of the same user, to end
+    other = signed_in(bff, SEEDED_USERS[0].sub)  # a second session of the same user, to end
     browser = kit.Browser(invoke)
     browser.sign_in(SEEDED_USERS[0].sub)  # login: session function; callback: token function
     assert body(browser.call("GET /auth/session"))["authenticated"] is True
@@ -146,12 +145,11 @@ def test_session_function_routes_need_nothing_but_dynamodb(hitkey: Emulator) -> 
     assert body(browser.call("GET /auth/session"))["authenticated"] is False
 
 
-def test_the_restricted_dependencies_do_fail_on_a_token_route(hitkey: Emulator) -> None:
+def test_the_restricted_dependencies_do_fail_on_a_token_route(bff: Bff, hitkey: Emulator) -> None:
     """The counter-check: the same dependencies under a token-function route do fail, so the
     test above proves something."""
-    bff = current()
     restricted = _DynamoDbOnly(bff.settings, clock=bff.clock, aws=_DynamoDbOnlyClients(bff.deps.aws))
-    browser = signed_in()
+    browser = signed_in(bff)
     event = build_event(
         "GET",
         "/auth/userinfo",
@@ -159,5 +157,5 @@ def test_the_restricted_dependencies_do_fail_on_a_token_route(hitkey: Emulator) 
         cookies=[f"{SESSION}={browser.jar[SESSION]}"],
         route_key="GET /auth/userinfo",
     )
-    response = load_handler("token").using(restricted)(event, make_context("TokenFunction"))
+    response = load_handler("token").using(restricted)(event, LambdaContext("TokenFunction"))
     assert response["statusCode"] == 500, response

@@ -12,9 +12,10 @@ import pytest
 
 from local.emulator import SEEDED_USERS, Emulator
 from local.sample_api import SampleApi
+from testkit.browser import Browser
+from testkit.functions import routes
 from tests.conftest import Aws
-from tests.harness import SESSION, Browser, body, current
-from tests.kit import routes
+from tests.harness import SESSION, Bff, body
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 ORIGIN = "http://localhost:3000"  # the events were captured from the local stack
@@ -31,9 +32,9 @@ def load(name: str) -> dict[str, Any]:
     return event
 
 
-def replay(event: dict[str, Any]) -> dict[str, Any]:
+def replay(bff: Bff, event: dict[str, Any]) -> dict[str, Any]:
     """Through the handler of the event's route, as template.yaml maps it."""
-    return current().invoke(event["routeKey"], event)
+    return bff.invoke(event["routeKey"], event)
 
 
 def _unauthenticated(r: dict[str, Any]) -> bool:
@@ -85,10 +86,10 @@ def test_each_event_is_well_formed_for_its_route(name: str) -> None:
 
 
 @pytest.fixture
-def local_origin(hitkey: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
+def local_origin(bff: Bff, hitkey: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
     """The BFF configured as the events were captured, with the sample API as the ``demo`` upstream."""
-    current().configure(app_origin=ORIGIN)
-    api = SampleApi(hitkey.provider)
+    bff.configure(app_origin=ORIGIN)
+    api = SampleApi(hitkey)
     monkeypatch.setenv("API_UPSTREAMS", json.dumps({"demo": api.start()}))
     try:
         yield hitkey
@@ -97,23 +98,23 @@ def local_origin(hitkey: Emulator, monkeypatch: pytest.MonkeyPatch) -> Iterator[
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_each_event_replays_through_its_handler(local_origin: Emulator, name: str) -> None:
+def test_each_event_replays_through_its_handler(bff: Bff, local_origin: Emulator, name: str) -> None:
     """The captured cookies belong to no live session, so each route answers as for a stranger."""
     event = load(name)
     status, check = AS_A_STRANGER.get(event["routeKey"], (401, _unauthenticated))
-    response = replay(event)
+    response = replay(bff, event)
     assert response["statusCode"] == status, response
     assert check(response), response
 
 
 @pytest.mark.parametrize("name", [n for n in NAMES if load(n)["routeKey"] in SIGNED_IN])
-def test_events_with_a_live_session_cookie(local_origin: Emulator, aws: Aws, name: str) -> None:
-    browser = Browser(origin=ORIGIN)
+def test_events_with_a_live_session_cookie(bff: Bff, local_origin: Emulator, aws: Aws, name: str) -> None:
+    browser = Browser(bff.invoke, origin=ORIGIN)
     browser.sign_in(SEEDED_USERS[0].sub)
     event = load(name)
     event["cookies"] = [f"{SESSION}={browser.jar[SESSION]}"]
     status, check = SIGNED_IN[event["routeKey"]]
-    response = replay(event)
+    response = replay(bff, event)
     assert response["statusCode"] == status, response
     assert check(response), response
 

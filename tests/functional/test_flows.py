@@ -12,28 +12,18 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from hitkey_bff.deps import Deps
-from local.apigw import build_event, make_context
+from local.apigw import LambdaContext, build_event
 from local.emulator import SEEDED_USERS, Emulator
+from testkit.browser import Browser, approve_at_hitkey, set_cookie_attrs
+from testkit.functions import handler_for
 from tests.conftest import APP_ORIGIN, CLIENT_ID, REDIRECT_URI, Aws
-from tests.harness import (
-    LOGIN,
-    SESSION,
-    Browser,
-    approve_at_hitkey,
-    body,
-    current,
-    items,
-    set_cookie_attrs,
-    signed_in,
-    upstream,
-)
-from tests.kit import handler_for
+from tests.harness import LOGIN, SESSION, Bff, body, items, signed_in, upstream
 
 ADA, ALAN = SEEDED_USERS[0], SEEDED_USERS[1]
 
 
 @pytest.fixture
-def aws_calls(hitkey: Emulator) -> Counter[str]:
+def aws_calls(bff: Bff, hitkey: Emulator) -> Counter[str]:
     """Counts the BFF's own AWS calls, e.g. ``kms.Decrypt`` or ``dynamodb.GetItem``."""
     seen: Counter[str] = Counter()
 
@@ -41,7 +31,7 @@ def aws_calls(hitkey: Emulator) -> Counter[str]:
         _, service, operation = event_name.split(".")
         seen[f"{service}.{operation}"] += 1
 
-    aws = current().deps.aws  # the clients every handler uses
+    aws = bff.deps.aws  # the clients every handler uses
     aws.dynamodb().meta.events.register("before-call.dynamodb.*", count)
     aws.kms().meta.events.register("before-call.kms.*", count)
     return seen
@@ -61,8 +51,8 @@ def expire_stored_access_token(aws: Aws) -> None:
 # --- login -------------------------------------------------------------------------------------
 
 
-def test_login_redirects_to_hitkey_with_state_and_pkce(hitkey: Emulator, aws: Aws) -> None:
-    browser = Browser()
+def test_login_redirects_to_hitkey_with_state_and_pkce(bff: Bff, hitkey: Emulator, aws: Aws) -> None:
+    browser = Browser(bff.invoke)
     response = browser.login("/dashboard?tab=1#top")
     assert response["statusCode"] == 302
     url = urlsplit(response["headers"]["location"])
@@ -85,24 +75,24 @@ def test_login_redirects_to_hitkey_with_state_and_pkce(hitkey: Emulator, aws: Aw
     assert q["state"] not in cookie  # the cookie binds the browser; it is not the state
 
 
-def test_two_logins_get_different_states(hitkey: Emulator) -> None:
-    a, b = Browser().login(), Browser().login()
+def test_two_logins_get_different_states(bff: Bff, hitkey: Emulator) -> None:
+    a, b = Browser(bff.invoke).login(), Browser(bff.invoke).login()
     assert a["headers"]["location"] != b["headers"]["location"]
 
 
 @pytest.mark.parametrize("return_to", ["https://evil.example/", "//evil.example", "/\\evil.example", "javascript:x"])
-def test_hostile_return_to_lands_on_root(hitkey: Emulator, return_to: str) -> None:
-    response = signed_in(return_to=return_to)
+def test_hostile_return_to_lands_on_root(bff: Bff, hitkey: Emulator, return_to: str) -> None:
+    response = signed_in(bff, return_to=return_to)
     assert response.jar  # signed in
     # the last Location was the app's root
-    assert Browser().sign_in(ADA.sub, return_to)["headers"]["location"] == APP_ORIGIN + "/"
+    assert Browser(bff.invoke).sign_in(ADA.sub, return_to)["headers"]["location"] == APP_ORIGIN + "/"
 
 
 # --- callback ----------------------------------------------------------------------------------
 
 
-def test_callback_opens_a_session(hitkey: Emulator, aws: Aws) -> None:
-    browser = Browser()
+def test_callback_opens_a_session(bff: Bff, hitkey: Emulator, aws: Aws) -> None:
+    browser = Browser(bff.invoke)
     response = browser.sign_in(ADA.sub, "/welcome?x=1")
     assert response["statusCode"] == 302
     assert response["headers"]["location"] == APP_ORIGIN + "/welcome?x=1"
@@ -119,24 +109,24 @@ def test_callback_opens_a_session(hitkey: Emulator, aws: Aws) -> None:
     assert int(item["ttl"]["N"]) > int(item["created_at"]["N"])  # type: ignore[index]
 
 
-def test_each_sign_in_is_a_new_session_id(hitkey: Emulator, aws: Aws) -> None:
-    browser = signed_in()
+def test_each_sign_in_is_a_new_session_id(bff: Bff, hitkey: Emulator, aws: Aws) -> None:
+    browser = signed_in(bff)
     first = browser.jar[SESSION]
     browser.sign_in(ADA.sub)
     # a new id, and the browser's old session ended (reason: relogin)
     assert browser.jar[SESSION] != first and len(items(aws, "USER#")) == 1
 
 
-def test_no_plaintext_token_in_the_table(hitkey: Emulator, aws: Aws) -> None:
-    browser = signed_in()
+def test_no_plaintext_token_in_the_table(bff: Bff, hitkey: Emulator, aws: Aws) -> None:
+    browser = signed_in(bff)
     browser.call("POST /auth/refresh")
     dump = repr(aws.scan())
     assert "hkat_" not in dump and "hkrt_" not in dump
     assert browser.jar[SESSION].rsplit(".", 1)[1] not in dump  # nor the cookie's secret
 
 
-def test_replayed_callback_is_refused_without_a_token_call(hitkey: Emulator, aws: Aws) -> None:
-    browser = Browser()
+def test_replayed_callback_is_refused_without_a_token_call(bff: Bff, hitkey: Emulator, aws: Aws) -> None:
+    browser = Browser(bff.invoke)
     query = approve_at_hitkey(browser.login()["headers"]["location"], ADA.sub)
     login_cookie = browser.jar[LOGIN]
     assert browser.callback(query)["statusCode"] == 302
@@ -147,8 +137,8 @@ def test_replayed_callback_is_refused_without_a_token_call(hitkey: Emulator, aws
     assert upstream(hitkey).get("token", 0) == 0 and len(items(aws, "USER#")) == 1
 
 
-def test_state_from_another_browsers_login_is_refused(hitkey: Emulator, aws: Aws) -> None:
-    victim, attacker = Browser(), Browser()
+def test_state_from_another_browsers_login_is_refused(bff: Bff, hitkey: Emulator, aws: Aws) -> None:
+    victim, attacker = Browser(bff.invoke), Browser(bff.invoke)
     attacker_query = approve_at_hitkey(attacker.login()["headers"]["location"], ALAN.sub)
     victim.login()
     response = victim.callback(attacker_query)  # login CSRF: victim lands on attacker's code
@@ -170,8 +160,8 @@ def test_state_from_another_browsers_login_is_refused(hitkey: Emulator, aws: Aws
         ("code=abc&state=unknown", "invalid_state"),
     ],
 )
-def test_bad_callbacks_redirect_with_auth_error(hitkey: Emulator, aws: Aws, query: str, code: str) -> None:
-    browser = Browser()
+def test_bad_callbacks_redirect_with_auth_error(bff: Bff, hitkey: Emulator, aws: Aws, query: str, code: str) -> None:
+    browser = Browser(bff.invoke)
     browser.login()
     response = browser.callback(query)
     assert response["statusCode"] == 302
@@ -182,18 +172,18 @@ def test_bad_callbacks_redirect_with_auth_error(hitkey: Emulator, aws: Aws, quer
 @pytest.mark.parametrize(
     ("error", "code"), [("access_denied", "access_denied"), ("%3Cscript%3E", "authorization_failed")]
 )
-def test_hitkeys_error_for_this_login_ends_it(hitkey: Emulator, aws: Aws, error: str, code: str) -> None:
-    browser = Browser()
+def test_hitkeys_error_for_this_login_ends_it(bff: Bff, hitkey: Emulator, aws: Aws, error: str, code: str) -> None:
+    browser = Browser(bff.invoke)
     state = parse_qs(urlsplit(browser.login()["headers"]["location"]).query)["state"][0]
     response = browser.callback(f"error={error}&state={state}")
     assert response["headers"]["location"] == f"{APP_ORIGIN}/?auth_error={code}"
     assert items(aws, "LOGIN#") == [] and LOGIN not in browser.jar
 
 
-def test_unsolicited_error_leaves_the_sign_in_in_progress(hitkey: Emulator, aws: Aws) -> None:
+def test_unsolicited_error_leaves_the_sign_in_in_progress(bff: Bff, hitkey: Emulator, aws: Aws) -> None:
     """Any site can navigate the browser to ``/auth/callback?error=x``: without this login's
     state it is ``invalid_state``, and the pending login (state and cookie) carries on."""
-    browser = Browser()
+    browser = Browser(bff.invoke)
     query = approve_at_hitkey(browser.login()["headers"]["location"], ADA.sub)
     for forged in ("error=access_denied", "error=access_denied&state=forged"):
         response = browser.callback(forged)
@@ -203,10 +193,10 @@ def test_unsolicited_error_leaves_the_sign_in_in_progress(hitkey: Emulator, aws:
 
 
 @pytest.mark.parametrize("answer", ["code", "error"])
-def test_callback_without_login_cookie_says_so(hitkey: Emulator, aws: Aws, answer: str) -> None:
+def test_callback_without_login_cookie_says_so(bff: Bff, hitkey: Emulator, aws: Aws, answer: str) -> None:
     """The browser did not send the login cookie back (blocked cookies, WebKit on plain http):
     a code of its own, distinct from a login cookie that came but does not match."""
-    browser = Browser()
+    browser = Browser(bff.invoke)
     query = approve_at_hitkey(browser.login()["headers"]["location"], ADA.sub)
     if answer == "error":
         query = f"error=access_denied&state={parse_qs(query)['state'][0]}"
@@ -219,8 +209,8 @@ def test_callback_without_login_cookie_says_so(hitkey: Emulator, aws: Aws, answe
     assert browser.callback(query)["headers"]["location"] == f"{APP_ORIGIN}/?auth_error=invalid_state"
 
 
-def test_expired_login_state_is_refused(hitkey: Emulator, aws: Aws) -> None:
-    browser = Browser()
+def test_expired_login_state_is_refused(bff: Bff, hitkey: Emulator, aws: Aws) -> None:
+    browser = Browser(bff.invoke)
     query = approve_at_hitkey(browser.login()["headers"]["location"], ADA.sub)
     client = aws.session.client("dynamodb")
     for item in aws.scan():
@@ -235,8 +225,8 @@ def test_expired_login_state_is_refused(hitkey: Emulator, aws: Aws) -> None:
     assert upstream(hitkey).get("token", 0) == 0
 
 
-def test_declined_at_hitkey(hitkey: Emulator, aws: Aws) -> None:
-    response = Browser().sign_in(ADA.sub, decision="deny")
+def test_declined_at_hitkey(bff: Bff, hitkey: Emulator, aws: Aws) -> None:
+    response = Browser(bff.invoke).sign_in(ADA.sub, decision="deny")
     assert response["headers"]["location"] == APP_ORIGIN + "/?auth_error=access_denied"
     assert items(aws, "USER#") == []
 
@@ -244,8 +234,8 @@ def test_declined_at_hitkey(hitkey: Emulator, aws: Aws) -> None:
 # --- session -----------------------------------------------------------------------------------
 
 
-def test_session_answers_from_dynamodb_alone(hitkey: Emulator, aws_calls: Counter[str]) -> None:
-    browser = signed_in()
+def test_session_answers_from_dynamodb_alone(bff: Bff, hitkey: Emulator, aws_calls: Counter[str]) -> None:
+    browser = signed_in(bff)
     hitkey.reset_counters()
     aws_calls.clear()
     response = browser.call("GET /auth/session")
@@ -256,21 +246,21 @@ def test_session_answers_from_dynamodb_alone(hitkey: Emulator, aws_calls: Counte
     assert dict(aws_calls) == {"dynamodb.GetItem": 1} and upstream(hitkey) == {}
 
 
-def test_session_without_cookie(hitkey: Emulator) -> None:
-    response = Browser().call("GET /auth/session")
+def test_session_without_cookie(bff: Bff, hitkey: Emulator) -> None:
+    response = Browser(bff.invoke).call("GET /auth/session")
     assert response["statusCode"] == 200 and body(response) == {"authenticated": False}
 
 
-def test_tampered_cookie_finds_nothing(hitkey: Emulator) -> None:
-    browser = signed_in()
+def test_tampered_cookie_finds_nothing(bff: Bff, hitkey: Emulator) -> None:
+    browser = signed_in(bff)
     prefix, sub, secret = browser.jar[SESSION].split(".")
     browser.jar[SESSION] = f"{prefix}.{sub}.{('B' if secret[0] != 'B' else 'C')}{secret[1:]}"
     assert body(browser.call("GET /auth/session")) == {"authenticated": False}
     assert browser.call("GET /auth/userinfo")["statusCode"] == 401
 
 
-def test_another_users_sub_with_my_secret_finds_nothing(hitkey: Emulator) -> None:
-    ada, alan = signed_in(ADA.sub), signed_in(ALAN.sub)
+def test_another_users_sub_with_my_secret_finds_nothing(bff: Bff, hitkey: Emulator) -> None:
+    ada, alan = signed_in(bff, ADA.sub), signed_in(bff, ALAN.sub)
     _, ada_sub, _ = ada.jar[SESSION].split(".")
     _, _, alan_secret = alan.jar[SESSION].split(".")
     alan.jar[SESSION] = f"v1.{ada_sub}.{alan_secret}"
@@ -280,8 +270,8 @@ def test_another_users_sub_with_my_secret_finds_nothing(hitkey: Emulator) -> Non
 # --- userinfo and refresh ----------------------------------------------------------------------
 
 
-def test_userinfo_with_a_valid_token(hitkey: Emulator, aws_calls: Counter[str]) -> None:
-    browser = signed_in()
+def test_userinfo_with_a_valid_token(bff: Bff, hitkey: Emulator, aws_calls: Counter[str]) -> None:
+    browser = signed_in(bff)
     hitkey.reset_counters()
     aws_calls.clear()
     response = browser.call("GET /auth/userinfo")
@@ -290,8 +280,8 @@ def test_userinfo_with_a_valid_token(hitkey: Emulator, aws_calls: Counter[str]) 
     assert "kms.Decrypt" not in aws_calls and "kms.GenerateDataKey" not in aws_calls
 
 
-def test_expired_access_token_triggers_exactly_one_refresh(hitkey: Emulator, aws: Aws) -> None:
-    browser = signed_in()
+def test_expired_access_token_triggers_exactly_one_refresh(bff: Bff, hitkey: Emulator, aws: Aws) -> None:
+    browser = signed_in(bff)
     hitkey.expire_access_tokens()
     expire_stored_access_token(aws)
     hitkey.reset_counters()
@@ -304,16 +294,16 @@ def test_expired_access_token_triggers_exactly_one_refresh(hitkey: Emulator, aws
     assert upstream(hitkey).get("token.refresh_token") == 1
 
 
-def test_access_token_refused_upstream_is_refreshed_once(hitkey: Emulator) -> None:
-    browser = signed_in()
+def test_access_token_refused_upstream_is_refreshed_once(bff: Bff, hitkey: Emulator) -> None:
+    browser = signed_in(bff)
     hitkey.expire_access_tokens()  # HitKey says expired, our record does not know yet
     hitkey.reset_counters()
     assert browser.call("GET /auth/userinfo")["statusCode"] == 200
     assert upstream(hitkey).get("token.refresh_token") == 1 and upstream(hitkey).get("userinfo") == 2
 
 
-def test_refresh_rotates_and_stores_the_new_refresh_token(hitkey: Emulator, aws: Aws) -> None:
-    browser = signed_in()
+def test_refresh_rotates_and_stores_the_new_refresh_token(bff: Bff, hitkey: Emulator, aws: Aws) -> None:
+    browser = signed_in(bff)
     (before,) = items(aws, "USER#")
     for _ in range(3):  # every rotation's token is the one used next: HitKey would revoke on reuse
         response = browser.call("POST /auth/refresh")
@@ -324,25 +314,25 @@ def test_refresh_rotates_and_stores_the_new_refresh_token(hitkey: Emulator, aws:
     assert browser.call("GET /auth/userinfo")["statusCode"] == 200
 
 
-def test_invalid_grant_ends_the_session(hitkey: Emulator, aws: Aws) -> None:
-    browser = signed_in()
+def test_invalid_grant_ends_the_session(bff: Bff, hitkey: Emulator, aws: Aws) -> None:
+    browser = signed_in(bff)
     hitkey.inject_fault("token", "invalid_grant")
     response = browser.call("POST /auth/refresh")
     assert response["statusCode"] == 401 and body(response)["error"] == "unauthenticated"
     assert any(c.startswith(SESSION + "=;") for c in response["cookies"])
     assert items(aws, "USER#") == [] and SESSION not in browser.jar
-    assert signed_in().call("GET /auth/userinfo")["statusCode"] == 200  # can sign in again
+    assert signed_in(bff).call("GET /auth/userinfo")["statusCode"] == 200  # can sign in again
 
 
-def test_refresh_and_userinfo_need_a_session(hitkey: Emulator) -> None:
+def test_refresh_and_userinfo_need_a_session(bff: Bff, hitkey: Emulator) -> None:
     for route in ("POST /auth/refresh", "GET /auth/userinfo"):
-        response = Browser().call(route)
+        response = Browser(bff.invoke).call(route)
         assert response["statusCode"] == 401 and body(response)["error"] == "unauthenticated"
 
 
 @pytest.mark.parametrize("kind", ["error500", "malformed", "html"])
-def test_upstream_faults_at_refresh_leave_the_session_intact(hitkey: Emulator, aws: Aws, kind: str) -> None:
-    browser = signed_in()
+def test_upstream_faults_at_refresh_leave_the_session_intact(bff: Bff, hitkey: Emulator, aws: Aws, kind: str) -> None:
+    browser = signed_in(bff)
     (before,) = items(aws, "USER#")
     hitkey.inject_fault("token", kind)
     response = browser.call("POST /auth/refresh")
@@ -352,22 +342,22 @@ def test_upstream_faults_at_refresh_leave_the_session_intact(hitkey: Emulator, a
     assert browser.call("POST /auth/refresh")["statusCode"] == 200
 
 
-def test_upstream_fault_at_callback_is_json_and_creates_nothing(hitkey: Emulator, aws: Aws) -> None:
-    browser = Browser()
+def test_upstream_fault_at_callback_is_json_and_creates_nothing(bff: Bff, hitkey: Emulator, aws: Aws) -> None:
+    browser = Browser(bff.invoke)
     query = approve_at_hitkey(browser.login()["headers"]["location"], ADA.sub)
     hitkey.inject_fault("token", "error500")
     response = browser.callback(query)
     assert response["statusCode"] == 302  # a navigation: a redirect the SPA explains, never JSON
     assert response["headers"]["location"] == f"{APP_ORIGIN}/?auth_error=upstream_error"
     assert items(aws, "USER#") == [] and upstream(hitkey).get("token") == 1
-    assert signed_in().jar
+    assert signed_in(bff).jar
 
 
 # --- ciphertext binding --------------------------------------------------------------------------
 
 
-def test_ciphertext_swapped_into_another_users_item_does_not_decrypt(hitkey: Emulator, aws: Aws) -> None:
-    ada, alan = signed_in(ADA.sub), signed_in(ALAN.sub)
+def test_ciphertext_swapped_into_another_users_item_does_not_decrypt(bff: Bff, hitkey: Emulator, aws: Aws) -> None:
+    ada, alan = signed_in(bff, ADA.sub), signed_in(bff, ALAN.sub)
     by_user = {str(i["pk"]["S"]): i for i in items(aws, "USER#")}
     ada_item, alan_item = by_user[f"USER#{ADA.sub}"], by_user[f"USER#{ALAN.sub}"]
     aws.session.client("dynamodb").update_item(
@@ -386,14 +376,14 @@ def test_ciphertext_swapped_into_another_users_item_does_not_decrypt(hitkey: Emu
 # --- logout ------------------------------------------------------------------------------------
 
 
-def test_logout_deletes_the_session_and_is_idempotent(hitkey: Emulator, aws: Aws) -> None:
-    browser = signed_in()
+def test_logout_deletes_the_session_and_is_idempotent(bff: Bff, hitkey: Emulator, aws: Aws) -> None:
+    browser = signed_in(bff)
     stolen = browser.jar[SESSION]
     response = browser.call("POST /auth/logout")
     assert response["statusCode"] == 204 and any(c.startswith(SESSION + "=;") for c in response["cookies"])
     assert items(aws, "USER#") == []
     assert browser.call("POST /auth/logout")["statusCode"] == 204
-    thief = Browser(jar={SESSION: stolen})
+    thief = Browser(bff.invoke, jar={SESSION: stolen})
     assert body(thief.call("GET /auth/session")) == {"authenticated": False}
     assert thief.call("GET /auth/userinfo")["statusCode"] == 401
 
@@ -407,8 +397,8 @@ def test_logout_deletes_the_session_and_is_idempotent(hitkey: Emulator, aws: Aws
 @pytest.mark.parametrize(
     "headers", [{}, {"x-csrf": "1", "origin": "https://evil.example"}, {"origin": APP_ORIGIN}], ids=str
 )
-def test_csrf_is_required(hitkey: Emulator, aws: Aws, route: str, headers: dict[str, str]) -> None:
-    browser = signed_in()
+def test_csrf_is_required(bff: Bff, hitkey: Emulator, aws: Aws, route: str, headers: dict[str, str]) -> None:
+    browser = signed_in(bff)
     response = browser.call(route, headers=headers, csrf=False)
     assert response["statusCode"] == 403 and body(response)["error"] in ("csrf_header_missing", "origin_not_allowed")
     assert len(items(aws, "USER#")) == 1
@@ -427,25 +417,25 @@ def test_missing_setting_is_a_503_naming_it_in_the_log(
         cold = handler_for(route).using(Deps.from_env)  # a Lambda reads its environment at the first event
         method, path = route.split(" ", 1)
         event = build_event(method, path, headers={"x-csrf": "1", "origin": APP_ORIGIN}, route_key=route)
-        response = cold(event, make_context(route))
+        response = cold(event, LambdaContext(route))
         assert response["statusCode"] == 503
         assert body(response)["error"] == "missing_config" and "SESSION_TABLE" not in body(response)["message"]
         assert "SESSION_TABLE" in bff_logs.getvalue()
 
 
-def test_empty_client_secret_is_a_clear_503(hitkey: Emulator, aws: Aws) -> None:
+def test_empty_client_secret_is_a_clear_503(bff: Bff, hitkey: Emulator, aws: Aws) -> None:
     aws.session.client("secretsmanager").put_secret_value(
         SecretId=aws.resources.secret_id, SecretString='{"client_secret": ""}'
     )
-    browser = Browser()
+    browser = Browser(bff.invoke)
     query = approve_at_hitkey(browser.login()["headers"]["location"], ADA.sub)
     response = browser.callback(query)  # a navigation: the SPA explains "misconfigured"
     assert response["statusCode"] == 302
     assert response["headers"]["location"] == f"{APP_ORIGIN}/?auth_error=misconfigured"
 
 
-def test_plain_text_client_secret_works(hitkey: Emulator, aws: Aws) -> None:
+def test_plain_text_client_secret_works(bff: Bff, hitkey: Emulator, aws: Aws) -> None:
     from tests.conftest import CLIENT_SECRET
 
     aws.session.client("secretsmanager").put_secret_value(SecretId=aws.resources.secret_id, SecretString=CLIENT_SECRET)
-    assert signed_in().call("GET /auth/userinfo")["statusCode"] == 200
+    assert signed_in(bff).call("GET /auth/userinfo")["statusCode"] == 200

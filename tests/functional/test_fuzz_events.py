@@ -30,9 +30,9 @@ from hypothesis import strategies as st
 from hitkey_bff.cookies import b64url
 from local.apigw import build_event
 from local.emulator import SEEDED_USERS, Emulator
+from testkit.functions import routes
 from tests.conftest import APP_ORIGIN, Aws
-from tests.harness import LOGIN, SESSION, current
-from tests.kit import routes
+from tests.harness import LOGIN, SESSION, Bff
 
 LOGIN_ROUTE, CALLBACK_ROUTE = "GET /auth/login", "GET /auth/callback"
 SESSION_ROUTE, USERINFO_ROUTE = "GET /auth/session", "GET /auth/userinfo"
@@ -336,7 +336,7 @@ class Watch:
 
 
 @pytest.fixture
-def watch(hitkey: Emulator, aws: Aws) -> Iterator[Watch]:
+def watch(bff: Bff, hitkey: Emulator, aws: Aws) -> Iterator[Watch]:
     """Watches every DynamoDB PutItem (a session written by a fuzzed event fails that example).
     Afterwards the table must hold exactly one login state per login started, and nothing else."""
     seen = Watch()
@@ -346,7 +346,7 @@ def watch(hitkey: Emulator, aws: Aws) -> Iterator[Watch]:
         if not pk.startswith("LOGIN#"):
             seen.not_login_states.append(pk)
 
-    dynamodb = current().deps.aws.dynamodb()  # the client every handler uses
+    dynamodb = bff.deps.aws.dynamodb()  # the client every handler uses
     dynamodb.meta.events.register("before-parameter-build.dynamodb.PutItem", on_put)
     yield seen
     assert seen.not_login_states == []
@@ -354,9 +354,9 @@ def watch(hitkey: Emulator, aws: Aws) -> Iterator[Watch]:
     assert kinds == Counter({"LOGIN": seen.logins_started} if seen.logins_started else {}), kinds
 
 
-def check(route: str, event: object, seen: Watch, *, count: bool = True) -> None:
+def check(bff: Bff, route: str, event: object, seen: Watch, *, count: bool = True) -> None:
     """Invoke ``route``'s handler with ``event`` and check everything the module promises."""
-    response = current().invoke_route(route, event)  # API Gateway sets routeKey: the route's own handler
+    response = bff.invoke_route(route, event)  # API Gateway sets routeKey: the route's own handler
     assert isinstance(response, dict), response
     status = response.get("statusCode")
     assert type(status) is int, response
@@ -375,7 +375,7 @@ def check(route: str, event: object, seen: Watch, *, count: bool = True) -> None
     if status == 302:
         location = response["headers"]["location"]
         if route == LOGIN_ROUTE:
-            assert location.startswith(current().settings.authorize_url + "?"), location  # the emulator's page
+            assert location.startswith(bff.settings.authorize_url + "?"), location  # the emulator's page
             seen.logins_started += 1
         else:
             assert AUTH_ERROR_LOCATION.fullmatch(location), location  # no state can be valid here
@@ -385,15 +385,15 @@ def check(route: str, event: object, seen: Watch, *, count: bool = True) -> None
 @pytest.mark.parametrize("route", [r for r in ROUTES if r != CALLBACK_ROUTE])
 @FUZZ
 @given(event=WITH_SURROGATES.events)
-def test_fuzzed_events_never_break_a_handler(watch: Watch, route: str, event: object) -> None:
-    check(route, event, watch)
+def test_fuzzed_events_never_break_a_handler(bff: Bff, watch: Watch, route: str, event: object) -> None:
+    check(bff, route, event, watch)
 
 
 @FUZZ
 @example(event={"rawQueryString": "code=x&state=\udcff", "cookies": [f"{LOGIN}=x"]})
 @example(event={"rawQueryString": "code=x&state=x", "cookies": [f"{LOGIN}=\udcff"]})
 @given(event=WITH_SURROGATES.events)
-def test_fuzzed_events_never_break_the_callback(watch: Watch, event: object) -> None:
+def test_fuzzed_events_never_break_the_callback(bff: Bff, watch: Watch, event: object) -> None:
     """Lone surrogates included (a JSON event can carry ``"\\udcff"``): they once reached
     ``cookies.digest`` and raised UnicodeEncodeError."""
-    check(CALLBACK_ROUTE, event, watch)
+    check(bff, CALLBACK_ROUTE, event, watch)

@@ -15,8 +15,9 @@ import respx
 
 from hitkey_bff.observability import MAX_LOGGED
 from local.emulator import Emulator
+from testkit.browser import Browser, approve_at_hitkey
 from tests.conftest import Aws
-from tests.harness import Browser, approve_at_hitkey, assert_auth_error, assert_error, body, signed_in
+from tests.harness import Bff, assert_auth_error, assert_error, body, signed_in
 
 PAYLOAD = ("<script>alert(document.cookie)</script>\u202e\n" * 80)[:3000]
 ESCAPED_START = ascii(PAYLOAD[:40])[1:-1]  # the log's escaped form of the payload's start
@@ -46,9 +47,9 @@ def _refusal_lines(logs: io.StringIO) -> list[dict[str, object]]:
 
 @pytest.mark.parametrize("route", ["POST /auth/refresh", "GET /auth/userinfo"])
 def test_hitkey_error_text_is_not_in_the_json_answer_and_is_logged_bounded(
-    hitkey: Emulator, aws: Aws, bff_logs: io.StringIO, route: str
+    bff: Bff, hitkey: Emulator, aws: Aws, bff_logs: io.StringIO, route: str
 ) -> None:
-    browser = signed_in()
+    browser = signed_in(bff)
     if route == "GET /auth/userinfo":
         hitkey.expire_access_tokens()  # HitKey refuses the stored token: a refresh runs first
     with hostile_token_endpoint(hitkey):
@@ -67,9 +68,9 @@ def test_hitkey_error_text_is_not_in_the_json_answer_and_is_logged_bounded(
 
 
 def test_hitkey_error_text_at_the_callback_is_a_stable_auth_error(
-    hitkey: Emulator, aws: Aws, bff_logs: io.StringIO
+    bff: Bff, hitkey: Emulator, aws: Aws, bff_logs: io.StringIO
 ) -> None:
-    browser = Browser()
+    browser = Browser(bff.invoke)
     query = approve_at_hitkey(browser.login()["headers"]["location"])
     with hostile_token_endpoint(hitkey):
         response = browser.callback(query)

@@ -22,9 +22,10 @@ import pytest
 from hitkey_bff.cookies import b64url
 from local.apigw import build_event
 from local.emulator import SEEDED_USERS, Emulator
+from testkit.browser import Browser, approve_at_hitkey
+from testkit.functions import handler_for, routes
 from tests.conftest import APP_ORIGIN, Aws
-from tests.harness import LOGIN, SESSION, Browser, approve_at_hitkey, body, current, items, signed_in
-from tests.kit import handler_for, routes
+from tests.harness import LOGIN, SESSION, Bff, body, items, signed_in
 
 ADA, ALAN = SEEDED_USERS[0], SEEDED_USERS[1]
 LOGIN_ROUTE, CALLBACK_ROUTE = "GET /auth/login", "GET /auth/callback"
@@ -47,6 +48,7 @@ def test_every_route_is_covered() -> None:
 
 
 def invoke(
+    bff: Bff,
     route: str,
     query: str = "",
     *,
@@ -58,7 +60,7 @@ def invoke(
     differ from the route's: what a handler would see if a wrong method reached it)."""
     route_method, path = route.split(" ", 1)
     event = build_event(method or route_method, path, query, headers=headers, cookies=list(cookies), route_key=route)
-    return current().invoke(route, event)
+    return bff.invoke(route, event)
 
 
 def session_count(aws: Aws) -> int:
@@ -144,16 +146,16 @@ ENCODED_LOOKALIKES = {
 
 @pytest.mark.parametrize("encoding", ["urlencoded", "raw"])
 def test_open_redirect_payloads_land_on_app_root(
-    hitkey: Emulator, aws: Aws, subtests: pytest.Subtests, encoding: str
+    bff: Bff, hitkey: Emulator, aws: Aws, subtests: pytest.Subtests, encoding: str
 ) -> None:
     """``urlencoded``: the BFF reads the payload itself; ``raw``: the payload sits in the query
     as is, so the BFF reads its percent-decoding."""
-    current().configure(max_sessions_per_user=10 * len(REDIRECT_PAYLOADS))  # one user signs in each time
+    bff.configure(max_sessions_per_user=10 * len(REDIRECT_PAYLOADS))  # one user signs in each time
     for name, payload in REDIRECT_PAYLOADS.items():
         with subtests.test(name):
             query = urlencode({"return_to": payload}) if encoding == "urlencoded" else f"return_to={payload}"
             sessions = session_count(aws)
-            response, stored = sign_in_with_login_query(Browser(), aws, query)
+            response, stored = sign_in_with_login_query(Browser(bff.invoke), aws, query)
             assert stored == "/"
             assert response["statusCode"] == 302
             assert response["headers"]["location"] == APP_ORIGIN + "/"
@@ -161,21 +163,23 @@ def test_open_redirect_payloads_land_on_app_root(
 
 
 @pytest.mark.parametrize("payload", list(ENCODED_LOOKALIKES.values()), ids=list(ENCODED_LOOKALIKES))
-def test_encoded_unicode_lookalikes_land_on_app_root(hitkey: Emulator, aws: Aws, payload: str) -> None:
-    response, stored = sign_in_with_login_query(Browser(), aws, urlencode({"return_to": payload}))
+def test_encoded_unicode_lookalikes_land_on_app_root(bff: Bff, hitkey: Emulator, aws: Aws, payload: str) -> None:
+    response, stored = sign_in_with_login_query(Browser(bff.invoke), aws, urlencode({"return_to": payload}))
     assert response["headers"]["location"] == APP_ORIGIN + "/"
     assert stored == "/"
 
 
-def test_same_origin_return_to_survives_the_wiring(hitkey: Emulator, aws: Aws) -> None:
+def test_same_origin_return_to_survives_the_wiring(bff: Bff, hitkey: Emulator, aws: Aws) -> None:
     """Control for the cases above: a legitimate path goes all the way through."""
-    response, stored = sign_in_with_login_query(Browser(), aws, urlencode({"return_to": "/dashboard?tab=1#top"}))
+    response, stored = sign_in_with_login_query(
+        Browser(bff.invoke), aws, urlencode({"return_to": "/dashboard?tab=1#top"})
+    )
     assert stored == "/dashboard?tab=1#top"
     assert response["headers"]["location"] == APP_ORIGIN + "/dashboard?tab=1#top"
 
 
-def test_duplicated_return_to_lands_on_root(hitkey: Emulator, aws: Aws) -> None:
-    response, stored = sign_in_with_login_query(Browser(), aws, "return_to=/a&return_to=/b")
+def test_duplicated_return_to_lands_on_root(bff: Bff, hitkey: Emulator, aws: Aws) -> None:
+    response, stored = sign_in_with_login_query(Browser(bff.invoke), aws, "return_to=/a&return_to=/b")
     assert stored == "/"
     assert response["headers"]["location"] == APP_ORIGIN + "/"
 
@@ -183,7 +187,9 @@ def test_duplicated_return_to_lands_on_root(hitkey: Emulator, aws: Aws) -> None:
 # --- query strings -----------------------------------------------------------------------------
 
 
-def test_duplicated_code_or_state_is_invalid_request(hitkey: Emulator, aws: Aws, subtests: pytest.Subtests) -> None:
+def test_duplicated_code_or_state_is_invalid_request(
+    bff: Bff, hitkey: Emulator, aws: Aws, subtests: pytest.Subtests
+) -> None:
     templates = [
         "code={code}&code={code}&state={state}",
         "code={code}&code=forged&state={state}",
@@ -192,7 +198,7 @@ def test_duplicated_code_or_state_is_invalid_request(hitkey: Emulator, aws: Aws,
     ]
     for template in templates:
         with subtests.test(template):
-            browser = Browser()
+            browser = Browser(bff.invoke)
             genuine = approve_at_hitkey(browser.login()["headers"]["location"], ADA.sub)
             params = {k: v[0] for k, v in parse_qs(genuine).items()}
             login_cookie, sessions = browser.jar[LOGIN], session_count(aws)
@@ -216,11 +222,11 @@ OVERSIZED_QUERIES = {
 }
 
 
-def test_oversized_query_is_400_on_every_route(hitkey: Emulator, aws: Aws, subtests: pytest.Subtests) -> None:
+def test_oversized_query_is_400_on_every_route(bff: Bff, hitkey: Emulator, aws: Aws, subtests: pytest.Subtests) -> None:
     for route in ALL_ROUTES:
         for name, query in OVERSIZED_QUERIES.items():
             with subtests.test(route=route, query=name):
-                response = invoke(route, query, headers=CSRF_OK)
+                response = invoke(bff, route, query, headers=CSRF_OK)
                 assert_sane(response, aws)
                 assert response["statusCode"] == 400 and body(response)["error"] == "query_too_long"
     assert items(aws, "LOGIN#") == []  # refused before any work
@@ -235,8 +241,8 @@ def test_oversized_query_is_400_on_every_route(hitkey: Emulator, aws: Aws, subte
         pytest.param("&".join(f"p{i}=v" for i in range(33)), 400, id="33-params"),
     ],
 )
-def test_query_limits_are_exact(hitkey: Emulator, aws: Aws, query: str, status: int) -> None:
-    response = invoke(LOGIN_ROUTE, query)
+def test_query_limits_are_exact(bff: Bff, hitkey: Emulator, aws: Aws, query: str, status: int) -> None:
+    response = invoke(bff, LOGIN_ROUTE, query)
     assert_sane(response, aws)
     assert response["statusCode"] == status
 
@@ -273,20 +279,24 @@ MALFORMED_COOKIES = {
 }
 
 
-def test_malformed_session_cookie_is_no_session(hitkey: Emulator, aws: Aws, subtests: pytest.Subtests) -> None:
-    signed_in()  # a real session of the same user exists and must neither match nor suffer
+def test_malformed_session_cookie_is_no_session(
+    bff: Bff, hitkey: Emulator, aws: Aws, subtests: pytest.Subtests
+) -> None:
+    signed_in(bff)  # a real session of the same user exists and must neither match nor suffer
     hitkey.reset_counters()
     for route in JSON_ROUTES:
         for name, cookie in MALFORMED_COOKIES.items():
             with subtests.test(route=route, cookie=name):
-                response = invoke(route, headers=CSRF_OK, cookies=[cookie])
+                response = invoke(bff, route, headers=CSRF_OK, cookies=[cookie])
                 assert_sane(response, aws, sessions=1)
                 expect_signed_out(route, response)
     assert hitkey.counters.get("token", 0) == 0 and hitkey.counters.get("userinfo", 0) == 0
 
 
-def test_duplicated_session_cookie_is_no_session(hitkey: Emulator, aws: Aws, subtests: pytest.Subtests) -> None:
-    ada, alan = signed_in(ADA.sub), signed_in(ALAN.sub)
+def test_duplicated_session_cookie_is_no_session(
+    bff: Bff, hitkey: Emulator, aws: Aws, subtests: pytest.Subtests
+) -> None:
+    ada, alan = signed_in(bff, ADA.sub), signed_in(bff, ALAN.sub)
     mine, other = f"{SESSION}={ada.jar[SESSION]}", f"{SESSION}={alan.jar[SESSION]}"
     garbage = f"{SESSION}=v1.{ADA_SUB_B64}.{secret_b64()}"
     arrangements = {
@@ -302,18 +312,18 @@ def test_duplicated_session_cookie_is_no_session(hitkey: Emulator, aws: Aws, sub
     for route in [r for r in JSON_ROUTES if r != "POST /auth/logout"]:
         for name, cookies in arrangements.items():
             with subtests.test(route=route, arrangement=name):
-                response = invoke(route, headers=CSRF_OK, cookies=cookies)
+                response = invoke(bff, route, headers=CSRF_OK, cookies=cookies)
                 assert_sane(response, aws, sessions=2)
                 expect_signed_out(route, response)
     assert hitkey.counters.get("token", 0) == 0 and hitkey.counters.get("userinfo", 0) == 0
     # the same cookie sent once is a session: the duplication alone was refused
-    assert body(invoke(SESSION_ROUTE, headers=CSRF_OK, cookies=[mine]))["authenticated"] is True
+    assert body(invoke(bff, SESSION_ROUTE, headers=CSRF_OK, cookies=[mine]))["authenticated"] is True
 
 
 def test_one_users_sub_with_another_users_secret_is_no_session(
-    hitkey: Emulator, aws: Aws, subtests: pytest.Subtests
+    bff: Bff, hitkey: Emulator, aws: Aws, subtests: pytest.Subtests
 ) -> None:
-    ada, alan = signed_in(ADA.sub), signed_in(ALAN.sub)
+    ada, alan = signed_in(bff, ADA.sub), signed_in(bff, ALAN.sub)
     _, ada_sub, ada_secret = ada.jar[SESSION].split(".")
     _, alan_sub, alan_secret = alan.jar[SESSION].split(".")
     hitkey.reset_counters()
@@ -323,7 +333,7 @@ def test_one_users_sub_with_another_users_secret_is_no_session(
             ("alan-sub-ada-secret", f"v1.{alan_sub}.{ada_secret}"),
         ):
             with subtests.test(route=route, forged=name):
-                response = invoke(route, headers=CSRF_OK, cookies=[f"{SESSION}={forged}"])
+                response = invoke(bff, route, headers=CSRF_OK, cookies=[f"{SESSION}={forged}"])
                 assert_sane(response, aws, sessions=2)
                 expect_signed_out(route, response)
     assert hitkey.counters.get("token", 0) == 0 and hitkey.counters.get("userinfo", 0) == 0
@@ -334,36 +344,38 @@ def test_one_users_sub_with_another_users_secret_is_no_session(
 # --- non-UTF-8 and lone surrogates -------------------------------------------------------------
 
 
-def test_invalid_utf8_return_to_becomes_root(hitkey: Emulator, aws: Aws, subtests: pytest.Subtests) -> None:
+def test_invalid_utf8_return_to_becomes_root(bff: Bff, hitkey: Emulator, aws: Aws, subtests: pytest.Subtests) -> None:
     for return_to in ("%ff%fe", "/%ff%fe", "/%ed%b3%bf", "/%c0%af%c0%afevil.example", "/%ff%2f%2fevil.example"):
         with subtests.test(return_to):
-            response, stored = sign_in_with_login_query(Browser(), aws, f"return_to={return_to}")
+            response, stored = sign_in_with_login_query(Browser(bff.invoke), aws, f"return_to={return_to}")
             assert stored == "/"
             assert response["headers"]["location"] == APP_ORIGIN + "/"
             assert items(aws, "LOGIN#") == []  # consumed by the callback
 
 
-def test_invalid_utf8_callback_params(hitkey: Emulator, aws: Aws, subtests: pytest.Subtests) -> None:
+def test_invalid_utf8_callback_params(bff: Bff, hitkey: Emulator, aws: Aws, subtests: pytest.Subtests) -> None:
     cases = {
         "code=%ff%fe&state=%ff%fe": "invalid_request",  # decodes to U+FFFD: not printable ASCII
         "code=%ff%fe&state=%ff%fe&error=%ff%fe": "invalid_state",  # an error without this login's state
         "code=%ed%b3%bf&state=%ed%a0%80": "invalid_request",  # UTF-8-encoded surrogates
         "%ff%fe=%ff%fe&code=x&state=y": "invalid_state",
     }
-    browser = Browser()
+    browser = Browser(bff.invoke)
     browser.login()
     for query, auth_error in cases.items():
         with subtests.test(query):
-            response = invoke(CALLBACK_ROUTE, query, cookies=[f"{LOGIN}={browser.jar[LOGIN]}", f"{LOGIN}-x=%ff"])
+            response = invoke(bff, CALLBACK_ROUTE, query, cookies=[f"{LOGIN}={browser.jar[LOGIN]}", f"{LOGIN}-x=%ff"])
             assert_sane(response, aws)
             assert response["headers"]["location"] == f"{APP_ORIGIN}/?auth_error={auth_error}"
 
 
-def test_invalid_utf8_everywhere_on_json_routes(hitkey: Emulator, aws: Aws, subtests: pytest.Subtests) -> None:
+def test_invalid_utf8_everywhere_on_json_routes(
+    bff: Bff, hitkey: Emulator, aws: Aws, subtests: pytest.Subtests
+) -> None:
     query = "return_to=%ff%fe&code=%ff%fe&state=%ff%fe&error=%ff%fe&%ff%fe=%ff%fe"
     for route in JSON_ROUTES:
         with subtests.test(route):
-            response = invoke(route, query, headers={**CSRF_OK, "x-ff": "%ff%fe"}, cookies=[f"{SESSION}=%ff%fe"])
+            response = invoke(bff, route, query, headers={**CSRF_OK, "x-ff": "%ff%fe"}, cookies=[f"{SESSION}=%ff%fe"])
             assert_sane(response, aws)
             expect_signed_out(route, response)
 
@@ -373,17 +385,17 @@ def test_invalid_utf8_everywhere_on_json_routes(hitkey: Emulator, aws: Aws, subt
 SURROGATES = ["\udcff", "\ud800", "a\udfffb"]
 
 
-def test_lone_surrogate_return_to_becomes_root(hitkey: Emulator, aws: Aws, subtests: pytest.Subtests) -> None:
+def test_lone_surrogate_return_to_becomes_root(bff: Bff, hitkey: Emulator, aws: Aws, subtests: pytest.Subtests) -> None:
     for value in SURROGATES:
         for return_to in (value, "/" + value, "/" + value + "/evil.example"):
             with subtests.test(return_to=ascii(return_to)):
-                response = invoke(LOGIN_ROUTE, f"return_to={return_to}")
+                response = invoke(bff, LOGIN_ROUTE, f"return_to={return_to}")
                 assert_sane(response, aws)
                 assert response["statusCode"] == 302
     assert {i["return_to"]["S"] for i in items(aws, "LOGIN#")} == {"/"}
 
 
-def test_lone_surrogates_in_callback_params(hitkey: Emulator, aws: Aws, subtests: pytest.Subtests) -> None:
+def test_lone_surrogates_in_callback_params(bff: Bff, hitkey: Emulator, aws: Aws, subtests: pytest.Subtests) -> None:
     cases = {
         "error={v}&state={v}": "invalid_state",
         "code={v}&state=x": "invalid_request",  # code and state must be printable ASCII
@@ -393,7 +405,7 @@ def test_lone_surrogates_in_callback_params(hitkey: Emulator, aws: Aws, subtests
     for value in SURROGATES:
         for template, auth_error in cases.items():
             with subtests.test(query=ascii(template.format(v=value))):
-                response = invoke(CALLBACK_ROUTE, template.format(v=value))
+                response = invoke(bff, CALLBACK_ROUTE, template.format(v=value))
                 assert_sane(response, aws)
                 assert response["headers"]["location"] == f"{APP_ORIGIN}/?auth_error={auth_error}"
 
@@ -406,14 +418,16 @@ def test_lone_surrogates_in_callback_params(hitkey: Emulator, aws: Aws, subtests
     ],
 )
 def test_lone_surrogate_state_or_login_cookie_is_refused(
-    hitkey: Emulator, aws: Aws, query: str, login_cookie: str, auth_error: str
+    bff: Bff, hitkey: Emulator, aws: Aws, query: str, login_cookie: str, auth_error: str
 ) -> None:
-    response = invoke(CALLBACK_ROUTE, query, cookies=[f"{LOGIN}={login_cookie}"])
+    response = invoke(bff, CALLBACK_ROUTE, query, cookies=[f"{LOGIN}={login_cookie}"])
     assert_sane(response, aws)
     assert response["headers"]["location"] == f"{APP_ORIGIN}/?auth_error={auth_error}"
 
 
-def test_hostile_code_with_a_valid_state_is_refused(hitkey: Emulator, aws: Aws, subtests: pytest.Subtests) -> None:
+def test_hostile_code_with_a_valid_state_is_refused(
+    bff: Bff, hitkey: Emulator, aws: Aws, subtests: pytest.Subtests
+) -> None:
     """The state and login cookie are genuine; only the code is hostile. HitKey refuses it."""
     cases = {
         "nul": ("\x00", "invalid_request"),  # not printable ASCII: refused before the state is spent
@@ -425,15 +439,15 @@ def test_hostile_code_with_a_valid_state_is_refused(hitkey: Emulator, aws: Aws, 
     }
     for name, (code, auth_error) in cases.items():
         with subtests.test(name):
-            browser = Browser()
+            browser = Browser(bff.invoke)
             state = parse_qs(approve_at_hitkey(browser.login()["headers"]["location"], ADA.sub))["state"][0]
             response = browser.callback(f"code={quote(code, safe='%')}&state={state}")
             assert_sane(response, aws)
             assert response["headers"]["location"] == f"{APP_ORIGIN}/?auth_error={auth_error}"
 
 
-def test_lone_surrogate_code_with_a_valid_state_is_refused(hitkey: Emulator, aws: Aws) -> None:
-    browser = Browser()
+def test_lone_surrogate_code_with_a_valid_state_is_refused(bff: Bff, hitkey: Emulator, aws: Aws) -> None:
+    browser = Browser(bff.invoke)
     state = parse_qs(approve_at_hitkey(browser.login()["headers"]["location"], ADA.sub))["state"][0]
     response = browser.callback(f"code=\udcff&state={state}")
     assert_sane(response, aws)
@@ -443,25 +457,25 @@ def test_lone_surrogate_code_with_a_valid_state_is_refused(hitkey: Emulator, aws
     )
 
 
-def test_lone_surrogates_on_json_routes(hitkey: Emulator, aws: Aws, subtests: pytest.Subtests) -> None:
-    signed_in()
+def test_lone_surrogates_on_json_routes(bff: Bff, hitkey: Emulator, aws: Aws, subtests: pytest.Subtests) -> None:
+    signed_in(bff)
     for route in JSON_ROUTES:
         for value in SURROGATES:
             cookies = (f"{SESSION}={value}", f"{SESSION}=v1.{value}.{value}", f"{SESSION}=v1.{ADA_SUB_B64}{value}.x")
             for cookie in cookies:
                 with subtests.test(route=route, cookie=ascii(cookie)):
                     response = invoke(
-                        route, f"{value}={value}", headers={**CSRF_OK, "x-other": value}, cookies=[cookie]
+                        bff, route, f"{value}={value}", headers={**CSRF_OK, "x-other": value}, cookies=[cookie]
                     )
                     assert_sane(response, aws, sessions=1)
                     expect_signed_out(route, response)
             for header in ({"x-csrf": value}, {"x-csrf": "1", "origin": value}):
                 with subtests.test(route=route, headers=ascii(header)):
-                    response = invoke(route, headers=header)
+                    response = invoke(bff, route, headers=header)
                     assert_sane(response, aws, sessions=1)
                     assert response["statusCode"] == 403
             with subtests.test(route=route, headers="sec-fetch-site"):
-                response = invoke(route, headers={**CSRF_OK, "sec-fetch-site": value})
+                response = invoke(bff, route, headers={**CSRF_OK, "sec-fetch-site": value})
                 assert_sane(response, aws, sessions=1)
                 expect_signed_out(route, response)
 
@@ -469,7 +483,9 @@ def test_lone_surrogates_on_json_routes(hitkey: Emulator, aws: Aws, subtests: py
 # --- wrong methods -----------------------------------------------------------------------------
 
 
-def test_wrong_method_reaching_a_handler_is_still_sane(hitkey: Emulator, aws: Aws, subtests: pytest.Subtests) -> None:
+def test_wrong_method_reaching_a_handler_is_still_sane(
+    bff: Bff, hitkey: Emulator, aws: Aws, subtests: pytest.Subtests
+) -> None:
     """API Gateway answers 404 itself for an unmatched method; a handler that gets one anyway
     (a misrouted event) must still answer sanely."""
     cases = [
@@ -485,7 +501,7 @@ def test_wrong_method_reaching_a_handler_is_still_sane(hitkey: Emulator, aws: Aw
     ]
     for route, method in cases:
         with subtests.test(route=route, method=method):
-            response = invoke(route, headers=CSRF_OK, method=method)
+            response = invoke(bff, route, headers=CSRF_OK, method=method)
             assert_sane(response, aws)
             if route in JSON_ROUTES:
                 expect_signed_out(route, response)
@@ -496,8 +512,8 @@ def test_wrong_method_reaching_a_handler_is_still_sane(hitkey: Emulator, aws: Aw
 # --- callback state: replay and cross-browser ----------------------------------------------------
 
 
-def test_replayed_state_is_refused(hitkey: Emulator, aws: Aws) -> None:
-    browser = Browser()
+def test_replayed_state_is_refused(bff: Bff, hitkey: Emulator, aws: Aws) -> None:
+    browser = Browser(bff.invoke)
     query = approve_at_hitkey(browser.login()["headers"]["location"], ADA.sub)
     login_cookie = browser.jar[LOGIN]
     assert browser.callback(query)["headers"]["location"] == APP_ORIGIN + "/"
@@ -510,8 +526,8 @@ def test_replayed_state_is_refused(hitkey: Emulator, aws: Aws) -> None:
     assert hitkey.counters.get("token", 0) == 0
 
 
-def test_state_with_another_browsers_login_cookie_is_refused(hitkey: Emulator, aws: Aws) -> None:
-    victim, attacker = Browser(), Browser()
+def test_state_with_another_browsers_login_cookie_is_refused(bff: Bff, hitkey: Emulator, aws: Aws) -> None:
+    victim, attacker = Browser(bff.invoke), Browser(bff.invoke)
     attacker_query = approve_at_hitkey(attacker.login()["headers"]["location"], ALAN.sub)
     victim.login()
     hitkey.reset_counters()
@@ -521,7 +537,7 @@ def test_state_with_another_browsers_login_cookie_is_refused(hitkey: Emulator, a
         ({LOGIN: victim.jar[LOGIN] + "x"}, "invalid_state"),
         ({}, "login_cookie_missing"),
     ):
-        response = Browser(jar=dict(jar)).callback(attacker_query)
+        response = Browser(bff.invoke, jar=dict(jar)).callback(attacker_query)
         assert_sane(response, aws)
         assert response["headers"]["location"] == APP_ORIGIN + f"/?auth_error={code}"
     assert hitkey.counters.get("token", 0) == 0
@@ -543,8 +559,8 @@ CSRF_CASES = {
 }
 
 
-def test_csrf_defences(hitkey: Emulator, aws: Aws, subtests: pytest.Subtests) -> None:
-    browser = signed_in()
+def test_csrf_defences(bff: Bff, hitkey: Emulator, aws: Aws, subtests: pytest.Subtests) -> None:
+    browser = signed_in(bff)
     for route in JSON_ROUTES:
         for name, (headers, code) in CSRF_CASES.items():
             with subtests.test(route=route, case=name):
@@ -561,10 +577,10 @@ def test_csrf_defences(hitkey: Emulator, aws: Aws, subtests: pytest.Subtests) ->
         assert browser.call(route)["statusCode"] == 200
 
 
-def test_login_and_callback_ignore_csrf_headers(hitkey: Emulator, aws: Aws) -> None:
+def test_login_and_callback_ignore_csrf_headers(bff: Bff, hitkey: Emulator, aws: Aws) -> None:
     """Top-level navigations carry no X-CSRF; a hostile Origin on them changes nothing."""
     evil = {"origin": "https://evil.example", "sec-fetch-site": "cross-site", "x-csrf": "0"}
-    browser = Browser()
+    browser = Browser(bff.invoke)
     login = browser.call(LOGIN_ROUTE, "return_to=/x", headers=evil, csrf=False)
     assert login["statusCode"] == 302
     query = approve_at_hitkey(login["headers"]["location"], ADA.sub)

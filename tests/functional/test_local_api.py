@@ -18,12 +18,13 @@ from hitkey_bff import local_api
 from hitkey_bff.authorizer import CONTEXT_KEYS, Authorizer
 from hitkey_bff.authorizer import handler as authorizer_handler
 from hitkey_bff.errors import Unauthenticated, UpstreamError
-from local.apigw import build_event, make_context
+from local.apigw import LambdaContext, build_event
 from local.emulator import SEEDED_USERS, Emulator
 from local.localapi import authorizer_event
+from testkit.browser import Browser
+from testkit.clock import ManualClock
 from tests.conftest import Aws
-from tests.harness import SESSION, Bff, Browser, body, signed_in
-from tests.kit import ManualClock
+from tests.harness import SESSION, Bff, body, signed_in
 
 ADA, ALAN = SEEDED_USERS[0], SEEDED_USERS[1]
 ORIGIN = "https://app.example.com"
@@ -71,7 +72,7 @@ def authorize(bff: Bff, event: dict[str, Any]) -> dict[str, Any]:
     """The authorizer's answer to the request ``event`` is (identity sources: cookie, X-CSRF)."""
     jar = "; ".join(event.get("cookies", []))
     answer: dict[str, Any] = authorizer_handler.using(bff.deps)(
-        authorizer_event(event, [jar, event["headers"].get("x-csrf", "")]), make_context("AuthorizerFunction")
+        authorizer_event(event, [jar, event["headers"].get("x-csrf", "")]), LambdaContext("AuthorizerFunction")
     )
     return answer
 
@@ -85,7 +86,7 @@ def sessions_listed(browser: Browser) -> list[dict[str, Any]]:
 
 
 def test_allows_a_live_session_with_exactly_the_documented_context(bff: Bff, calls: Counter[str]) -> None:
-    browser = signed_in(ADA.sub)
+    browser = signed_in(bff, ADA.sub)
     (listed,) = sessions_listed(browser)
     calls.clear()
     answer = authorize(bff, request_event(browser))
@@ -129,23 +130,23 @@ def deny_cases(browser: Browser) -> dict[str, dict[str, Any]]:
     ],
 )
 def test_denies(bff: Bff, case: str) -> None:
-    browser = signed_in(ADA.sub)
+    browser = signed_in(bff, ADA.sub)
     assert authorize(bff, deny_cases(browser)[case]) == {"isAuthorized": False}
 
 
 def test_no_origin_header_is_allowed_like_the_json_routes(bff: Bff) -> None:
-    browser = signed_in(ADA.sub)
+    browser = signed_in(bff, ADA.sub)
     assert authorize(bff, request_event(browser, headers={"x-csrf": "1"}))["isAuthorized"] is True
 
 
 def test_denies_after_logout_and_after_the_session_was_ended_elsewhere(bff: Bff) -> None:
-    browser = signed_in(ADA.sub)
+    browser = signed_in(bff, ADA.sub)
     replay = request_event(browser)
     assert authorize(bff, replay)["isAuthorized"] is True
     assert browser.call("POST /auth/logout")["statusCode"] == 204
     assert authorize(bff, replay) == {"isAuthorized": False}
 
-    laptop, phone = signed_in(ALAN.sub), signed_in(ALAN.sub)
+    laptop, phone = signed_in(bff, ALAN.sub), signed_in(bff, ALAN.sub)
     replay = request_event(laptop)
     (other,) = [s for s in sessions_listed(phone) if not s["current"]]
     ended = phone.call("DELETE /auth/sessions", headers={"x-csrf": "1", "origin": ORIGIN})
@@ -159,7 +160,7 @@ def test_denies_an_idle_or_expired_session_without_writing(bff: Bff, advance: in
     clock = ManualClock()
     bff.clock = clock
     bff.configure(session_idle_timeout_seconds=3600)
-    browser = signed_in(ADA.sub)
+    browser = signed_in(bff, ADA.sub)
     clock.advance(advance)
     calls = count_calls(bff)
     assert authorize(bff, request_event(browser)) == {"isAuthorized": False}, why
@@ -167,7 +168,7 @@ def test_denies_an_idle_or_expired_session_without_writing(bff: Bff, advance: in
 
 
 def test_an_aws_failure_is_an_error_not_a_denial(bff: Bff, aws: Aws) -> None:
-    browser = signed_in(ADA.sub)
+    browser = signed_in(bff, ADA.sub)
     aws.session.client("dynamodb").delete_table(TableName=aws.resources.table)
     with pytest.raises(RuntimeError, match="could not decide"):
         authorize(bff, request_event(browser))  # API Gateway answers 500 for a failed authorizer
@@ -176,7 +177,7 @@ def test_an_aws_failure_is_an_error_not_a_denial(bff: Bff, aws: Aws) -> None:
 def test_a_missing_setting_denies(aws: Aws) -> None:
     fresh = Authorizer()  # Deps.from_env: APP_ORIGIN and friends are not set
     event = authorizer_event(request_event(None, cookies=[f"{SESSION}=x"]), ["x", "1"])
-    assert fresh(event, make_context("AuthorizerFunction")) == {"isAuthorized": False}
+    assert fresh(event, LambdaContext("AuthorizerFunction")) == {"isAuthorized": False}
 
 
 # --- the helpers ----------------------------------------------------------------------------------
@@ -192,7 +193,7 @@ def allowed_event(bff: Bff, browser: Browser, **kw: Any) -> dict[str, Any]:
 
 
 def test_current_user_from_the_raw_event_and_from_powertools(bff: Bff) -> None:
-    browser = signed_in(ADA.sub)
+    browser = signed_in(bff, ADA.sub)
     event = allowed_event(bff, browser)
     user = local_api.current_user(event)
     assert (user.sub, user.name, user.email) == (ADA.sub, "Ada Lovelace", "ada@example.com")
@@ -205,7 +206,7 @@ def test_current_user_from_the_raw_event_and_from_powertools(bff: Bff) -> None:
     def me() -> dict[str, Any]:
         return {"sub": local_api.current_user(app.current_event).sub}
 
-    answer = app.resolve(event, make_context("LocalApiFunction"))
+    answer = app.resolve(event, LambdaContext("LocalApiFunction"))
     assert answer["statusCode"] == 200 and json.loads(answer["body"]) == {"sub": ADA.sub}
 
 
@@ -216,7 +217,7 @@ def test_current_user_without_the_authorizer_is_unauthenticated(context: dict[st
 
 
 def test_call_with_fresh_token_uses_the_stored_token(bff: Bff, hitkey: Emulator, calls: Counter[str]) -> None:
-    browser = signed_in(ADA.sub)
+    browser = signed_in(bff, ADA.sub)
     event = allowed_event(bff, browser)
     hitkey.reset_counters()
     calls.clear()
@@ -227,7 +228,7 @@ def test_call_with_fresh_token_uses_the_stored_token(bff: Bff, hitkey: Emulator,
 
 
 def test_call_with_fresh_token_refreshes_once_when_hitkey_refuses(bff: Bff, hitkey: Emulator) -> None:
-    browser = signed_in(ADA.sub)
+    browser = signed_in(bff, ADA.sub)
     event = allowed_event(bff, browser)
     hitkey.expire_access_tokens()  # HitKey says expired; the stored expiry does not know yet
     hitkey.reset_counters()
@@ -240,7 +241,7 @@ def test_call_with_fresh_token_refreshes_once_when_hitkey_refuses(bff: Bff, hitk
 
 
 def test_call_with_fresh_token_after_the_session_ended_is_unauthenticated(bff: Bff) -> None:
-    browser = signed_in(ADA.sub)
+    browser = signed_in(bff, ADA.sub)
     event = allowed_event(bff, browser)  # e.g. a cached authorizer answer
     assert browser.call("POST /auth/logout")["statusCode"] == 204
     with pytest.raises(Unauthenticated):
@@ -248,7 +249,7 @@ def test_call_with_fresh_token_after_the_session_ended_is_unauthenticated(bff: B
 
 
 def test_call_with_fresh_token_needs_the_session_the_authorizer_allowed(bff: Bff) -> None:
-    ada, alan = signed_in(ADA.sub), signed_in(ALAN.sub)
+    ada, alan = signed_in(bff, ADA.sub), signed_in(bff, ALAN.sub)
     event = allowed_event(bff, ada)
     event["cookies"] = [f"{SESSION}={alan.jar[SESSION]}"]  # another session's cookie, Ada's context
     with pytest.raises(Unauthenticated):
@@ -256,7 +257,7 @@ def test_call_with_fresh_token_needs_the_session_the_authorizer_allowed(bff: Bff
 
 
 def test_a_second_refusal_is_an_upstream_error(bff: Bff) -> None:
-    browser = signed_in(ADA.sub)
+    browser = signed_in(bff, ADA.sub)
     event = allowed_event(bff, browser)
 
     def always_refused(token: str) -> None:
@@ -281,5 +282,5 @@ def test_any_event_gets_a_boolean_answer_never_an_exception(
     bff: Bff, cookies: list[str], headers: dict[str, str], junk: object
 ) -> None:
     event: Any = junk if junk is not None else {"version": "2.0", "cookies": cookies, "headers": headers}
-    answer = authorizer_handler.using(bff.deps)(event, make_context("AuthorizerFunction"))
+    answer = authorizer_handler.using(bff.deps)(event, LambdaContext("AuthorizerFunction"))
     assert answer == {"isAuthorized": False}

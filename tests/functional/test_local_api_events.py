@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from hitkey_bff.authorizer import handler as authorizer_handler
-from local.apigw import LambdaRuntime, make_context
+from local.apigw import LambdaContext, LambdaRuntime
 from local.emulator import SEEDED_USERS, Emulator
 from local.localapi import extra_routes
-from tests.harness import SESSION, current, signed_in
+from tests.harness import SESSION, Bff, signed_in
 
 ROOT = Path(__file__).resolve().parents[2]
 ORIGIN = "http://localhost:3000"  # the events' Origin
@@ -32,16 +32,15 @@ def example_handler() -> Any:
     return LambdaRuntime().handler(routes[0].function)
 
 
-def test_authorizer_event_is_denied_for_a_stranger_and_allowed_for_a_live_session(hitkey: Emulator) -> None:
-    bff = current()
+def test_authorizer_event_is_denied_for_a_stranger_and_allowed_for_a_live_session(bff: Bff, hitkey: Emulator) -> None:
     bff.configure(app_origin=ORIGIN)
     event = load("events/authorizer.json")
     authorizer = authorizer_handler.using(bff.deps)
-    assert authorizer(copy.deepcopy(event), make_context("AuthorizerFunction")) == {"isAuthorized": False}
-    browser = signed_in(ADA.sub)
+    assert authorizer(copy.deepcopy(event), LambdaContext("AuthorizerFunction")) == {"isAuthorized": False}
+    browser = signed_in(bff, ADA.sub)
     live = f"{SESSION}={browser.jar[SESSION]}"
     event["cookies"], event["identitySource"][0] = [live], live
-    answer = authorizer(event, make_context("AuthorizerFunction"))
+    answer = authorizer(event, LambdaContext("AuthorizerFunction"))
     assert answer["isAuthorized"] is True and answer["context"]["sub"] == ADA.sub
 
 
@@ -49,18 +48,18 @@ def test_example_function_answers_me_and_echo_from_the_context() -> None:
     handler = example_handler()
     event = load("examples/local-api/events/me.json")
     context = event["requestContext"]["authorizer"]["lambda"]
-    me = handler(copy.deepcopy(event), make_context("LocalApiFunction"))
+    me = handler(copy.deepcopy(event), LambdaContext("LocalApiFunction"))
     assert me["statusCode"] == 200
     assert json.loads(me["body"]) == {k: context[k] for k in ("sub", "session_id", "name")}
 
     echo = copy.deepcopy(event)
     echo.update(routeKey="POST /api/me/echo", rawPath="/api/me/echo", body='{"a": [1, 2]}', isBase64Encoded=False)
     echo["requestContext"]["http"].update(method="POST", path="/api/me/echo")
-    answer = handler(echo, make_context("LocalApiFunction"))
+    answer = handler(echo, LambdaContext("LocalApiFunction"))
     assert answer["statusCode"] == 200 and json.loads(answer["body"]) == {"sub": context["sub"], "body": {"a": [1, 2]}}
 
     echo["body"] = "not json"
-    refused = handler(echo, make_context("LocalApiFunction"))
+    refused = handler(echo, LambdaContext("LocalApiFunction"))
     assert refused["statusCode"] == 400 and json.loads(refused["body"])["error"] == "invalid_json"
 
 
@@ -69,7 +68,7 @@ def test_example_function_without_the_authorizer_context_is_a_401(route: str) ->
     event = load("examples/local-api/events/me.json")
     del event["requestContext"]["authorizer"]
     event["rawPath"] = event["requestContext"]["http"]["path"] = route
-    answer = example_handler()(event, make_context("LocalApiFunction"))
+    answer = example_handler()(event, LambdaContext("LocalApiFunction"))
     assert answer["statusCode"] == 401
     assert json.loads(answer["body"])["error"] == "unauthenticated"
 
@@ -78,7 +77,7 @@ def test_a_misconfigured_function_names_no_variable_to_the_caller(aws: object) -
     """Only the AWS settings are in the environment (the ``aws`` fixture): HITKEY_CLIENT_ID is not."""
     event = load("examples/local-api/events/me.json")
     event["rawPath"] = event["requestContext"]["http"]["path"] = "/api/me/hitkey"
-    answer = example_handler()(event, make_context("LocalApiFunction"))
+    answer = example_handler()(event, LambdaContext("LocalApiFunction"))
     assert answer["statusCode"] == 503, answer
     assert json.loads(answer["body"])["error"] == "missing_config"
     assert "HITKEY" not in answer["body"] and "SESSION_TABLE" not in answer["body"]

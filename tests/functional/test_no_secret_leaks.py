@@ -17,8 +17,9 @@ import pytest
 from hitkey_bff.hitkey import HitKeyClient, new_http_client
 from hitkey_bff.observability import logger
 from local.emulator import SEEDED_USERS, Emulator
+from testkit.browser import Browser, approve_at_hitkey
 from tests.conftest import CLIENT_SECRET, Aws
-from tests.harness import LOGIN, SESSION, Browser, approve_at_hitkey, current
+from tests.harness import LOGIN, SESSION, Bff
 
 
 class Secrets:
@@ -52,7 +53,7 @@ def toggles(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
 
 
 @pytest.fixture
-def issued(hitkey: Emulator, toggles: str) -> Secrets:
+def issued(bff: Bff, hitkey: Emulator, toggles: str) -> Secrets:
     """Records every grant the BFF sends to HitKey's token endpoint and every token it gets back,
     with httpx's event hooks on the real client (the BFF's HitKey client is built on it)."""
     secrets = Secrets()
@@ -70,7 +71,6 @@ def issued(hitkey: Emulator, toggles: str) -> Secrets:
 
     http = new_http_client()
     http.event_hooks = {"request": [on_request], "response": [on_response]}
-    bff = current()
     bff.cold(hitkey=HitKeyClient(http, bff.settings.api_url, bff.settings.client_id))
     return secrets
 
@@ -86,10 +86,10 @@ def debug_logs() -> Iterator[None]:
     logger.setLevel(levels[1])
 
 
-def run_every_flow(hitkey: Emulator, aws: Aws, secrets: Secrets) -> list[dict[str, Any]]:
+def run_every_flow(bff: Bff, hitkey: Emulator, aws: Aws, secrets: Secrets) -> list[dict[str, Any]]:
     """Sign in, use, refresh, fail in every way we know, sign out; returns all responses."""
     responses: list[dict[str, Any]] = []
-    browser = Browser()
+    browser = Browser(bff.invoke)
     login = browser.login("/after")
     responses.append(login)
     secrets.add(browser.jar[LOGIN])
@@ -111,12 +111,12 @@ def run_every_flow(hitkey: Emulator, aws: Aws, secrets: Secrets) -> list[dict[st
     responses.append(browser.call("GET /auth/userinfo"))
     responses.append(browser.call("GET /auth/session", headers={"origin": "https://evil.example"}))
     responses.append(browser.call("POST /auth/logout"))
-    other = Browser()
+    other = Browser(bff.invoke)
     other.sign_in(SEEDED_USERS[1].sub)
     secrets.add(other.jar[SESSION], other.jar[SESSION].rsplit(".", 1)[1])
     hitkey.inject_fault("token", "invalid_grant")
     responses.append(other.call("POST /auth/refresh"))  # session ended
-    bad = Browser()
+    bad = Browser(bff.invoke)
     query = approve_at_hitkey(bad.login()["headers"]["location"], SEEDED_USERS[2].sub)
     secrets.add(parse_qs(query)["code"][0])
     hitkey.inject_fault("token", "malformed")
@@ -125,6 +125,7 @@ def run_every_flow(hitkey: Emulator, aws: Aws, secrets: Secrets) -> list[dict[st
 
 
 def test_no_secret_anywhere(
+    bff: Bff,
     hitkey: Emulator,
     aws: Aws,
     issued: Secrets,
@@ -134,7 +135,7 @@ def test_no_secret_anywhere(
     bff_logs: io.StringIO,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    responses = run_every_flow(hitkey, aws, issued)
+    responses = run_every_flow(bff, hitkey, aws, issued)
     out, err = capsys.readouterr()
     ours = bff_logs.getvalue()
     log_text = "\n".join([ours, out, err, caplog.text, *(r.getMessage() for r in caplog.records)])

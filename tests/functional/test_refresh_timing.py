@@ -21,10 +21,11 @@ from hitkey_bff import sessions
 from hitkey_bff.cookies import SessionKey
 from hitkey_bff.errors import Unauthenticated
 from hitkey_bff.sessions import Session
-from local.apigw import make_context
+from local.apigw import LambdaContext
 from local.emulator import SEEDED_USERS, Emulator
+from testkit.browser import Browser
 from tests.conftest import APP_ORIGIN, Aws
-from tests.harness import SESSION, Browser, assert_error, body, current, items, signed_in, upstream
+from tests.harness import SESSION, Bff, assert_error, body, items, signed_in, upstream
 
 ADA = SEEDED_USERS[0]
 
@@ -56,11 +57,11 @@ def assert_session_lives(browser: Browser) -> None:
     assert browser.call("GET /auth/userinfo")["statusCode"] == 200
 
 
-def test_trickled_refresh_racing_a_second_tab_is_one_grant(hitkey: Emulator, aws: Aws) -> None:
+def test_trickled_refresh_racing_a_second_tab_is_one_grant(bff: Bff, hitkey: Emulator, aws: Aws) -> None:
     """HitKey rotates at once and trickles its answer over 22 s (each piece well under httpx's
     read timeout); a second tab refreshes 1 s later. The old 20 s lease lapsed while its holder
     was still reading: two grants of one refresh token, the family revoked, the session gone."""
-    browser = signed_in()
+    browser = signed_in(bff)
     hitkey.reset_counters()
     hitkey.inject_fault("token", "trickle", 1, seconds=22.0)
     with ThreadPoolExecutor(2) as pool:
@@ -78,21 +79,21 @@ def test_trickled_refresh_racing_a_second_tab_is_one_grant(hitkey: Emulator, aws
     assert upstream(hitkey).get("token.refresh_token") == 2
 
 
-def test_trickle_past_the_budget_is_cut_at_the_overall_deadline(hitkey: Emulator, aws: Aws) -> None:
+def test_trickle_past_the_budget_is_cut_at_the_overall_deadline(bff: Bff, hitkey: Emulator, aws: Aws) -> None:
     """The deadline bounds the whole answer, not each read: a body trickled past the budget is a
     504, and the session is marked as having an unknown outcome."""
-    current().configure(refresh_budget_seconds=2)
-    browser = signed_in()
+    bff.configure(refresh_budget_seconds=2)
+    browser = signed_in(bff)
     hitkey.inject_fault("token", "trickle", 1, seconds=5.0)
     assert_error(browser.call("POST /auth/refresh"), 504, "upstream_timeout")
     item = item_of(aws, browser)
     assert int(item["refresh_unknown_since"]["N"]) > 0 and "lease_owner" not in item
 
 
-def test_delays_of_8_and_20_seconds_keep_the_sessions(hitkey: Emulator, aws: Aws) -> None:
+def test_delays_of_8_and_20_seconds_keep_the_sessions(bff: Bff, hitkey: Emulator, aws: Aws) -> None:
     """At the default budget (35 s), two sessions whose refreshes HitKey answers 8 s and 20 s late
     (rotated at once, then slow to send) both keep their new tokens. Run side by side."""
-    browsers = [signed_in(), signed_in()]
+    browsers = [signed_in(bff), signed_in(bff)]
     hitkey.reset_counters()
     hitkey.inject_fault("token", "delay", 1, seconds=8.0)
     hitkey.inject_fault("token", "delay", 1, seconds=20.0)
@@ -104,9 +105,9 @@ def test_delays_of_8_and_20_seconds_keep_the_sessions(hitkey: Emulator, aws: Aws
         assert_session_lives(browser)
 
 
-def test_a_delay_just_under_the_budget_keeps_the_session(hitkey: Emulator, aws: Aws) -> None:
-    current().configure(refresh_budget_seconds=3)
-    browser = signed_in()
+def test_a_delay_just_under_the_budget_keeps_the_session(bff: Bff, hitkey: Emulator, aws: Aws) -> None:
+    bff.configure(refresh_budget_seconds=3)
+    browser = signed_in(bff)
     hitkey.inject_fault("token", "delay", 1, seconds=2.5)
     assert browser.call("POST /auth/refresh")["statusCode"] == 200
     assert "refresh_unknown_since" not in item_of(aws, browser)
@@ -114,14 +115,14 @@ def test_a_delay_just_under_the_budget_keeps_the_session(hitkey: Emulator, aws: 
 
 
 def test_a_delay_past_the_budget_is_an_outcome_lost_not_reuse(
-    hitkey: Emulator, aws: Aws, bff_logs: io.StringIO, capsys: pytest.CaptureFixture[str]
+    bff: Bff, hitkey: Emulator, aws: Aws, bff_logs: io.StringIO, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Past the budget HitKey has rotated but we never learn the new token. The next refresh
     presents the old one, HitKey answers invalid_grant: that one session ends as
     ``refresh_outcome_lost``, no ``refresh_token_rejected`` event, and even with
     END_ALL_SESSIONS_ON_REUSE the user's other session stays."""
-    current().configure(refresh_budget_seconds=2, end_all_sessions_on_reuse=True)
-    other, browser = signed_in(), signed_in()
+    bff.configure(refresh_budget_seconds=2, end_all_sessions_on_reuse=True)
+    other, browser = signed_in(bff), signed_in(bff)
     hitkey.inject_fault("token", "delay", 1, seconds=4.0)
     assert_error(browser.call("POST /auth/refresh"), 504, "upstream_timeout")
     assert int(item_of(aws, browser)["refresh_unknown_since"]["N"]) > 0
@@ -136,15 +137,14 @@ def test_a_delay_past_the_budget_is_an_outcome_lost_not_reuse(
     assert other.call("GET /auth/userinfo")["statusCode"] == 200
 
 
-def test_a_refresh_that_cannot_finish_in_this_lambda_is_not_sent(hitkey: Emulator, aws: Aws) -> None:
+def test_a_refresh_that_cannot_finish_in_this_lambda_is_not_sent(bff: Bff, hitkey: Emulator, aws: Aws) -> None:
     """With too little of the Lambda's time left for HitKey's budget and the commit, the refresh
     token is not sent: a retryable 503, the session as it was."""
-    bff = current()
-    browser = signed_in()
+    browser = signed_in(bff)
     before = item_of(aws, browser)
     hitkey.reset_counters()
     event = browser_event(browser, "POST /auth/refresh")
-    answer = bff.handler("POST /auth/refresh")(event, make_context("RefreshFunction", timeout_s=20))
+    answer = bff.handler("POST /auth/refresh")(event, LambdaContext("RefreshFunction", timeout_s=20))
     assert answer["statusCode"] == 503 and body(answer)["error"] == "refresh_retry"
     assert upstream(hitkey).get("token.refresh_token", 0) == 0
     assert item_of(aws, browser) == before
@@ -164,12 +164,11 @@ def browser_event(browser: Browser, route: str) -> dict[str, Any]:
     )
 
 
-def test_the_sealing_key_is_obtained_before_hitkey_rotates(hitkey: Emulator, aws: Aws) -> None:
+def test_the_sealing_key_is_obtained_before_hitkey_rotates(bff: Bff, hitkey: Emulator, aws: Aws) -> None:
     """A data key used up (here after one seal) is replaced before HitKey is called, never after:
     no KMS GenerateDataKey runs once HitKey has rotated."""
     from hitkey_bff.crypto import KeyRing
 
-    bff = current()
     kms = aws.session.client("kms")
     seen_grants: list[int] = []
     kms.meta.events.register(
@@ -177,7 +176,7 @@ def test_the_sealing_key_is_obtained_before_hitkey_rotates(hitkey: Emulator, aws
         lambda **_: seen_grants.append(upstream(hitkey).get("token.refresh_token", 0)),
     )
     bff.cold(keyring=KeyRing(lambda: kms, bff.settings.kms_key_id, max_uses=1))
-    browser = signed_in()
+    browser = signed_in(bff)
     hitkey.reset_counters()
     seen_grants.clear()
     assert browser.call("POST /auth/refresh")["statusCode"] == 200
@@ -185,9 +184,8 @@ def test_the_sealing_key_is_obtained_before_hitkey_rotates(hitkey: Emulator, aws
     assert_session_lives(browser)
 
 
-def test_an_old_ciphertext_written_back_does_not_decrypt(hitkey: Emulator, aws: Aws) -> None:
-    bff = current()
-    browser = signed_in()
+def test_an_old_ciphertext_written_back_does_not_decrypt(bff: Bff, hitkey: Emulator, aws: Aws) -> None:
+    browser = signed_in(bff)
     old = item_of(aws, browser)
     assert browser.call("POST /auth/refresh")["statusCode"] == 200
     new = item_of(aws, browser)

@@ -11,7 +11,7 @@ import pytest
 
 from local.emulator import SEEDED_USERS, Emulator
 from tests.conftest import Aws
-from tests.harness import SESSION, current, items, signed_in
+from tests.harness import SESSION, Bff, items, signed_in
 
 ADA, ALAN = SEEDED_USERS[0], SEEDED_USERS[1]
 
@@ -25,9 +25,9 @@ def json_lines(text: str) -> list[dict[str, object]]:
 
 
 def test_rejected_refresh_token_ends_the_session_with_event_and_metric(
-    hitkey: Emulator, aws: Aws, capsys: pytest.CaptureFixture[str], bff_logs: io.StringIO
+    bff: Bff, hitkey: Emulator, aws: Aws, capsys: pytest.CaptureFixture[str], bff_logs: io.StringIO
 ) -> None:
-    ada_laptop, ada_phone = signed_in(ADA.sub), signed_in(ADA.sub)
+    ada_laptop, ada_phone = signed_in(bff, ADA.sub), signed_in(bff, ADA.sub)
     capsys.readouterr()
     hitkey.inject_fault("token", "invalid_grant")
     assert ada_laptop.call("POST /auth/refresh")["statusCode"] == 401
@@ -39,9 +39,9 @@ def test_rejected_refresh_token_ends_the_session_with_event_and_metric(
     assert ada_phone.call("GET /auth/userinfo")["statusCode"] == 200  # default: only this session
 
 
-def test_setting_ends_every_session_of_that_user(hitkey: Emulator, aws: Aws) -> None:
-    current().configure(end_all_sessions_on_reuse=True)
-    ada_laptop, ada_phone, alan = signed_in(ADA.sub), signed_in(ADA.sub), signed_in(ALAN.sub)
+def test_setting_ends_every_session_of_that_user(bff: Bff, hitkey: Emulator, aws: Aws) -> None:
+    bff.configure(end_all_sessions_on_reuse=True)
+    ada_laptop, ada_phone, alan = signed_in(bff, ADA.sub), signed_in(bff, ADA.sub), signed_in(bff, ALAN.sub)
     hitkey.inject_fault("token", "invalid_grant")
     assert ada_laptop.call("POST /auth/refresh")["statusCode"] == 401
     assert sorted(str(i["pk"]["S"]) for i in items(aws, "USER#")) == [f"USER#{ALAN.sub}"]
@@ -49,9 +49,9 @@ def test_setting_ends_every_session_of_that_user(hitkey: Emulator, aws: Aws) -> 
     assert alan.call("GET /auth/userinfo")["statusCode"] == 200
 
 
-def test_a_real_reuse_at_hitkey_is_detected(hitkey: Emulator, aws: Aws) -> None:
+def test_a_real_reuse_at_hitkey_is_detected(bff: Bff, hitkey: Emulator, aws: Aws) -> None:
     """A thief replays an old refresh token: HitKey revokes the family, our next refresh is refused."""
-    browser = signed_in(ADA.sub)
+    browser = signed_in(bff, ADA.sub)
     old_item = next(i for i in aws.scan() if str(i["pk"]["S"]).startswith("USER#"))  # type: ignore[index]
     assert browser.call("POST /auth/refresh")["statusCode"] == 200  # rotation: the old token is now spent
     # Restore the pre-rotation item, as if a stale copy of the refresh token were used again.

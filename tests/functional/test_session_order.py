@@ -11,9 +11,10 @@ import time
 import pytest
 
 from local.emulator import SEEDED_USERS, Emulator
+from testkit.browser import Browser
+from testkit.clock import ManualClock
 from tests.conftest import Aws
-from tests.harness import SESSION, Bff, Browser, body, items, signed_in
-from tests.kit import ManualClock
+from tests.harness import SESSION, Bff, body, items, signed_in
 
 ADA = SEEDED_USERS[0]
 CAP = 5
@@ -40,12 +41,12 @@ def capped(logs: io.StringIO) -> int:
 
 
 def test_the_cap_ends_the_oldest_of_sessions_opened_within_one_second(
-    hitkey: Emulator, aws: Aws, clock: ManualClock, bff_logs: io.StringIO
+    bff: Bff, hitkey: Emulator, aws: Aws, clock: ManualClock, bff_logs: io.StringIO
 ) -> None:
     start = clock.now()
     browsers = []
     for _ in range(CAP + 3):
-        browsers.append(signed_in(ADA.sub))
+        browsers.append(signed_in(bff, ADA.sub))
         clock.advance(0.01)
         if len(browsers) > CAP:  # each sign-in past the cap ends exactly the oldest still open
             assert [alive(b) for b in browsers] == [False] * (len(browsers) - CAP) + [True] * CAP
@@ -55,12 +56,12 @@ def test_the_cap_ends_the_oldest_of_sessions_opened_within_one_second(
 
 
 def test_sessions_with_equal_milliseconds_are_ordered_by_creation_then_id(
-    hitkey: Emulator, aws: Aws, clock: ManualClock
+    bff: Bff, hitkey: Emulator, aws: Aws, clock: ManualClock
 ) -> None:
-    browsers = [signed_in(ADA.sub) for _ in range(CAP)]  # the clock stands still: equal milliseconds
+    browsers = [signed_in(bff, ADA.sub) for _ in range(CAP)]  # the clock stands still: equal milliseconds
     ids = {item["sid"]["S"] for item in items(aws, "USER#")}
     assert len(ids) == CAP and len({b.jar[SESSION] for b in browsers}) == CAP
-    newest = signed_in(ADA.sub)  # past the cap: the session with the lowest public id ends
+    newest = signed_in(bff, ADA.sub)  # past the cap: the session with the lowest public id ends
     survivors = {item["sid"]["S"] for item in items(aws, "USER#")}
     assert ids - survivors == {min(ids)}
     assert alive(newest)

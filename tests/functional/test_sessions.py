@@ -16,9 +16,10 @@ from hypothesis import strategies as st
 from hitkey_bff.devices import describe
 from local.emulator import SEEDED_USERS, Emulator
 from local.gateway import build_event
+from testkit.browser import Browser
+from testkit.clock import ManualClock
 from tests.conftest import Aws
-from tests.harness import SESSION, Bff, Browser, assert_error, body, current, expires, items
-from tests.kit import ManualClock
+from tests.harness import SESSION, Bff, assert_error, body, expires, items
 
 ADA, ALAN = SEEDED_USERS[0], SEEDED_USERS[1]
 CHROME_MAC = (
@@ -49,10 +50,10 @@ def writes(bff: Bff) -> Counter[str]:
     return seen
 
 
-def sign_in(sub: str = ADA.sub, ua: str = CHROME_MAC) -> Browser:
-    browser = Browser()
+def sign_in(bff: Bff, sub: str = ADA.sub, ua: str = CHROME_MAC) -> Browser:
+    browser = Browser(bff.invoke)
     authorize = browser.login()["headers"]["location"]
-    from tests.harness import approve_at_hitkey
+    from testkit.browser import approve_at_hitkey
 
     query = approve_at_hitkey(authorize, sub=sub)
     response = browser.call("GET /auth/callback", query, headers={"user-agent": ua}, csrf=False)
@@ -60,7 +61,7 @@ def sign_in(sub: str = ADA.sub, ua: str = CHROME_MAC) -> Browser:
     return browser
 
 
-def end_one(browser: Browser, session_id: str, **kw: Any) -> dict[str, Any]:
+def end_one(bff: Bff, browser: Browser, session_id: str, **kw: Any) -> dict[str, Any]:
     """``DELETE /auth/sessions/{id}`` with the real path."""
     route = "DELETE /auth/sessions/{id}"
     headers = kw.get("headers", {"x-csrf": "1", "origin": browser.origin})
@@ -72,7 +73,7 @@ def end_one(browser: Browser, session_id: str, **kw: Any) -> dict[str, Any]:
         route_key=route,
         path_parameters={"id": session_id},
     )
-    response = current().invoke(route, event)
+    response = bff.invoke(route, event)
     for header in response.get("cookies", []):
         if "Max-Age=0" in header:
             browser.jar.pop(header.split("=", 1)[0], None)
@@ -95,9 +96,9 @@ def ended_reasons(logs: io.StringIO) -> list[str]:
 
 
 def test_idle_session_ends_on_the_next_read(
-    hitkey: Emulator, aws: Aws, clock: ManualClock, bff_logs: io.StringIO
+    bff: Bff, hitkey: Emulator, aws: Aws, clock: ManualClock, bff_logs: io.StringIO
 ) -> None:
-    browser = sign_in()
+    browser = sign_in(bff)
     clock.advance(IDLE - 10)
     assert body(browser.call("GET /auth/session"))["authenticated"] is True  # activity: moves the deadline
     clock.advance(IDLE - 10)
@@ -109,8 +110,8 @@ def test_idle_session_ends_on_the_next_read(
     assert ended_reasons(bff_logs) == ["idle"]
 
 
-def test_idle_session_is_401_elsewhere(hitkey: Emulator, aws: Aws, clock: ManualClock) -> None:
-    browser = sign_in()
+def test_idle_session_is_401_elsewhere(bff: Bff, hitkey: Emulator, aws: Aws, clock: ManualClock) -> None:
+    browser = sign_in(bff)
     cookie = browser.jar[SESSION]
     clock.advance(IDLE + 1)
     response = browser.call("GET /auth/userinfo")
@@ -124,7 +125,7 @@ def test_absolute_lifetime_ends_even_an_active_session(
     hitkey: Emulator, aws: Aws, bff: Bff, clock: ManualClock, bff_logs: io.StringIO
 ) -> None:
     bff.configure(session_ttl_seconds=3 * IDLE)
-    browser = sign_in()
+    browser = sign_in(bff)
     deadline = clock.now() + 3 * IDLE
     for _ in range(5):
         clock.advance(IDLE - 100)
@@ -134,8 +135,10 @@ def test_absolute_lifetime_ends_even_an_active_session(
     assert ended_reasons(bff_logs) == ["expired"]
 
 
-def test_passive_reads_do_not_keep_a_session_alive(hitkey: Emulator, clock: ManualClock, writes: Counter[str]) -> None:
-    browser = sign_in()
+def test_passive_reads_do_not_keep_a_session_alive(
+    bff: Bff, hitkey: Emulator, clock: ManualClock, writes: Counter[str]
+) -> None:
+    browser = sign_in(bff)
     first = body(browser.call("GET /auth/session", "passive=1"))
     writes.clear()
     for _ in range(3):
@@ -147,16 +150,16 @@ def test_passive_reads_do_not_keep_a_session_alive(hitkey: Emulator, clock: Manu
     assert body(browser.call("GET /auth/session", "passive=1")) == {"authenticated": False}
 
 
-def test_session_reports_idle_deadline(hitkey: Emulator, clock: ManualClock) -> None:
-    browser = sign_in()
+def test_session_reports_idle_deadline(bff: Bff, hitkey: Emulator, clock: ManualClock) -> None:
+    browser = sign_in(bff)
     state = body(browser.call("GET /auth/session"))
     assert state["idle_expires_at"] == clock.now() + IDLE and state["expires_at"] > state["idle_expires_at"]
 
 
 def test_last_seen_is_written_at_most_once_per_interval(
-    hitkey: Emulator, clock: ManualClock, writes: Counter[str]
+    bff: Bff, hitkey: Emulator, clock: ManualClock, writes: Counter[str]
 ) -> None:
-    browser = sign_in()
+    browser = sign_in(bff)
     writes.clear()
     for _ in range(301):  # one call a second for five minutes; the interval is IDLE/24 = 150 s
         browser.call("GET /auth/session")
@@ -169,15 +172,17 @@ def test_last_seen_is_written_at_most_once_per_interval(
 # --- relogin, cap ------------------------------------------------------------------------------
 
 
-def test_signing_in_again_ends_the_browsers_old_session(hitkey: Emulator, aws: Aws, bff_logs: io.StringIO) -> None:
-    browser = sign_in()
+def test_signing_in_again_ends_the_browsers_old_session(
+    bff: Bff, hitkey: Emulator, aws: Aws, bff_logs: io.StringIO
+) -> None:
+    browser = sign_in(bff)
     old = browser.jar[SESSION]
     authorize = browser.login()["headers"]["location"]
-    from tests.harness import approve_at_hitkey
+    from testkit.browser import approve_at_hitkey
 
     browser.callback(approve_at_hitkey(authorize, sub=ALAN.sub))  # even as another user
     assert browser.jar[SESSION] != old and len(items(aws, "USER#")) == 1
-    stale = Browser(jar={SESSION: old})
+    stale = Browser(bff.invoke, jar={SESSION: old})
     assert body(stale.call("GET /auth/session")) == {"authenticated": False}
     assert "relogin" in ended_reasons(bff_logs)
 
@@ -188,11 +193,11 @@ def test_the_cap_ends_the_least_recently_used(
     bff.configure(max_sessions_per_user=3)
     browsers = []
     for _ in range(3):
-        browsers.append(sign_in())
+        browsers.append(sign_in(bff))
         clock.advance(200)
     browsers[0].call("GET /auth/session")  # the oldest is now the most recently used
     clock.advance(200)
-    newest = sign_in()
+    newest = sign_in(bff)
     assert len(items(aws, "USER#")) == 3
     assert body(browsers[1].call("GET /auth/session")) == {"authenticated": False}  # the LRU one
     for b in (browsers[0], browsers[2], newest):
@@ -203,11 +208,13 @@ def test_the_cap_ends_the_least_recently_used(
 # --- the routes ---------------------------------------------------------------------------------
 
 
-def test_list_shows_only_the_callers_sessions_newest_activity_first(hitkey: Emulator, clock: ManualClock) -> None:
-    a = sign_in()
+def test_list_shows_only_the_callers_sessions_newest_activity_first(
+    bff: Bff, hitkey: Emulator, clock: ManualClock
+) -> None:
+    a = sign_in(bff)
     clock.advance(200)
-    b = sign_in(ua="Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0")
-    sign_in(ALAN.sub)
+    b = sign_in(bff, ua="Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0")
+    sign_in(bff, ALAN.sub)
     clock.advance(100)  # b's listing below is within its interval: no write; a's call writes
     a.call("GET /auth/session")
     sessions = listed(b)
@@ -219,25 +226,25 @@ def test_list_shows_only_the_callers_sessions_newest_activity_first(hitkey: Emul
         assert len(s["id"]) == 22 and s["id"] not in a.jar[SESSION] + b.jar[SESSION]
 
 
-def test_ending_another_session(hitkey: Emulator, aws: Aws, bff_logs: io.StringIO) -> None:
-    a, b = sign_in(), sign_in()
+def test_ending_another_session(bff: Bff, hitkey: Emulator, aws: Aws, bff_logs: io.StringIO) -> None:
+    a, b = sign_in(bff), sign_in(bff)
     other = next(s["id"] for s in listed(a) if not s["current"])
-    response = end_one(a, other)
+    response = end_one(bff, a, other)
     assert response["statusCode"] == 204 and not expires(response, SESSION)
     assert body(b.call("GET /auth/session")) == {"authenticated": False}
     assert body(a.call("GET /auth/session"))["authenticated"] is True and len(items(aws, "USER#")) == 1
 
 
-def test_ending_the_current_session_expires_the_cookie(hitkey: Emulator, aws: Aws) -> None:
-    a = sign_in()
+def test_ending_the_current_session_expires_the_cookie(bff: Bff, hitkey: Emulator, aws: Aws) -> None:
+    a = sign_in(bff)
     mine = listed(a)[0]["id"]
-    response = end_one(a, mine)
+    response = end_one(bff, a, mine)
     assert response["statusCode"] == 204 and expires(response, SESSION) and items(aws, "USER#") == []
 
 
 @pytest.mark.parametrize("kind", ["other_user", "missing", "malformed", "long", "hash"])
-def test_unknown_session_ids_are_one_answer(hitkey: Emulator, aws: Aws, kind: str) -> None:
-    a, alan = sign_in(), sign_in(ALAN.sub)
+def test_unknown_session_ids_are_one_answer(bff: Bff, hitkey: Emulator, aws: Aws, kind: str) -> None:
+    a, alan = sign_in(bff), sign_in(bff, ALAN.sub)
     stored = items(aws, "USER#")
     ids = {
         "other_user": listed(alan)[0]["id"],
@@ -246,13 +253,13 @@ def test_unknown_session_ids_are_one_answer(hitkey: Emulator, aws: Aws, kind: st
         "long": "A" * 5000,
         "hash": str(stored[0]["sk"]["S"]).removeprefix("SESSION#"),
     }
-    assert_error(end_one(a, ids[kind]), 404, "unknown_session")
+    assert_error(end_one(bff, a, ids[kind]), 404, "unknown_session")
     assert len(items(aws, "USER#")) == 2
 
 
-def test_end_other_sessions_keeps_this_one(hitkey: Emulator, aws: Aws) -> None:
-    a, b, c = sign_in(), sign_in(), sign_in()
-    alan = sign_in(ALAN.sub)
+def test_end_other_sessions_keeps_this_one(bff: Bff, hitkey: Emulator, aws: Aws) -> None:
+    a, b, c = sign_in(bff), sign_in(bff), sign_in(bff)
+    alan = sign_in(bff, ALAN.sub)
     response = b.call("DELETE /auth/sessions")
     assert response["statusCode"] == 200 and body(response) == {"ended": 2}
     assert body(b.call("GET /auth/session"))["authenticated"] is True
@@ -261,9 +268,9 @@ def test_end_other_sessions_keeps_this_one(hitkey: Emulator, aws: Aws) -> None:
     assert body(alan.call("GET /auth/session"))["authenticated"] is True
 
 
-def test_logout_everywhere(hitkey: Emulator, aws: Aws, bff_logs: io.StringIO) -> None:
-    a, b = sign_in(), sign_in()
-    alan = sign_in(ALAN.sub)
+def test_logout_everywhere(bff: Bff, hitkey: Emulator, aws: Aws, bff_logs: io.StringIO) -> None:
+    a, b = sign_in(bff), sign_in(bff)
+    alan = sign_in(bff, ALAN.sub)
     response = a.call("POST /auth/logout", "everywhere=true")
     assert response["statusCode"] == 204 and expires(response, SESSION)
     assert body(b.call("GET /auth/session")) == {"authenticated": False}
@@ -271,33 +278,33 @@ def test_logout_everywhere(hitkey: Emulator, aws: Aws, bff_logs: io.StringIO) ->
     assert "logout_everywhere" in ended_reasons(bff_logs)
 
 
-def test_a_stale_cookie_cannot_sign_out_everywhere(hitkey: Emulator, aws: Aws) -> None:
-    a, b = sign_in(), sign_in()
+def test_a_stale_cookie_cannot_sign_out_everywhere(bff: Bff, hitkey: Emulator, aws: Aws) -> None:
+    a, b = sign_in(bff), sign_in(bff)
     cookie = a.jar[SESSION]
     a.call("POST /auth/logout")
-    Browser(jar={SESSION: cookie}).call("POST /auth/logout", "everywhere=true")
+    Browser(bff.invoke, jar={SESSION: cookie}).call("POST /auth/logout", "everywhere=true")
     assert body(b.call("GET /auth/session"))["authenticated"] is True
 
 
 @pytest.mark.parametrize("route", ["GET /auth/sessions", "DELETE /auth/sessions"])
-def test_routes_refuse_missing_csrf_and_foreign_origin(hitkey: Emulator, aws: Aws, route: str) -> None:
-    a, b = sign_in(), sign_in()
+def test_routes_refuse_missing_csrf_and_foreign_origin(bff: Bff, hitkey: Emulator, aws: Aws, route: str) -> None:
+    a, b = sign_in(bff), sign_in(bff)
     assert a.call(route, csrf=False)["statusCode"] == 403
     assert a.call(route, headers={"origin": "https://evil.example"})["statusCode"] == 403
     assert len(items(aws, "USER#")) == 2 and body(b.call("GET /auth/session"))["authenticated"] is True
 
 
-def test_end_one_refuses_missing_csrf_and_foreign_origin(hitkey: Emulator, aws: Aws) -> None:
-    a, _ = sign_in(), sign_in()
+def test_end_one_refuses_missing_csrf_and_foreign_origin(bff: Bff, hitkey: Emulator, aws: Aws) -> None:
+    a, _ = sign_in(bff), sign_in(bff)
     other = next(s["id"] for s in listed(a) if not s["current"])
-    assert end_one(a, other, headers={})["statusCode"] == 403
-    assert end_one(a, other, headers={"x-csrf": "1", "origin": "https://evil.example"})["statusCode"] == 403
+    assert end_one(bff, a, other, headers={})["statusCode"] == 403
+    assert end_one(bff, a, other, headers={"x-csrf": "1", "origin": "https://evil.example"})["statusCode"] == 403
     assert len(items(aws, "USER#")) == 2
 
 
-def test_routes_need_a_session(hitkey: Emulator) -> None:
-    assert_error(Browser().call("GET /auth/sessions"), 401, "unauthenticated")
-    assert_error(Browser().call("DELETE /auth/sessions"), 401, "unauthenticated")
+def test_routes_need_a_session(bff: Bff, hitkey: Emulator) -> None:
+    assert_error(Browser(bff.invoke).call("GET /auth/sessions"), 401, "unauthenticated")
+    assert_error(Browser(bff.invoke).call("DELETE /auth/sessions"), 401, "unauthenticated")
 
 
 # --- concurrency: a revoke racing a refresh -------------------------------------------------------
@@ -307,7 +314,7 @@ def test_a_refresh_commit_does_not_resurrect_a_revoked_session(hitkey: Emulator,
     """The refresh takes its lease, the session is revoked, then the commit lands: it must fail."""
     from hitkey_bff import sessions
 
-    browser = sign_in()
+    browser = sign_in(bff)
     found = sessions.load(bff.deps, browser.jar[SESSION])
     assert found is not None
     record = found.record
@@ -368,6 +375,7 @@ ID_TEXT = st.one_of(
     body_text=st.one_of(st.none(), st.text(max_size=200)),
 )
 def test_fuzzed_events_through_the_sessions_routes_never_5xx(
+    bff: Bff,
     hitkey: Emulator,
     route: str,
     session_id: str,
@@ -375,7 +383,7 @@ def test_fuzzed_events_through_the_sessions_routes_never_5xx(
     extra_headers: dict[str, str],
     body_text: str | None,
 ) -> None:
-    browser = sign_in()
+    browser = sign_in(bff)
     method, template_path = route.split(" ", 1)
     path = template_path.replace("{id}", quote(session_id, safe="")) if "{id}" in route else template_path
     headers = {"x-csrf": "1", "origin": browser.origin, **extra_headers}
@@ -389,7 +397,7 @@ def test_fuzzed_events_through_the_sessions_routes_never_5xx(
         route_key=route,
         path_parameters={"id": session_id} if "{id}" in route else None,
     )
-    response = current().invoke(route, event)
+    response = bff.invoke(route, event)
     assert response["statusCode"] in {200, 204, 400, 403, 404}, response
     if response["statusCode"] >= 400:
         data = body(response)
@@ -403,7 +411,7 @@ def test_a_revoke_racing_a_real_refresh_ends_the_session(hitkey: Emulator, aws: 
     session stays ended (no item, no tokens), whatever the racing request answers."""
     import threading
 
-    victim, other = sign_in(), sign_in()
+    victim, other = sign_in(bff), sign_in(bff)
     victim_id = next(s["id"] for s in listed(other) if not s["current"])
     hitkey.inject_fault("token", "delay", count=1, seconds=1.5)
     answers: list[dict[str, Any]] = []
@@ -416,7 +424,7 @@ def test_a_revoke_racing_a_real_refresh_ends_the_session(hitkey: Emulator, aws: 
             break
         threading.Event().wait(0.02)
     assert leased, "the refresh never took its lease"
-    assert end_one(other, victim_id)["statusCode"] == 204
+    assert end_one(bff, other, victim_id)["statusCode"] == 204
     racer.join(30)
     assert not racer.is_alive() and answers
     # never a 200 that would imply stored tokens: the commit finds no item, so the racing

@@ -24,16 +24,15 @@ from hitkey_bff import refresher
 from hitkey_bff.budgets import REFRESH_BUDGET_SECONDS
 from hitkey_bff.hitkey import HitKeyClient, new_http_client
 from local.emulator import SEEDED_USERS, Emulator
+from testkit.browser import Browser, approve_at_hitkey
 from tests.conftest import APP_ORIGIN, Aws
 from tests.harness import (
     LOGIN,
     SESSION,
-    Browser,
-    approve_at_hitkey,
+    Bff,
     assert_auth_error,
     assert_error,
     body,
-    current,
     expires,
     only_session,
     signed_in,
@@ -68,10 +67,11 @@ REFRESHING = ["refresh", "userinfo-expired"]
 # --- helpers -----------------------------------------------------------------------------------
 
 
-def inject(hitkey: Emulator, monkeypatch: pytest.MonkeyPatch, endpoint: str, kind: str, count: int = 1) -> None:
+def inject(
+    bff: Bff, hitkey: Emulator, monkeypatch: pytest.MonkeyPatch, endpoint: str, kind: str, count: int = 1
+) -> None:
     """Queue a fault; for ``hang``, first give the BFF a short timeout (a fresh client gets it)."""
-    if kind == "hang":
-        bff = current()  # a fresh Lambda whose HitKey client has a short timeout
+    if kind == "hang":  # a fresh Lambda whose HitKey client has a short timeout
         bff.configure(refresh_budget_seconds=1)  # a refresh's whole budget, shorter than the hang
         s = bff.settings
         bff.cold(hitkey=HitKeyClient(new_http_client(httpx.Timeout(SHORT_TIMEOUT)), s.api_url, s.client_id))
@@ -129,11 +129,11 @@ def assert_signs_in_again(browser: Browser, hitkey: Emulator) -> None:
 
 @pytest.mark.parametrize(("kind", "status", "code"), TOKEN_FAULTS)
 def test_token_fault_at_callback(
-    hitkey: Emulator, aws: Aws, monkeypatch: pytest.MonkeyPatch, kind: str, status: int, code: str
+    bff: Bff, hitkey: Emulator, aws: Aws, monkeypatch: pytest.MonkeyPatch, kind: str, status: int, code: str
 ) -> None:
-    browser = Browser()
+    browser = Browser(bff.invoke)
     query = approved_callback(browser)
-    inject(hitkey, monkeypatch, "token", kind)
+    inject(bff, hitkey, monkeypatch, "token", kind)
     response, took = timed(browser.callback, query)
     assert_auth_error(response, CALLBACK_AUTH_ERRORS[kind])  # a navigation: a redirect, never JSON
     assert took < HANG_SECONDS  # a hang is cut by our timeout, not by HitKey hanging up
@@ -144,11 +144,11 @@ def test_token_fault_at_callback(
 
 
 def test_invalid_grant_at_callback_redirects_with_auth_error(
-    hitkey: Emulator, aws: Aws, monkeypatch: pytest.MonkeyPatch
+    bff: Bff, hitkey: Emulator, aws: Aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    browser = Browser()
+    browser = Browser(bff.invoke)
     query = approved_callback(browser)
-    inject(hitkey, monkeypatch, "token", "invalid_grant")
+    inject(bff, hitkey, monkeypatch, "token", "invalid_grant")
     response = browser.callback(query)
     assert response["statusCode"] == 302
     assert response["headers"]["location"] == f"{APP_ORIGIN}/?auth_error=invalid_grant"
@@ -167,11 +167,11 @@ def test_invalid_grant_at_callback_redirects_with_auth_error(
     ],
 )
 def test_userinfo_fault_at_callback(
-    hitkey: Emulator, aws: Aws, monkeypatch: pytest.MonkeyPatch, kind: str, status: int, code: str
+    bff: Bff, hitkey: Emulator, aws: Aws, monkeypatch: pytest.MonkeyPatch, kind: str, status: int, code: str
 ) -> None:
-    browser = Browser()
+    browser = Browser(bff.invoke)
     query = approved_callback(browser)
-    inject(hitkey, monkeypatch, "userinfo", kind)
+    inject(bff, hitkey, monkeypatch, "userinfo", kind)
     response, took = timed(browser.callback, query)
     assert_auth_error(response, code)
     assert took < HANG_SECONDS
@@ -188,12 +188,12 @@ def test_userinfo_fault_at_callback(
 @pytest.mark.parametrize("place", REFRESHING)
 @pytest.mark.parametrize(("kind", "status", "code"), TOKEN_FAULTS)
 def test_token_fault_while_refreshing_keeps_the_session(
-    hitkey: Emulator, aws: Aws, monkeypatch: pytest.MonkeyPatch, place: str, kind: str, status: int, code: str
+    bff: Bff, hitkey: Emulator, aws: Aws, monkeypatch: pytest.MonkeyPatch, place: str, kind: str, status: int, code: str
 ) -> None:
-    browser = signed_in()
+    browser = signed_in(bff)
     prepare_refreshing(place, aws)
     before = only_session(aws)
-    inject(hitkey, monkeypatch, "token", kind)
+    inject(bff, hitkey, monkeypatch, "token", kind)
     response, took = timed(call_refreshing, place, browser)
     assert_error(response, status, code)
     assert took < HANG_SECONDS
@@ -209,16 +209,16 @@ def test_token_fault_while_refreshing_keeps_the_session(
     assert call_refreshing(place, browser)["statusCode"] == 200
     assert browser.call("POST /auth/refresh")["statusCode"] == 200
     assert browser.call("GET /auth/userinfo")["statusCode"] == 200
-    assert_signs_in_again(Browser(), hitkey)
+    assert_signs_in_again(Browser(bff.invoke), hitkey)
 
 
 @pytest.mark.parametrize("place", REFRESHING)
 def test_invalid_grant_while_refreshing_ends_the_session(
-    hitkey: Emulator, aws: Aws, monkeypatch: pytest.MonkeyPatch, place: str
+    bff: Bff, hitkey: Emulator, aws: Aws, monkeypatch: pytest.MonkeyPatch, place: str
 ) -> None:
-    browser = signed_in()
+    browser = signed_in(bff)
     prepare_refreshing(place, aws)
-    inject(hitkey, monkeypatch, "token", "invalid_grant")
+    inject(bff, hitkey, monkeypatch, "token", "invalid_grant")
     response = call_refreshing(place, browser)
     assert_error(response, 401, "unauthenticated")
     assert expires(response, SESSION) and SESSION not in browser.jar
@@ -239,11 +239,11 @@ def test_invalid_grant_while_refreshing_ends_the_session(
     ],
 )
 def test_userinfo_fault_at_userinfo_keeps_the_session(
-    hitkey: Emulator, aws: Aws, monkeypatch: pytest.MonkeyPatch, kind: str, status: int, code: str
+    bff: Bff, hitkey: Emulator, aws: Aws, monkeypatch: pytest.MonkeyPatch, kind: str, status: int, code: str
 ) -> None:
-    browser = signed_in()
+    browser = signed_in(bff)
     before = only_session(aws)
-    inject(hitkey, monkeypatch, "userinfo", kind)
+    inject(bff, hitkey, monkeypatch, "userinfo", kind)
     response, took = timed(browser.call, "GET /auth/userinfo")
     assert_error(response, status, code)
     assert took < HANG_SECONDS
@@ -252,14 +252,14 @@ def test_userinfo_fault_at_userinfo_keeps_the_session(
     assert only_session(aws) == before
     assert browser.call("GET /auth/userinfo")["statusCode"] == 200
     assert browser.call("POST /auth/refresh")["statusCode"] == 200
-    assert_signs_in_again(Browser(), hitkey)
+    assert_signs_in_again(Browser(bff.invoke), hitkey)
 
 
 def test_userinfo_refused_once_is_refreshed_and_answered(
-    hitkey: Emulator, aws: Aws, monkeypatch: pytest.MonkeyPatch
+    bff: Bff, hitkey: Emulator, aws: Aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    browser = signed_in()
-    inject(hitkey, monkeypatch, "userinfo", "unauthorized")
+    browser = signed_in(bff)
+    inject(bff, hitkey, monkeypatch, "userinfo", "unauthorized")
     response = browser.call("GET /auth/userinfo")
     assert response["statusCode"] == 200 and body(response)["sub"] == ADA.sub
     assert upstream(hitkey) == {"userinfo": 2, "token": 1, "token.refresh_token": 1}
@@ -268,11 +268,11 @@ def test_userinfo_refused_once_is_refreshed_and_answered(
 
 
 def test_userinfo_refused_twice_is_a_502_with_the_refreshed_session_kept(
-    hitkey: Emulator, aws: Aws, monkeypatch: pytest.MonkeyPatch
+    bff: Bff, hitkey: Emulator, aws: Aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    browser = signed_in()
+    browser = signed_in(bff)
     before = only_session(aws)
-    inject(hitkey, monkeypatch, "userinfo", "unauthorized", count=2)
+    inject(bff, hitkey, monkeypatch, "userinfo", "unauthorized", count=2)
     response = browser.call("GET /auth/userinfo")
     assert_error(response, 502, "upstream_error")
     assert upstream(hitkey) == {"userinfo": 2, "token": 1, "token.refresh_token": 1}  # one refresh, no loop
@@ -284,10 +284,10 @@ def test_userinfo_refused_twice_is_a_502_with_the_refreshed_session_kept(
 
 
 def test_userinfo_refused_within_the_refresh_cooldown_is_not_refreshed_again(
-    hitkey: Emulator, aws: Aws, monkeypatch: pytest.MonkeyPatch
+    bff: Bff, hitkey: Emulator, aws: Aws, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    browser = signed_in()
-    inject(hitkey, monkeypatch, "userinfo", "unauthorized", count=4)
+    browser = signed_in(bff)
+    inject(bff, hitkey, monkeypatch, "userinfo", "unauthorized", count=4)
     assert_error(browser.call("GET /auth/userinfo"), 502, "upstream_error")  # refreshed, refused again
     after_refresh = only_session(aws)
     assert_error(browser.call("GET /auth/userinfo"), 502, "upstream_error")  # within the cooldown

@@ -12,8 +12,8 @@ from __future__ import annotations
 import sys
 import time
 
-from local.apigw import build_event, make_context
-from tests.kit import handler_for, routes
+from local.apigw import LambdaContext, build_event
+from testkit.functions import handler_for, routes
 
 
 def main() -> int:
@@ -22,7 +22,7 @@ def main() -> int:
     method, path = sys.argv[4:6] if len(sys.argv) > 5 else route.split(" ", 1)
     event = build_event(method, path, headers={"x-csrf": "1"}, cookies=[cookie], route_key=route)
     time.sleep(max(0.0, start_at - time.time()))
-    print(handler(event, make_context(function))["statusCode"], flush=True)
+    print(handler(event, LambdaContext(function))["statusCode"], flush=True)
     return 0
 
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 import httpx
 import pytest
 
+from local.console import free_port
 from local.emulator import DEFAULT_ADMIN_TOKEN, SEEDED_USERS
-from local.stack import free_port
 from tests.harness import SESSION
 from tests.integration.test_make_run import sign_in, start_stack, wait_ready
 

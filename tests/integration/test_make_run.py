@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from local.stack import free_port
+from local.console import free_port
 from tests.harness import SESSION
 
 pytestmark = pytest.mark.integration

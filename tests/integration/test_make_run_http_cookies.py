@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from local.stack import free_port
+from local.console import free_port
 from tests.integration.test_make_run import run_stack_module, start_stack, wait_ready
 
 pytestmark = pytest.mark.integration

@@ -24,11 +24,12 @@ from hitkey_bff.clock import SystemClock
 from local.emulator import SEEDED_USERS, Emulator
 from local.gateway import build_event
 from local.sample_api import SampleApi
-from tests.harness import SESSION, Browser, current
-from tests.integration.test_refresh_race import ROOT, expire_access_token, moto_server, session_item
+from testkit.browser import Browser
+from tests.harness import SESSION, Bff
+from tests.integration.test_refresh_race import ROOT, expire_access_token, moto_server, session_item, warm_bff
 
 pytestmark = pytest.mark.integration
-__all__ = ["moto_server"]  # the fixture, shared with test_refresh_race
+__all__ = ["moto_server", "warm_bff"]  # the fixtures, shared with test_refresh_race
 PROXY = "ANY /api/{upstream}/{proxy+}"
 THREADS, PROCESSES = 10, 10
 
@@ -37,7 +38,7 @@ class CountingApi(SampleApi):
     """The sample API, counting the requests it answers by status."""
 
     def __init__(self, emulator: Emulator) -> None:
-        super().__init__(emulator.provider)
+        super().__init__(emulator)
         self.statuses: Counter[str] = Counter()
 
     def wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
@@ -61,9 +62,9 @@ def sample(moto_server: dict[str, str], emulator: Emulator, monkeypatch: pytest.
 
 
 def test_twenty_concurrent_proxy_calls_refresh_once(
-    moto_server: dict[str, str], emulator: Emulator, sample: CountingApi
+    warm_bff: Bff, moto_server: dict[str, str], emulator: Emulator, sample: CountingApi
 ) -> None:
-    browser = Browser()
+    browser = Browser(warm_bff.invoke)
     browser.sign_in(SEEDED_USERS[0].sub)
     cookie = f"{SESSION}={browser.jar[SESSION]}"
     emulator.expire_access_tokens()
@@ -88,9 +89,9 @@ def test_twenty_concurrent_proxy_calls_refresh_once(
     def one(_: int) -> int:
         event = build_event("GET", "/api/demo/hello", headers={"x-csrf": "1"}, cookies=[cookie], route_key=PROXY)
         time.sleep(max(0.0, start_at - time.time()))
-        return int(current().invoke(PROXY, event)["statusCode"])
+        return int(warm_bff.invoke(PROXY, event)["statusCode"])
 
-    current().handler(PROXY)  # imported once, before the threads (the warm process's handler)
+    warm_bff.handler(PROXY)  # imported once, before the threads (the warm process's handler)
     with ThreadPoolExecutor(THREADS) as pool:
         statuses = list(pool.map(one, range(THREADS)))
     for proc in procs:
@@ -156,14 +157,14 @@ def refusing(moto_server: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> It
 
 
 def test_concurrent_calls_to_an_api_that_always_answers_401_refresh_once(
-    moto_server: dict[str, str], emulator: Emulator, refusing: RefusingApi
+    warm_bff: Bff, moto_server: dict[str, str], emulator: Emulator, refusing: RefusingApi
 ) -> None:
     """10 threads of one warm process, two calls each: the first wave's refusals share one
     refresh (the lease), the second wave's fall within the cooldown - one rotation in all."""
-    bff = current()
+    bff = warm_bff
     bff.clock = FrozenWallClock()
     bff.cold()
-    browser = Browser()
+    browser = Browser(warm_bff.invoke)
     browser.sign_in(SEEDED_USERS[0].sub)
     cookie = f"{SESSION}={browser.jar[SESSION]}"
     emulator.reset_counters()

@@ -21,11 +21,12 @@ from moto.server import ThreadedMotoServer
 from werkzeug.serving import make_server
 
 from hitkey_bff.config import settings_from
+from local.console import free_port
 from local.emulator import SEEDED_USERS, Emulator
 from local.resources import create_resources
-from local.stack import free_port
+from testkit.browser import Browser
 from tests.conftest import APP_ORIGIN, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI
-from tests.harness import SESSION, Bff, Browser, body, serving
+from tests.harness import SESSION, Bff, body
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,10 +74,15 @@ def moto_server(monkeypatch: pytest.MonkeyPatch, emulator: Emulator) -> Iterator
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         emulator.reset()
-        with serving(Bff(settings_from(dict(os.environ)))):  # one warm process: its threads share it
-            yield env
+        yield env
     finally:
         server.stop()
+
+
+@pytest.fixture
+def warm_bff(moto_server: dict[str, str]) -> Bff:
+    """The BFF on the moto server's resources: one warm process, whose threads share it."""
+    return Bff(settings_from(dict(os.environ)))
 
 
 def expire_access_token(table: str) -> None:
@@ -112,9 +118,9 @@ def workers(env: dict[str, str], route: str, cookie: str, count: int, start_at: 
     ]
 
 
-def race(env: dict[str, str], emulator: Emulator, routes: list[str]) -> tuple[list[int], str]:
+def race(warm_bff: Bff, env: dict[str, str], emulator: Emulator, routes: list[str]) -> tuple[list[int], str]:
     """Sign in, expire the token, fire ``routes`` (threads) and ``PROCESSES`` userinfo processes."""
-    browser = Browser()
+    browser = Browser(warm_bff.invoke)
     browser.sign_in(SEEDED_USERS[0].sub)
     cookie = f"{SESSION}={browser.jar[SESSION]}"
     emulator.expire_access_tokens()
@@ -137,20 +143,24 @@ def race(env: dict[str, str], emulator: Emulator, routes: list[str]) -> tuple[li
     return statuses, cookie
 
 
-def test_twenty_concurrent_userinfo_refresh_once(moto_server: dict[str, str], emulator: Emulator) -> None:
-    statuses, _ = race(moto_server, emulator, ["GET /auth/userinfo"] * THREADS)
+def test_twenty_concurrent_userinfo_refresh_once(
+    warm_bff: Bff, moto_server: dict[str, str], emulator: Emulator
+) -> None:
+    statuses, _ = race(warm_bff, moto_server, emulator, ["GET /auth/userinfo"] * THREADS)
     assert statuses == [200] * (THREADS + PROCESSES)
     assert emulator.counters.get("token.refresh_token") == 1
     item = session_item(moto_server["SESSION_TABLE"])
     assert item["version"] == {"N": "2"} and "lease_owner" not in item
 
 
-def test_refresh_and_userinfo_racing_like_two_tabs(moto_server: dict[str, str], emulator: Emulator) -> None:
+def test_refresh_and_userinfo_racing_like_two_tabs(
+    warm_bff: Bff, moto_server: dict[str, str], emulator: Emulator
+) -> None:
     routes = ["POST /auth/refresh", "GET /auth/userinfo"] * 5
-    statuses, cookie = race(moto_server, emulator, routes)
+    statuses, cookie = race(warm_bff, moto_server, emulator, routes)
     assert statuses == [200] * (len(routes) + PROCESSES)
     assert emulator.counters.get("token.refresh_token") == 1
-    browser = Browser(jar={SESSION: cookie.split("=", 1)[1]})
+    browser = Browser(warm_bff.invoke, jar={SESSION: cookie.split("=", 1)[1]})
     assert browser.call("GET /auth/userinfo")["statusCode"] == 200
     assert body(browser.call("POST /auth/refresh"))["expires_at"] > time.time()
     assert emulator.counters.get("token.refresh_token") == 2  # the rotated token still works

@@ -21,12 +21,13 @@ from typing import Any
 import pytest
 
 from local.emulator import SEEDED_USERS
+from testkit.browser import Browser
 from tests.conftest import CLIENT_SECRET
-from tests.harness import Browser
-from tests.integration.test_refresh_race import moto_server
+from tests.harness import Bff
+from tests.integration.test_refresh_race import moto_server, warm_bff
 
 pytestmark = pytest.mark.integration
-__all__ = ["moto_server"]  # the fixture, shared with test_refresh_race
+__all__ = ["moto_server", "warm_bff"]  # the fixtures, shared with test_refresh_race
 ROOT = Path(__file__).resolve().parents[2]
 SESSION = "__Host-Http-hitkey-session"
 TRACE_ID = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
@@ -34,13 +35,13 @@ TRACE_ID = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sam
 # The measured process: one cold start, one event; it reports what it imported.
 CHILD = r"""
 import json, sys
-from local.apigw import build_event, make_context
-from tests.kit import handler_for, routes
+from local.apigw import build_event, LambdaContext
+from testkit.functions import handler_for, routes
 route, cookie = sys.argv[1], sys.argv[2]
 handler, function = handler_for(route), routes()[route].logical_id
 method, path = route.split(" ", 1)
 event = build_event(method, path, headers={"x-csrf": "1"}, cookies=[cookie] if cookie else [], route_key=route)
-status = handler(event, make_context(function))["statusCode"]
+status = handler(event, LambdaContext(function))["statusCode"]
 imported = sorted(m for m in sys.modules if m.split(".")[0] == "aws_xray_sdk")
 print(json.dumps({"status": status, "imported": imported}))
 """
@@ -64,8 +65,8 @@ def daemon() -> Iterator[socket.socket]:
         sock.close()
 
 
-def signed_in_cookie() -> str:
-    browser = Browser()
+def signed_in_cookie(warm_bff: Bff) -> str:
+    browser = Browser(warm_bff.invoke)
     browser.sign_in(SEEDED_USERS[0].sub)
     return f"{SESSION}={browser.jar[SESSION]}"
 
@@ -120,8 +121,10 @@ def flatten(segments: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("tracing", [None, "false", "off"])
-def test_tracing_off_imports_no_tracing_sdk(stack: dict[str, str], tracing: str | None, daemon: socket.socket) -> None:
-    cookie = signed_in_cookie()
+def test_tracing_off_imports_no_tracing_sdk(
+    warm_bff: Bff, stack: dict[str, str], tracing: str | None, daemon: socket.socket
+) -> None:
+    cookie = signed_in_cookie(warm_bff)
     extra = {} if tracing is None else {"TRACING": tracing}
     address = f"127.0.0.1:{daemon.getsockname()[1]}"
     result = cold_start(stack, "GET /auth/userinfo", cookie, AWS_XRAY_DAEMON_ADDRESS=address, **extra)
@@ -130,8 +133,10 @@ def test_tracing_off_imports_no_tracing_sdk(stack: dict[str, str], tracing: str 
     assert received(daemon) == []
 
 
-def test_tracing_on_traces_the_handler_aws_and_hitkey(stack: dict[str, str], daemon: socket.socket) -> None:
-    cookie = signed_in_cookie()
+def test_tracing_on_traces_the_handler_aws_and_hitkey(
+    warm_bff: Bff, stack: dict[str, str], daemon: socket.socket
+) -> None:
+    cookie = signed_in_cookie(warm_bff)
     address = f"127.0.0.1:{daemon.getsockname()[1]}"
     result = cold_start(
         stack,

@@ -1028,7 +1028,7 @@ def test_sample_api_answers_for_the_tokens_user_only(emu: Emulator, http: httpx.
     from local.sample_api import SampleApi
 
     tokens = login(http, client, sub=GRACE.sub)
-    api = SampleApi(emu.provider)
+    api = SampleApi(emu)
     url = api.start("127.0.0.1", 0)
     try:
         answer = httpx.post(url + "/notes/42?x=1", headers=bearer(tokens), timeout=5)

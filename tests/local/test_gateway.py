@@ -22,7 +22,7 @@ import httpx
 import pytest
 import yaml
 
-from local.apigw import MalformedResponse, build_event, load_routes, make_context, translate_response
+from local.apigw import LambdaContext, MalformedResponse, build_event, load_routes, translate_response
 from local.gateway import Gateway
 from local.template import CfnLoader, load_template
 
@@ -474,13 +474,13 @@ def test_build_event_helper() -> None:
 
 
 def test_make_context_helper() -> None:
-    ctx = make_context("LoginFunction", timeout_s=10)
+    ctx = LambdaContext("LoginFunction", timeout_s=10)
     assert ctx.function_name == "LoginFunction"
     assert ctx.invoked_function_arn.endswith(":function:LoginFunction")
     assert uuid.UUID(ctx.aws_request_id)
     assert ctx.memory_limit_in_mb == 256
     assert 9_000 < ctx.get_remaining_time_in_millis() <= 10_000
-    assert ctx.aws_request_id != make_context("LoginFunction").aws_request_id
+    assert ctx.aws_request_id != LambdaContext("LoginFunction").aws_request_id
 
 
 # ---------------------------------------------------------------------------------------------

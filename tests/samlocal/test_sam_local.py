@@ -27,8 +27,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from local.resources import ROOT, load_template
 from local.samlocal.stack import Stack, redact, stack, unavailable
+from local.template import ROOT, load_template
 
 pytestmark = pytest.mark.samlocal
 EVENTS = ROOT / "events"

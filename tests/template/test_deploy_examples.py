@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from hitkey_bff.proxy.upstreams import parse_upstreams
-from local.resources import ROOT, load_template
+from local.template import ROOT, load_template
 
 SAMCONFIG = ROOT / "deploy" / "samconfig.example.toml"
 WORKFLOW = ROOT / "deploy" / "github-actions" / "deploy.yml"

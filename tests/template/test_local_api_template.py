@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from local.resources import ROOT, load_template
+from local.template import ROOT, load_template
 
 EXAMPLE = ROOT / "examples" / "local-api" / "template.yaml"
 

@@ -1,4 +1,4 @@
-"""`make package` (python -m local.package): the layer and function zips Lambda will run.
+"""`make package` (python -m tools.package): the layer and function zips Lambda will run.
 
 Runs the real packaging once per module into a temporary folder: pip downloads (or takes from its
 cache) the manylinux aarch64 wheels from PyPI, so this needs the network CI has.
@@ -17,7 +17,8 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from local.package import (
+from local.template import ROOT, load_template
+from tools.package import (
     LAMBDA_UNZIPPED_LIMIT,
     PROVIDED_BY_RUNTIME,
     PackageError,
@@ -25,7 +26,6 @@ from local.package import (
     read_target,
     zip_dir,
 )
-from local.resources import ROOT, load_template
 
 LAYER_SOURCE = ROOT / "layers" / "bff" / "hitkey_bff"
 FUNCTIONS = ("authorizer", "session", "token")
@@ -48,7 +48,7 @@ class Packaged:
 def packaged(tmp_path_factory: pytest.TempPathFactory) -> Packaged:
     out = tmp_path_factory.mktemp("package")
     proc = subprocess.run(
-        [sys.executable, "-m", "local.package", "--out", str(out)],
+        [sys.executable, "-m", "tools.package", "--out", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,

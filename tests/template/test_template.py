@@ -19,7 +19,7 @@ import pytest
 from cfnlint.api import ManualArgs, lint  # type: ignore[import-untyped]
 from samtranslator.translator.transform import transform  # type: ignore[import-untyped]
 
-from local.resources import ROOT, load_template
+from local.template import ROOT, load_template
 
 TEMPLATE = ROOT / "template.yaml"
 REGION = "us-east-1"
@@ -293,7 +293,7 @@ def test_each_function_serves_exactly_its_dispatch_table(sam: dict[str, Any]) ->
     """The template's HttpApi events of a function and the route keys of its app.py's dispatch
     table are the same set: a route sent to a function that lacks it would answer 404."""
     from local.template import functions
-    from tests.kit import load_handler
+    from testkit.functions import load_handler
 
     for spec in functions(TEMPLATE, http_only=True):
         events = {f"{method} {path}" for method, path, _ in spec.routes}

@@ -23,7 +23,7 @@ import sys
 
 import pytest
 
-from tests.kit import FUNCTIONS_DIR, LAYER_DIR
+from testkit.functions import FUNCTIONS_DIR, LAYER_DIR
 
 FUNCTIONS = sorted(p.name for p in FUNCTIONS_DIR.iterdir() if (p / "app.py").is_file())
 # Measured on CPython 3.11/3.12 with tracing off: 195-200 modules (the interpreter's own ~30

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from hitkey_bff.budgets import PROXY_DEADLINE_SECONDS, REFRESH_COOLDOWN_SECONDS
-from local.resources import load_template
+from local.template import load_template
 from tests.unit.test_proxy_response_headers import BASED, DOT_FORMS, shapes
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from local.template import load_template
-from tests.kit import handler_for, routes
+from testkit.functions import handler_for, routes
 from tests.unit.docs_tables import ROOT, table_rows
 
 REFERENCE = ROOT / "docs" / "reference.md"
