@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from hitkey_bff import sessions, tokens
+from hitkey_bff import refresh, sessions
 from hitkey_bff.deps import Deps
 from hitkey_bff.errors import AccessTokenRejected, BffError, ConfigError, Unauthenticated
 from hitkey_bff.http import Request, Response
@@ -113,7 +113,7 @@ def call_with_fresh_token(event: object, call: Callable[[str], T], *, deps: Deps
     session = sessions.load(deps, cookie, activity=False)
     if session is None or session.key.sub != user.sub or session.record.session_id != user.session_id:
         raise sessions.signed_out()
-    _, result = tokens.call_with_fresh_token(deps, session, call)
+    _, result = refresh.call_with_fresh_token(deps, session, call)
     return result
 
 

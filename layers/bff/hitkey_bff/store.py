@@ -18,21 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from hitkey_bff.budgets import COMMIT_RETRY_SECONDS
+from hitkey_bff.vault import SealedTokens
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
 Item = dict[str, Any]
-
-_RETRYABLE = {
-    "ProvisionedThroughputExceededException",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "InternalServerError",
-    "ServiceUnavailable",
-    "TransactionConflictException",
-}
 
 
 class SessionGone(Exception):
@@ -69,17 +60,6 @@ class LoginState:
 
 
 @dataclass(frozen=True, slots=True)
-class SealedTokens:
-    """Tokens as stored: the data key blob and one ciphertext each."""
-
-    data_key: bytes
-    refresh_token: bytes
-    access_token: bytes
-    access_expires_at: int
-    scope: str
-
-
-@dataclass(frozen=True, slots=True)
 class SessionRecord:
     """One signed-in browser."""
 
@@ -103,7 +83,7 @@ class SessionRecord:
     generation: int = 0
     refresh_unknown_since: int = 0
     # When a refresh last committed rotated tokens (0: never since sign-in); the refresh
-    # cooldown after an upstream's 401 reads it (hitkey_bff.tokens).
+    # cooldown after an upstream's 401 reads it (hitkey_bff.refresh).
     refreshed_at: int = 0
     # epoch milliseconds of creation and of the last recorded activity: the order in which the
     # per-user cap ends sessions (seconds tie between sessions opened in one second)
@@ -158,15 +138,8 @@ def _token_attrs(tokens: SealedTokens) -> Item:
 class Store:
     """The table, through a low-level DynamoDB client (cheaper to import than the resource API)."""
 
-    def __init__(
-        self,
-        client: Callable[[], DynamoDBClient],
-        table: str,
-        *,
-        sleep: Callable[[float], None] = time.sleep,
-        base_delay: float = 0.1,
-    ):
-        self._client, self._table, self._sleep, self._base_delay = client, table, sleep, base_delay
+    def __init__(self, client: Callable[[], DynamoDBClient], table: str):
+        self._client, self._table = client, table
 
     # --- login states -------------------------------------------------------------------------
     def put_login_state(self, state_hash: str, binding_hash: str, state: LoginState, expires_at: int) -> None:
@@ -287,61 +260,44 @@ class Store:
         return True, None
 
     def commit_tokens(
-        self,
-        record: SessionRecord,
-        owner: str,
-        tokens: SealedTokens,
-        *,
-        refreshed_at: int | None = None,
-        attempts: int = 5,
-        budget: float = COMMIT_RETRY_SECONDS,
+        self, record: SessionRecord, owner: str, tokens: SealedTokens, *, refreshed_at: int | None = None
     ) -> SessionRecord:
         """Store rotated tokens under our lease (version + 1, ``refreshed_at`` - now by default -,
-        lease released); :class:`SessionGone` if the session was deleted meanwhile.
-
-        The refresh token HitKey just rotated exists nowhere else, so transient failures are
-        retried (beyond botocore's own retries) for up to ``budget`` seconds - bounded so that
-        the whole request stays inside the Lambda's timeout.
-        """
-        deadline = time.monotonic() + budget
-        stamp = int(time.time()) if refreshed_at is None else refreshed_at
-        for attempt in range(attempts):
-            try:
-                out = self._client().update_item(
-                    TableName=self._table,
-                    Key=_session_key(record.sub, record.session_hash),
-                    UpdateExpression=(
-                        "SET dk = :dk, rt = :rt, #at = :at, at_exp = :at_exp, #scope = :scope, "
-                        "#ver = #ver + :one, gen = :gen, refreshed_at = :now "
-                        "REMOVE lease_owner, lease_until, refresh_unknown_since"
-                    ),
-                    ConditionExpression="#ver = :v AND lease_owner = :o",
-                    ExpressionAttributeNames={"#at": "at", "#scope": "scope", "#ver": "version"},
-                    ExpressionAttributeValues={
-                        **_token_attrs(tokens),
-                        ":one": {"N": "1"},
-                        ":gen": {"N": str(record.generation + 1)},
-                        ":now": {"N": str(stamp)},
-                        ":v": {"N": str(record.version)},
-                        ":o": {"S": owner},
-                    },
-                    ReturnValues="ALL_NEW",
-                )
-                return SessionRecord.from_item(out["Attributes"])
-            except ClientError as exc:
-                if _conditional_failed(exc):  # a retry of a write that did land (its answer lost)?
-                    landed = self.get_session(record.sub, record.session_hash, 0)
-                    if landed is None:
-                        raise SessionGone from None
-                    if landed.version == record.version + 1 and landed.tokens.refresh_token == tokens.refresh_token:
-                        return landed
-                    raise
-                code = exc.response.get("Error", {}).get("Code", "")
-                delay = self._base_delay * 2**attempt
-                if code not in _RETRYABLE or attempt == attempts - 1 or time.monotonic() + delay > deadline:
-                    raise
-                self._sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
+        lease released):
+        one conditional write. :class:`SessionGone` if the session was deleted meanwhile; a
+        conditional failure whose write did land (a retry after a lost answer) returns the stored
+        session; any other failure is raised for the caller to retry (``hitkey_bff.refresh``)."""
+        try:
+            out = self._client().update_item(
+                TableName=self._table,
+                Key=_session_key(record.sub, record.session_hash),
+                UpdateExpression=(
+                    "SET dk = :dk, rt = :rt, #at = :at, at_exp = :at_exp, #scope = :scope, "
+                    "#ver = #ver + :one, gen = :gen, refreshed_at = :now "
+                    "REMOVE lease_owner, lease_until, refresh_unknown_since"
+                ),
+                ConditionExpression="#ver = :v AND lease_owner = :o",
+                ExpressionAttributeNames={"#at": "at", "#scope": "scope", "#ver": "version"},
+                ExpressionAttributeValues={
+                    **_token_attrs(tokens),
+                    ":one": {"N": "1"},
+                    ":gen": {"N": str(record.generation + 1)},
+                    ":now": {"N": str(int(time.time()) if refreshed_at is None else refreshed_at)},
+                    ":v": {"N": str(record.version)},
+                    ":o": {"S": owner},
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise
+            landed = self.get_session(record.sub, record.session_hash, 0)
+            if landed is None:
+                raise SessionGone from None
+            if landed.version == record.version + 1 and landed.tokens.refresh_token == tokens.refresh_token:
+                return landed
+            raise
+        return SessionRecord.from_item(out["Attributes"])
 
     def mark_refresh_unknown(self, record: SessionRecord, owner: str, now: int) -> None:
         """Remember that a refresh under our lease timed out at HitKey (it may have rotated) and

@@ -29,9 +29,9 @@ from hitkey_bff.errors import ConfigError, UpstreamUnauthorized
 from hitkey_bff.http import Request, Response
 from hitkey_bff.observability import logger
 from hitkey_bff.proxy import ProxyResult, client_for, deadline_from, forward, prepare
+from hitkey_bff.refresh import call_with_fresh_token
 from hitkey_bff.route import route
 from hitkey_bff.sessions import Session
-from hitkey_bff.tokens import call_with_fresh_token
 from hitkey_bff.upstreams import Upstream, parse_upstreams
 
 ENV = "API_UPSTREAMS"

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from hitkey_bff.deps import Deps
 from hitkey_bff.http import Request, Response, json_response
+from hitkey_bff.refresh import call_with_fresh_token
 from hitkey_bff.route import route
 from hitkey_bff.sessions import Session
-from hitkey_bff.tokens import call_with_fresh_token
 
 
 def userinfo(request: Request, deps: Deps, session: Session) -> Response:
