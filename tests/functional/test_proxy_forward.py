@@ -23,21 +23,13 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
 
-from hitkey_bff import proxy
 from hitkey_bff.errors import BffError, UpstreamUnauthorized
-from hitkey_bff.proxy import (
-    CSP_PROXIED,
-    LAMBDA_PAYLOAD,
-    MAX_RESPONSE_BODY,
-    ProxyRequest,
-    check,
-    client_for,
-    deadline_from,
-    error_response,
-    forward,
-    prepare,
-)
-from hitkey_bff.upstreams import Upstream, parse_upstreams
+from hitkey_bff.proxy import forward as proxy
+from hitkey_bff.proxy.forward import client_for, deadline_from, error_response, forward
+from hitkey_bff.proxy.headers import CSP_PROXIED
+from hitkey_bff.proxy.limits import LAMBDA_PAYLOAD, MAX_RESPONSE_BODY
+from hitkey_bff.proxy.paths import ProxyRequest, check, prepare
+from hitkey_bff.proxy.upstreams import Upstream, parse_upstreams
 
 TOKEN = "at-" + "7" * 40
 SESSION_COOKIE = "__Host-Http-hitkey-session=cookie-secret-" + "c" * 30

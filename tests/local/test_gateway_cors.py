@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from hitkey_bff.proxy import REQUEST_HEADERS
+from hitkey_bff.proxy.headers import REQUEST_HEADERS
 from local.gateway import Gateway
 from local.template import http_events
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from hitkey_bff.upstreams import parse_upstreams
+from hitkey_bff.proxy.upstreams import parse_upstreams
 from local.resources import ROOT, load_template
 
 SAMCONFIG = ROOT / "deploy" / "samconfig.example.toml"

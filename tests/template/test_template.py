@@ -444,8 +444,8 @@ def test_cors_agrees_with_the_routes_and_the_proxy(cfn: dict[str, Any]) -> None:
     which API Gateway answers itself as a preflight), ``X-CSRF`` and every request header the proxy
     forwards may come from the app's origin; every proxied response header script cannot read by
     default is exposed."""
-    from hitkey_bff.proxy import REQUEST_HEADERS, RESPONSE_HEADERS
-    from hitkey_bff.upstreams import METHODS
+    from hitkey_bff.proxy.headers import REQUEST_HEADERS, RESPONSE_HEADERS
+    from hitkey_bff.proxy.upstreams import METHODS
 
     (api,) = _resources(cfn, "AWS::ApiGatewayV2::Api").values()
     body = api["Properties"]["Body"]

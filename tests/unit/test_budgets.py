@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hitkey_bff import aws, budgets, config, hitkey, proxy, refresh, upstreams
+from hitkey_bff import aws, budgets, config, hitkey, refresh
 from hitkey_bff.budgets import (
     API_GATEWAY_TIMEOUT_SECONDS,
     AWS_CONNECT_SECONDS,
@@ -24,6 +24,8 @@ from hitkey_bff.budgets import (
     REFRESH_BUDGET_SECONDS,
     WAIT_SECONDS,
 )
+from hitkey_bff.proxy import limits as proxy
+from hitkey_bff.proxy import upstreams
 from local.template import functions
 from tests.unit.docs_tables import ROOT, table_rows
 

@@ -26,21 +26,18 @@ from hitkey_bff.errors import (
     PayloadTooLarge,
     UnknownApi,
 )
-from hitkey_bff.proxy import (
-    MAX_PATH,
-    MAX_QUERY,
-    MAX_REQUEST_BODY,
+from hitkey_bff.proxy.forward import deadline_from, error_response
+from hitkey_bff.proxy.limits import MAX_PATH, MAX_QUERY, MAX_REQUEST_BODY
+from hitkey_bff.proxy.paths import (
     ParsedPath,
     ProxyRequest,
     check,
-    deadline_from,
-    error_response,
     lookup,
     parse_path,
     prepare,
     upstream_url,
 )
-from hitkey_bff.upstreams import Upstream, parse_upstreams
+from hitkey_bff.proxy.upstreams import Upstream, parse_upstreams
 
 CORPUS = Path(__file__).parent.parent / "data" / "openredirects.txt"
 UPSTREAMS = parse_upstreams(

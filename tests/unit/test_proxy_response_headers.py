@@ -13,9 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hitkey_bff.header_rules import _directives, bearer_challenges, private_cache_control
-from hitkey_bff.proxy import browser_path, inbound_headers, parse_path, rewrite_location, upstream_url
-from hitkey_bff.upstreams import Upstream, parse_upstreams
+from hitkey_bff.proxy.header_rules import _directives, bearer_challenges, private_cache_control
+from hitkey_bff.proxy.headers import inbound_headers, rewrite_location
+from hitkey_bff.proxy.paths import browser_path, parse_path, upstream_url
+from hitkey_bff.proxy.upstreams import Upstream, parse_upstreams
 
 CORPUS = Path(__file__).parent.parent / "data" / "openredirects.txt"
 UPSTREAMS = parse_upstreams(

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from hitkey_bff.errors import ConfigError
-from hitkey_bff.upstreams import DEFAULT_TIMEOUT, MAX_TIMEOUT, parse_pattern, parse_upstreams
+from hitkey_bff.proxy.upstreams import DEFAULT_TIMEOUT, MAX_TIMEOUT, parse_pattern, parse_upstreams
 
 
 def table(**entries: object) -> str:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from hitkey_bff.proxy import ProxyResult
+    from hitkey_bff.proxy.forward import ProxyResult
 
 
 class BffError(Exception):

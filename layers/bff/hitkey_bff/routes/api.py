@@ -6,7 +6,7 @@ Policy and check order (docs/proxy.md, "Check order"):
    keeps the wrapper's limits, it does not pass longer queries through), the CSRF/origin check
    (403), the session (401, one GetItem; none without a cookie);
 2. the upstream table (``503 misconfigured`` naming the upstream and what is wrong);
-3. :func:`~hitkey_bff.proxy.prepare`: the body (400/413), the name (404), the path (400), the
+3. :func:`~hitkey_bff.proxy.paths.prepare`: the body (400/413), the name (404), the path (400), the
    method (405 with ``Allow``) and ``paths`` (403) - no I/O;
 4. the call, with a fresh token: one refresh first if the token is about to expire, one refresh
    and one retry on the upstream's 401; a second 401 is the upstream's own answer, passed through
@@ -28,11 +28,12 @@ from hitkey_bff.deps import Deps
 from hitkey_bff.errors import ConfigError, UpstreamUnauthorized
 from hitkey_bff.http import Request, Response
 from hitkey_bff.observability import logger
-from hitkey_bff.proxy import ProxyResult, client_for, deadline_from, forward, prepare
+from hitkey_bff.proxy.forward import ProxyResult, client_for, deadline_from, forward
+from hitkey_bff.proxy.paths import prepare
+from hitkey_bff.proxy.upstreams import Upstream, parse_upstreams
 from hitkey_bff.refresh import call_with_fresh_token
 from hitkey_bff.route import route
 from hitkey_bff.sessions import Session
-from hitkey_bff.upstreams import Upstream, parse_upstreams
 
 ENV = "API_UPSTREAMS"
 
