@@ -4,19 +4,14 @@
 the stored token has expired (or will within :data:`ACCESS_TOKEN_SKEW` seconds), and once more
 when the upstream refuses the token - never twice, and not at all when the session's tokens were
 rotated less than :data:`~hitkey_bff.budgets.REFRESH_COOLDOWN_SECONDS` ago: an API that refuses
-every token then costs one rotation per session per cooldown, not one per call (the refusal is
-answered as a second one). ``call`` gets the access token and raises
-:class:`~hitkey_bff.errors.AccessTokenRejected` for the upstream's 401; a proxy that returns the
-upstream's response object does the same for a 401 response (the refused answer is discarded and
-the call made again with the new token)::
+every token then costs one rotation per session per cooldown, not one per call. ``call`` gets
+the access token and returns its result; ``refused`` says whether that result is the upstream
+refusing the token. A refused result is discarded and the call made again with the new token;
+the last result is returned, refused or not, for the caller to answer with::
 
-    def forward(token: str) -> httpx.Response:
-        response = http.send(build(request, token))
-        if response.status_code == 401:
-            raise AccessTokenRejected("the API refused the access token")
-        return response
-
-    session, response = call_with_fresh_token(deps, session, forward)
+    session, response = call_with_fresh_token(
+        deps, session, lambda token: http.send(build(request, token)), refused=lambda r: r.status_code == 401
+    )
 
 :func:`refresh` is single-flight across Lambdas. HitKey rotates refresh tokens and revokes the
 whole family when an old one is reused, so two Lambdas refreshing one session at once would sign
@@ -42,7 +37,7 @@ import contextlib
 import time
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NoReturn, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from botocore.exceptions import ClientError
 
@@ -55,7 +50,7 @@ from hitkey_bff.budgets import (
     REFRESH_COOLDOWN_SECONDS,
     WAIT_SECONDS,
 )
-from hitkey_bff.errors import AccessTokenRejected, InvalidGrant, ServiceUnavailable, UpstreamError, UpstreamTimeout
+from hitkey_bff.errors import InvalidGrant, ServiceUnavailable, UpstreamTimeout
 from hitkey_bff.observability import logger, metrics
 from hitkey_bff.sessions import Session
 from hitkey_bff.store import SessionGone, SessionRecord
@@ -97,39 +92,30 @@ def cooling_down(deps: Deps, session: Session) -> bool:
     return refreshed_at > 0 and deps.clock.now() - refreshed_at < REFRESH_COOLDOWN_SECONDS
 
 
-def call_with_fresh_token(deps: Deps, session: Session, call: Callable[[str], T]) -> tuple[Session, T]:
-    """``call(access_token)``'s result and the session as it is after any refresh.
+def call_with_fresh_token(
+    deps: Deps, session: Session, call: Callable[[str], T], *, refused: Callable[[T], bool]
+) -> tuple[Session, T]:
+    """``call(access_token)``'s last result and the session as it is after any refresh.
 
-    A second refusal (of a token refreshed in this request, or within the cooldown) is
-    :class:`UpstreamError` (502), unless the error says ``pass_through``: then it is re-raised
-    unchanged, for the caller to answer with (the proxy returns the upstream's own 401; the
-    session is not ended).
+    A refused result is returned as it is when the token was refreshed in this request or within
+    the cooldown (the caller answers with it: the proxy passes the upstream's own 401 through,
+    userinfo answers 502; the session is not ended); else the token is refreshed once and the
+    call made once more.
     """
     refreshed = not fresh(deps, session)
     if refreshed:
         session = refresh(deps, session)
-    try:
-        return session, call(vault.access_token(deps, session))
-    except AccessTokenRejected as exc:
-        if refreshed:
-            _second_refusal(exc)
-        if cooling_down(deps, session):
-            metrics.add_metric(name="RefreshSuppressed", unit="Count", value=1)
-            logger.info("access token refused within the refresh cooldown; no refresh")
-            _second_refusal(exc)
+    result = call(vault.access_token(deps, session))
+    if refreshed or not refused(result):
+        return session, result
+    if cooling_down(deps, session):
+        metrics.add_metric(name="RefreshSuppressed", unit="Count", value=1)
+        logger.info("access token refused within the refresh cooldown; no refresh")
+        return session, result
     # Through the single-flight lease: a session another request rotated since ours was read is
     # joined (its tokens used), not rotated again.
     session = refresh(deps, session)
-    try:
-        return session, call(vault.access_token(deps, session))
-    except AccessTokenRejected as exc:
-        _second_refusal(exc)
-
-
-def _second_refusal(exc: AccessTokenRejected) -> NoReturn:
-    if exc.pass_through:
-        raise exc
-    raise UpstreamError("the upstream refused a freshly refreshed access token") from None
+    return session, call(vault.access_token(deps, session))
 
 
 # --- refreshing, single-flight -------------------------------------------------------------------
