@@ -10,20 +10,20 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from hitkey_bff.vault import SealedTokens
+from hitkey_bff.records import Item, LoginState, SessionRecord, session_key, token_attrs
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-Item = dict[str, Any]
+    from hitkey_bff.vault import SealedTokens
+
+__all__ = ["LoginState", "SessionGone", "SessionRecord", "Store"]
 
 
 class SessionGone(Exception):
@@ -32,107 +32,6 @@ class SessionGone(Exception):
 
 def _conditional_failed(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
-
-
-def _s(item: Item, name: str, default: str = "") -> str:
-    return str(item.get(name, {}).get("S", default))
-
-
-def _n(item: Item, name: str, default: int = 0) -> int:
-    raw = item.get(name, {}).get("N")
-    return int(raw) if raw is not None else default
-
-
-def _b(item: Item, name: str) -> bytes:
-    return bytes(item.get(name, {}).get("B", b""))
-
-
-@dataclass(frozen=True, slots=True)
-class LoginState:
-    """What a login left for its callback."""
-
-    verifier: str
-    return_to: str
-    # the session this browser had when the login began (its ``sub`` and sort-key hash), which
-    # the callback ends once the new one is stored; "" for none
-    previous_sub: str = ""
-    previous_session: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class SessionRecord:
-    """One signed-in browser."""
-
-    sub: str
-    session_hash: str
-    user: dict[str, Any]
-    tokens: SealedTokens
-    created_at: int
-    expires_at: int
-    version: int
-    lease_owner: str = ""
-    lease_until: int = 0
-    # --- sessions users and operators manage (public id, device, idle deadline) ---
-    session_id: str = ""
-    device: str = ""
-    last_seen_at: int = 0
-    idle_expires_at: int = 0
-    # the tokens' generation (in the AEAD associated data, +1 per commit: an old
-    # ciphertext written back does not decrypt), and when a refresh last timed out at HitKey
-    # with an unknown outcome (0: it did not).
-    generation: int = 0
-    refresh_unknown_since: int = 0
-    # When a refresh last committed rotated tokens (0: never since sign-in); the refresh
-    # cooldown after an upstream's 401 reads it (hitkey_bff.refresh).
-    refreshed_at: int = 0
-    # epoch milliseconds of creation and of the last recorded activity: the order in which the
-    # per-user cap ends sessions (seconds tie between sessions opened in one second)
-    created_ms: int = 0
-    last_seen_ms: int = 0
-
-    @classmethod
-    def from_item(cls, item: Item) -> SessionRecord:
-        """Parse a DynamoDB item."""
-        return cls(
-            sub=_s(item, "sub"),
-            session_hash=_s(item, "sk").removeprefix("SESSION#"),
-            user=json.loads(_s(item, "user", "{}")),
-            tokens=SealedTokens(
-                data_key=_b(item, "dk"),
-                refresh_token=_b(item, "rt"),
-                access_token=_b(item, "at"),
-                access_expires_at=_n(item, "at_exp"),
-                scope=_s(item, "scope"),
-            ),
-            created_at=_n(item, "created_at"),
-            expires_at=_n(item, "expires_at"),
-            version=_n(item, "version"),
-            lease_owner=_s(item, "lease_owner"),
-            lease_until=_n(item, "lease_until"),
-            session_id=_s(item, "sid"),
-            device=_s(item, "device"),
-            last_seen_at=_n(item, "last_seen_at") or _n(item, "created_at"),
-            idle_expires_at=_n(item, "idle_exp"),
-            generation=_n(item, "gen"),
-            refresh_unknown_since=_n(item, "refresh_unknown_since"),
-            refreshed_at=_n(item, "refreshed_at"),
-            created_ms=_n(item, "created_ms") or _n(item, "created_at") * 1000,
-            last_seen_ms=max(_n(item, "seen_ms"), (_n(item, "last_seen_at") or _n(item, "created_at")) * 1000),
-        )
-
-
-def _session_key(sub: str, session_hash: str) -> Item:
-    return {"pk": {"S": f"USER#{sub}"}, "sk": {"S": f"SESSION#{session_hash}"}}
-
-
-def _token_attrs(tokens: SealedTokens) -> Item:
-    return {
-        ":dk": {"B": tokens.data_key},
-        ":rt": {"B": tokens.refresh_token},
-        ":at": {"B": tokens.access_token},
-        ":at_exp": {"N": str(tokens.access_expires_at)},
-        ":scope": {"S": tokens.scope},
-    }
 
 
 class Store:
@@ -177,40 +76,14 @@ class Store:
                 return None
             raise
         item = out.get("Attributes", {})
-        return LoginState(
-            verifier=_s(item, "verifier"),
-            return_to=_s(item, "return_to", "/"),
-            previous_sub=_s(item, "prev_sub"),
-            previous_session=_s(item, "prev_session"),
-        )
+        return LoginState.from_item(item)
 
     # --- sessions -----------------------------------------------------------------------------
     def put_session(self, record: SessionRecord) -> None:
         """Write a brand-new session."""
-        t = record.tokens
         self._client().put_item(
             TableName=self._table,
-            Item={
-                **_session_key(record.sub, record.session_hash),
-                "sub": {"S": record.sub},
-                "user": {"S": json.dumps(record.user, separators=(",", ":"))},
-                "dk": {"B": t.data_key},
-                "rt": {"B": t.refresh_token},
-                "at": {"B": t.access_token},
-                "at_exp": {"N": str(t.access_expires_at)},
-                "scope": {"S": t.scope},
-                "created_at": {"N": str(record.created_at)},
-                "expires_at": {"N": str(record.expires_at)},
-                "ttl": {"N": str(record.expires_at)},
-                "version": {"N": str(record.version)},
-                "sid": {"S": record.session_id},
-                "device": {"S": record.device},
-                "last_seen_at": {"N": str(record.last_seen_at or record.created_at)},
-                "idle_exp": {"N": str(record.idle_expires_at)},
-                "gen": {"N": str(record.generation)},
-                "created_ms": {"N": str(record.created_ms or record.created_at * 1000)},
-                "seen_ms": {"N": str(record.last_seen_ms or record.created_ms or record.created_at * 1000)},
-            },
+            Item=record.to_item(),
             ConditionExpression="attribute_not_exists(pk)",
         )
 
@@ -221,7 +94,7 @@ class Store:
         sign-out could show the browser the opposite state (it costs 1 read unit instead of 0.5).
         """
         out = self._client().get_item(
-            TableName=self._table, Key=_session_key(sub, session_hash), ConsistentRead=consistent
+            TableName=self._table, Key=session_key(sub, session_hash), ConsistentRead=consistent
         )
         item = out.get("Item")
         if not item:
@@ -235,7 +108,7 @@ class Store:
         try:
             self._client().update_item(
                 TableName=self._table,
-                Key=_session_key(record.sub, record.session_hash),
+                Key=session_key(record.sub, record.session_hash),
                 UpdateExpression="SET lease_owner = :o, lease_until = :u",
                 ConditionExpression=(
                     "attribute_exists(pk) AND #ver = :v AND (attribute_not_exists(lease_until) OR lease_until < :now)"
@@ -270,7 +143,7 @@ class Store:
         try:
             out = self._client().update_item(
                 TableName=self._table,
-                Key=_session_key(record.sub, record.session_hash),
+                Key=session_key(record.sub, record.session_hash),
                 UpdateExpression=(
                     "SET dk = :dk, rt = :rt, #at = :at, at_exp = :at_exp, #scope = :scope, "
                     "#ver = #ver + :one, gen = :gen, refreshed_at = :now "
@@ -279,7 +152,7 @@ class Store:
                 ConditionExpression="#ver = :v AND lease_owner = :o",
                 ExpressionAttributeNames={"#at": "at", "#scope": "scope", "#ver": "version"},
                 ExpressionAttributeValues={
-                    **_token_attrs(tokens),
+                    **token_attrs(tokens),
                     ":one": {"N": "1"},
                     ":gen": {"N": str(record.generation + 1)},
                     ":now": {"N": str(int(time.time()) if refreshed_at is None else refreshed_at)},
@@ -305,7 +178,7 @@ class Store:
         try:
             self._client().update_item(
                 TableName=self._table,
-                Key=_session_key(record.sub, record.session_hash),
+                Key=session_key(record.sub, record.session_hash),
                 UpdateExpression="SET refresh_unknown_since = :now REMOVE lease_owner, lease_until",
                 ConditionExpression="#ver = :v AND lease_owner = :o",
                 ExpressionAttributeNames={"#ver": "version"},
@@ -324,7 +197,7 @@ class Store:
         try:
             self._client().update_item(
                 TableName=self._table,
-                Key=_session_key(record.sub, record.session_hash),
+                Key=session_key(record.sub, record.session_hash),
                 UpdateExpression="REMOVE lease_owner, lease_until",
                 ConditionExpression="lease_owner = :o",
                 ExpressionAttributeValues={":o": {"S": owner}},
@@ -336,14 +209,14 @@ class Store:
     def delete_session(self, sub: str, session_hash: str) -> bool:
         """Delete one session; idempotent. ``True`` if it existed."""
         out = self._client().delete_item(
-            TableName=self._table, Key=_session_key(sub, session_hash), ReturnValues="ALL_OLD"
+            TableName=self._table, Key=session_key(sub, session_hash), ReturnValues="ALL_OLD"
         )
         return bool(out.get("Attributes"))
 
     # --- last seen, listing a user's sessions --------------------------------------------------
     def read_session(self, sub: str, session_hash: str) -> SessionRecord | None:
         """The stored session whatever its deadlines (the caller enforces them), or ``None``."""
-        out = self._client().get_item(TableName=self._table, Key=_session_key(sub, session_hash), ConsistentRead=True)
+        out = self._client().get_item(TableName=self._table, Key=session_key(sub, session_hash), ConsistentRead=True)
         item = out.get("Item")
         return SessionRecord.from_item(item) if item else None
 
@@ -357,7 +230,7 @@ class Store:
         try:
             self._client().update_item(
                 TableName=self._table,
-                Key=_session_key(record.sub, record.session_hash),
+                Key=session_key(record.sub, record.session_hash),
                 UpdateExpression="SET last_seen_at = :now, seen_ms = :ms, idle_exp = :ie, #ttl = :ttl",
                 ConditionExpression=(
                     "attribute_exists(pk) AND (attribute_not_exists(last_seen_at) OR last_seen_at < :stale)"
