@@ -35,8 +35,8 @@ if TYPE_CHECKING:
 
     from hitkey_bff.clock import Clock
     from hitkey_bff.config import Settings
-    from hitkey_bff.crypto import DataKey, KeyRing
     from hitkey_bff.deps import Deps
+    from hitkey_bff.vault import DataKey, KeyRing
     from local.emulator import Emulator
     from local.resources import LocalResources
 
@@ -382,7 +382,7 @@ class _Request:
 
 def counting_keyring(fleet: Fleet, deps_settings: Settings, kms: Callable[[], Any], clock: Clock) -> KeyRing:
     """The layer's own ``KeyRing``, counting what a design without a data-key cache would send to KMS."""
-    from hitkey_bff.crypto import KeyRing
+    from hitkey_bff.vault import KeyRing
 
     class CountingKeyRing(KeyRing):
         def for_sealing(self) -> DataKey:

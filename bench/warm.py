@@ -78,7 +78,7 @@ class Warm:
 
 
 def _variants(fake: FakeAws) -> dict[str, Callable[[], Any]]:
-    from hitkey_bff import sessions
+    from hitkey_bff import sessions, vault
     from hitkey_bff.cookies import SessionKey
     from hitkey_bff.dispatch import Dispatch
     from hitkey_bff.http import json_response
@@ -98,7 +98,7 @@ def _variants(fake: FakeAws) -> dict[str, Callable[[], Any]]:
     # One context per function for the whole run (a fresh one per call would be timed too): its
     # clock must outlast the run, or refresh sees too little Lambda time left and defers (503).
     contexts = {name: LambdaContext(name, timeout_s=24 * 3600) for name in (*ROUTE_NAMES, "bare")}
-    access_token = sessions.access_token(deps, found)
+    access_token = vault.access_token(deps, found)
     dynamodb_key = {"pk": {"S": f"USER#{key.sub}"}, "sk": {"S": f"SESSION#{key.session_hash}"}}
 
     def handler_call(function: str) -> Callable[[], Any]:
@@ -120,7 +120,7 @@ def _variants(fake: FakeAws) -> dict[str, Callable[[], Any]]:
         PARTS[0]: lambda: constant(session_event, contexts["session"]),
         PARTS[1]: lambda: deps.aws.dynamodb().get_item(TableName=TABLE, Key=dynamodb_key),
         PARTS[2]: lambda: deps.hitkey.userinfo(access_token),
-        PARTS[3]: lambda: sessions.access_token(deps, found),
+        PARTS[3]: lambda: vault.access_token(deps, found),
         PARTS[4]: lambda: dispatched(session_event, contexts["session"]),
     }
     # The API proxy needs an upstream: its warm overhead is bench/proxy.py's.

@@ -12,7 +12,7 @@ into the BFF. The clients are configured as the Lambda's are (``template.yaml``'
 What the rotated-token write does when it still fails after every retry
 -------------------------------------------------------------------------
 A refresh asks HitKey first; HitKey rotates, so from then on the new refresh token exists only in
-the Lambda's memory. ``Store.commit_tokens`` retries a throttled write 5 times (each one retried
+the Lambda's memory. ``refresh.commit`` retries a throttled write 5 times (each one retried
 by botocore too). If DynamoDB still refuses, the request answers ``503 service_unavailable`` and
 the rotated refresh token is lost: the item keeps the old one, which HitKey now treats as reuse.
 The next refresh (once the lease has passed) gets ``invalid_grant``, so the BFF ends the session
@@ -63,7 +63,7 @@ LAMBDA_TIMEOUT: int = TEMPLATE["Globals"]["Function"]["Timeout"]
 LAMBDA_ENV: dict[str, str] = TEMPLATE["Globals"]["Function"]["Environment"]["Variables"]
 BFF_ATTEMPTS = 3  # hitkey_bff.aws.MAX_ATTEMPTS, for every client (Secrets Manager's too)
 SECRETS_ATTEMPTS = BFF_ATTEMPTS
-COMMIT_ATTEMPTS = 5  # Store.commit_tokens' own attempts, each retried by botocore
+COMMIT_ATTEMPTS = 5  # refresh.commit's own attempts, each retried by botocore
 
 
 # --- fault injection ---------------------------------------------------------------------------
@@ -231,7 +231,7 @@ def test_throttled_commit_is_saved_by_the_stores_own_retries(
     browser = signed_in(bff)
     before = only_session(aws)
     faults.attach(bff.deps.aws.dynamodb())
-    # more failures than botocore's attempts: only Store.commit_tokens' own retry gets through
+    # more failures than botocore's attempts: only refresh.commit's own retry gets through
     faults.add("dynamodb.UpdateItem", THROTTLED_DDB, count=BFF_ATTEMPTS + 1, match=commit)
     hitkey.reset_counters()
     response = browser.call("POST /auth/refresh")

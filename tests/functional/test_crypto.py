@@ -7,7 +7,7 @@ import os
 import boto3
 import pytest
 
-from hitkey_bff.crypto import DecryptionFailed, KeyRing, seal, unseal
+from hitkey_bff.vault import DecryptionFailed, KeyRing, seal, unseal
 from tests.conftest import Aws
 
 

@@ -30,6 +30,11 @@ ADA, ALAN = SEEDED_USERS[0], SEEDED_USERS[1]
 ORIGIN = "https://app.example.com"
 
 
+def refused(claims: dict[str, Any] | None) -> bool:
+    """``HitKeyClient.userinfo``'s answer when HitKey refuses the access token."""
+    return claims is None
+
+
 def count_calls(bff: Bff) -> Counter[str]:
     """The AWS calls of ``bff.deps`` from now on, by ``service.Operation``."""
     seen: Counter[str] = Counter()
@@ -232,11 +237,11 @@ def test_call_with_fresh_token_refreshes_once_when_hitkey_refuses(bff: Bff, hitk
     event = allowed_event(bff, browser)
     hitkey.expire_access_tokens()  # HitKey says expired; the stored expiry does not know yet
     hitkey.reset_counters()
-    claims = local_api.call_with_fresh_token(event, bff.deps.hitkey.userinfo, deps=bff.deps)
+    claims = local_api.call_with_fresh_token(event, bff.deps.hitkey.userinfo, refused=refused, deps=bff.deps)
     assert claims["sub"] == ADA.sub
     assert hitkey.counters["token.refresh_token"] == 1 and hitkey.counters["userinfo"] == 2
     assert local_api.current_user(event).sub == ADA.sub  # the session lives on
-    again = local_api.call_with_fresh_token(event, bff.deps.hitkey.userinfo, deps=bff.deps)
+    again = local_api.call_with_fresh_token(event, bff.deps.hitkey.userinfo, refused=refused, deps=bff.deps)
     assert again["sub"] == ADA.sub and hitkey.counters["token.refresh_token"] == 1
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from hitkey_bff import sessions
+from hitkey_bff import vault
 from hitkey_bff.cookies import SessionKey
 from hitkey_bff.errors import Unauthenticated
 from hitkey_bff.sessions import Session
@@ -167,7 +167,7 @@ def browser_event(browser: Browser, route: str) -> dict[str, Any]:
 def test_the_sealing_key_is_obtained_before_hitkey_rotates(bff: Bff, hitkey: Emulator, aws: Aws) -> None:
     """A data key used up (here after one seal) is replaced before HitKey is called, never after:
     no KMS GenerateDataKey runs once HitKey has rotated."""
-    from hitkey_bff.crypto import KeyRing
+    from hitkey_bff.vault import KeyRing
 
     kms = aws.session.client("kms")
     seen_grants: list[int] = []
@@ -201,6 +201,6 @@ def test_an_old_ciphertext_written_back_does_not_decrypt(bff: Bff, hitkey: Emula
     assert key is not None
     record = bff.deps.store.get_session(key.sub, key.session_hash, bff.deps.clock.now())
     assert record is not None
-    for read in (sessions.access_token, sessions.refresh_token):
+    for read in (vault.access_token, vault.refresh_token):
         with pytest.raises(Unauthenticated):
             read(bff.deps, Session(key, record))

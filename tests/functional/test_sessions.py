@@ -324,7 +324,7 @@ def test_a_refresh_commit_does_not_resurrect_a_revoked_session(hitkey: Emulator,
     from hitkey_bff.store import SessionGone
 
     with pytest.raises(SessionGone):  # the conditional write failed and the item is gone
-        bff.deps.store.commit_tokens(record, "racer", record.tokens, attempts=1)
+        bff.deps.store.commit_tokens(record, "racer", record.tokens)
     assert not bff.deps.store.touch_session(record, now + 999, now + 9999, now + 999)
     assert items(aws, "USER#") == []
     assert body(browser.call("GET /auth/session")) == {"authenticated": False}

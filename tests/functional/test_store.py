@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from hitkey_bff.store import LoginState, SealedTokens, SessionRecord, Store
+from hitkey_bff.refresh import commit
+from hitkey_bff.store import LoginState, SessionRecord, Store
+from hitkey_bff.vault import SealedTokens
 from tests.conftest import Aws
 
 NOW = 1_900_000_000
@@ -16,7 +18,7 @@ NOW = 1_900_000_000
 @pytest.fixture
 def store(aws: Aws) -> Store:
     client = aws.session.client("dynamodb")
-    return Store(lambda: client, aws.resources.table, sleep=lambda _s: None)
+    return Store(lambda: client, aws.resources.table)
 
 
 def record(sub: str = "u1", session_hash: str = "h1", version: int = 1, expires_at: int = NOW + 3600) -> SessionRecord:
@@ -106,19 +108,19 @@ class Flaky:
 
 def test_commit_retries_throttling_so_a_rotated_token_is_not_lost(aws: Aws) -> None:
     flaky = Flaky(aws.session.client("dynamodb"), failures=0)
-    store = Store(lambda: flaky, aws.resources.table, sleep=lambda _s: None)
+    store = Store(lambda: flaky, aws.resources.table)
     store.put_session(record())
     store.try_lease(record(), "a", NOW, NOW + 20)
     flaky.failures, flaky.calls = 3, 0
-    updated = store.commit_tokens(record(), "a", SealedTokens(b"d", b"r", b"a", NOW, "s"))
+    updated = commit(store, record(), "a", SealedTokens(b"d", b"r", b"a", NOW, "s"), sleep=lambda _s: None)
     assert updated.version == 2 and flaky.calls == 4
 
 
 def test_commit_gives_up_after_its_attempts(aws: Aws) -> None:
     flaky = Flaky(aws.session.client("dynamodb"), failures=99)
-    store = Store(lambda: flaky, aws.resources.table, sleep=lambda _s: None)
+    store = Store(lambda: flaky, aws.resources.table)
     with pytest.raises(ClientError):
-        store.commit_tokens(record(), "a", record().tokens, attempts=3)
+        commit(store, record(), "a", record().tokens, sleep=lambda _s: None, attempts=3)
     assert flaky.calls == 3
 
 

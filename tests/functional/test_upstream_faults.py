@@ -20,7 +20,7 @@ import pytest
 
 import hitkey_bff.config
 import hitkey_bff.hitkey
-from hitkey_bff import refresher
+from hitkey_bff import refresh
 from hitkey_bff.budgets import REFRESH_BUDGET_SECONDS
 from hitkey_bff.hitkey import HitKeyClient, new_http_client
 from local.emulator import SEEDED_USERS, Emulator
@@ -305,5 +305,5 @@ def test_hitkey_timeout_budget_fits_under_api_gateway() -> None:
     the arithmetic, and the template's timeout: tests/unit/test_budgets.py."""
     per_call = hitkey_bff.hitkey.CALL_SECONDS  # headers and body: an overall deadline, not per read
     assert 2 * per_call < API_GATEWAY_LIMIT  # the callback's two sequential calls
-    assert refresher.WAIT_SECONDS < API_GATEWAY_LIMIT  # a waiter answers before the gateway gives up
+    assert refresh.WAIT_SECONDS < API_GATEWAY_LIMIT  # a waiter answers before the gateway gives up
     assert hitkey_bff.config.Settings.__dataclass_fields__["refresh_budget_seconds"].default == (REFRESH_BUDGET_SECONDS)

@@ -137,7 +137,7 @@ def test_no_caches_scripts_or_build_metadata(packaged: Packaged) -> None:
 @pytest.mark.skipif(find_python("3.12") is None, reason="no python3.12 to compile the layer with")
 def test_layer_ships_unchecked_hash_bytecode_for_python312(packaged: Packaged) -> None:
     """Lambda mounts the layer read-only: without .pyc every cold start compiles it."""
-    for module in ("route", "http", "store", "crypto"):
+    for module in ("route", "http", "store", "vault"):
         name = f"python/hitkey_bff/__pycache__/{module}.cpython-312.pyc"
         assert name in packaged.names, name
         header = packaged.read(name)[:16]

@@ -302,8 +302,8 @@ def test_each_function_serves_exactly_its_dispatch_table(sam: dict[str, Any]) ->
 
 @pytest.mark.parametrize("function_id", FUNCTIONS.values())
 def test_kms_use_requires_the_token_encryption_context(cfn: dict[str, Any], function_id: str) -> None:
-    """A function's role can use the key only for session tokens, with the context crypto.py sends."""
-    from hitkey_bff.crypto import ENCRYPTION_CONTEXT
+    """A function's role can use the key only for session tokens, with the context vault.py sends."""
+    from hitkey_bff.vault import ENCRYPTION_CONTEXT
 
     for statement in effective_statements(cfn, function_id):
         if any(a.startswith("kms:") for a in statement.actions):

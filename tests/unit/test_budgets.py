@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hitkey_bff import aws, budgets, config, hitkey, store
+from hitkey_bff import aws, budgets, config, hitkey, refresh
 from hitkey_bff.budgets import (
     API_GATEWAY_TIMEOUT_SECONDS,
     AWS_CONNECT_SECONDS,
@@ -64,7 +64,7 @@ def test_the_modules_enforce_these_numbers() -> None:
     assert proxy.DEADLINE_SECONDS == PROXY_DEADLINE_SECONDS
     assert upstreams.MAX_TIMEOUT == upstreams.DEFAULT_TIMEOUT == PROXY_CALL_MAX_SECONDS
     assert (aws.CONNECT_TIMEOUT, aws.READ_TIMEOUT) == (AWS_CONNECT_SECONDS, AWS_READ_SECONDS)
-    default = store.Store.commit_tokens.__kwdefaults__ or {}
+    default = refresh.commit.__kwdefaults__ or {}
     assert default["budget"] == COMMIT_RETRY_SECONDS
 
 

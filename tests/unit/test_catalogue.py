@@ -95,9 +95,9 @@ def test_the_layer_answers_only_catalogued_codes_with_their_status() -> None:
 
 
 def test_internal_codes_never_reach_an_answer() -> None:
-    """Only codes of the errors the layer handles itself are internal: the fresh-token retry's
-    signals and ``invalid_grant`` (which the callback and the refresher turn into other answers)."""
-    internal_classes = {errors.AccessTokenRejected, errors.UpstreamUnauthorized, errors.InvalidGrant}
+    """Only codes of the errors the layer handles itself are internal: ``invalid_grant`` (which the
+    callback and the refresh turn into other answers)."""
+    internal_classes = {errors.InvalidGrant}
     assert {cls.code for cls in internal_classes} == set(INTERNAL_CODES)
 
 

@@ -8,7 +8,7 @@ import httpx
 import pytest
 import respx
 
-from hitkey_bff.errors import AccessTokenRejected, InvalidGrant, UpstreamError, UpstreamTimeout
+from hitkey_bff.errors import InvalidGrant, UpstreamError, UpstreamTimeout
 from hitkey_bff.hitkey import HitKeyClient, new_http_client
 
 API = "https://api.hitkey.test"
@@ -99,10 +99,15 @@ def test_userinfo(client: HitKeyClient) -> None:
     assert route.calls[0].request.headers["authorization"] == "Bearer at"
 
 
+@respx.mock
+def test_userinfo_refused_is_a_value(client: HitKeyClient) -> None:
+    respx.get(f"{API}/oauth/userinfo").respond(401, json={"error": "invalid_token"})
+    assert client.userinfo("at") is None
+
+
 @pytest.mark.parametrize(
     ("response", "error"),
     [
-        (httpx.Response(401, json={"error": "invalid_token"}), AccessTokenRejected),
         (httpx.Response(500), UpstreamError),
         (httpx.Response(200, json={"name": "no sub"}), UpstreamError),
         (httpx.Response(200, json={"sub": "x" * 256}), UpstreamError),  # would not fit the cookie

@@ -32,7 +32,7 @@ REFRESH_BUDGET_SECONDS = 35
 """The longest a refresh waits for HitKey (``REFRESH_BUDGET_SECONDS`` can only lower it)."""
 
 COMMIT_RETRY_SECONDS = 6.0
-"""How long storing rotated tokens is retried (``store.commit_tokens``)."""
+"""How long storing rotated tokens is retried (``refresh.commit``)."""
 
 AWS_CONNECT_SECONDS = 1
 AWS_READ_SECONDS = 3

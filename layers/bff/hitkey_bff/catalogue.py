@@ -98,8 +98,5 @@ AUTH_ERRORS: dict[str, str] = {
 INTERNAL_CODES: dict[str, str] = {
     "invalid_grant": "HitKey refused a code or refresh token: the callback answers `auth_error=invalid_grant`, "
     "a refresh ends the session (`401 unauthenticated`).",
-    "access_token_rejected": "An upstream refused the access token: refreshed once and retried, "
-    "then `502 upstream_error`.",
-    "upstream_unauthorized": "The API answered 401 twice: its own 401 is passed through.",
 }
 """Codes of error classes the layer raises and handles itself: never an answer's ``error``."""

@@ -24,8 +24,8 @@ from hitkey_bff.secret import ClientSecret
 from hitkey_bff.store import Store
 
 if TYPE_CHECKING:
-    from hitkey_bff.crypto import KeyRing
     from hitkey_bff.hitkey import HitKeyClient
+    from hitkey_bff.vault import KeyRing
 
 T = TypeVar("T")
 
@@ -68,16 +68,14 @@ class Deps:
     @property
     def store(self) -> Store:
         """The session table."""
-        return self._once(
-            "store", lambda: Store(self.aws.dynamodb, self.settings.session_table, sleep=self.clock.sleep)
-        )
+        return self._once("store", lambda: Store(self.aws.dynamodb, self.settings.session_table))
 
     @property
     def keyring(self) -> KeyRing:
         """The data-key cache (imports cryptography)."""
 
         def build() -> KeyRing:
-            from hitkey_bff.crypto import KeyRing
+            from hitkey_bff.vault import KeyRing
 
             return KeyRing(self.aws.kms, self.settings.kms_key_id, clock=self.clock.monotonic)
 

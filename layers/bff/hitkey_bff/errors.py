@@ -7,10 +7,6 @@ A flow raises one of these; :func:`hitkey_bff.route.route` turns it into
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from hitkey_bff.proxy.forward import ProxyResult
 
 
 class BffError(Exception):
@@ -74,17 +70,6 @@ class InvalidGrant(BffError):
 
     status = 401
     code = "invalid_grant"
-
-
-class AccessTokenRejected(BffError):
-    """An upstream refused the access token (its 401): raise it from the ``call`` given to
-    :func:`hitkey_bff.tokens.call_with_fresh_token` to get one refresh and one retry."""
-
-    status = 401
-    code = "access_token_rejected"
-    # True: a second refusal is re-raised unchanged (the caller answers with it, e.g. the
-    # proxy passes the upstream's own 401 through); False: it becomes a 502 UpstreamError.
-    pass_through = False
 
 
 class ServiceUnavailable(BffError):
@@ -153,18 +138,6 @@ class UpstreamResponseTooLarge(UpstreamError):
     """The upstream's body does not fit in a Lambda response (502)."""
 
     code = "upstream_response_too_large"
-
-
-class UpstreamUnauthorized(AccessTokenRejected):
-    """The upstream answered 401. The fresh-token helper refreshes once and retries once; when
-    this escapes the retry, the glue answers with ``result`` (the upstream's own 401)."""
-
-    code = "upstream_unauthorized"
-    pass_through = True
-
-    def __init__(self, result: ProxyResult) -> None:
-        super().__init__("the upstream refused the access token")
-        self.result = result
 
 
 class UnknownSession(BffError):

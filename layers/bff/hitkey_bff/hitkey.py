@@ -18,7 +18,7 @@ import httpx
 from hitkey_bff import __version__, bounded
 from hitkey_bff.budgets import CALL_SECONDS
 from hitkey_bff.cookies import MAX_SUB_BYTES
-from hitkey_bff.errors import AccessTokenRejected, InvalidGrant, UpstreamError, UpstreamTimeout
+from hitkey_bff.errors import InvalidGrant, UpstreamError, UpstreamTimeout
 from hitkey_bff.observability import loggable, logger
 
 TIMEOUT = httpx.Timeout(connect=3.0, read=7.0, write=5.0, pool=2.0)
@@ -168,11 +168,11 @@ class HitKeyClient:
             seconds,
         )
 
-    def userinfo(self, access_token: str) -> dict[str, Any]:
-        """The user's claims; :class:`AccessTokenRejected` when HitKey refuses the token."""
+    def userinfo(self, access_token: str) -> dict[str, Any] | None:
+        """The user's claims; ``None`` when HitKey refuses the token (its 401)."""
         response = self._send("GET", "/oauth/userinfo", headers={"authorization": f"Bearer {access_token}"})
         if response.status_code == 401:
-            raise AccessTokenRejected("HitKey refused the access token")
+            return None
         if response.status_code != 200:
             raise UpstreamError(f"HitKey's userinfo answered {response.status_code}")
         body = _json(response)

@@ -14,7 +14,7 @@ Both take the raw payload-2.0 event or Powertools' ``APIGatewayHttpResolver.curr
 
 :func:`call_with_fresh_token` reads the caller's session (the session cookie is in the event),
 refreshes the access token first if it has expired, and once more if ``call`` raises
-:class:`~hitkey_bff.errors.AccessTokenRejected` - through the same single-flight lease as
+:class:`AccessTokenRejected` - through the same single-flight lease as
 ``/auth/userinfo``, so concurrent requests of one browser never rotate a refresh token twice.
 Its errors are the BFF's typed errors (:func:`error_response` answers them as the BFF does).
 """
@@ -26,9 +26,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from hitkey_bff import sessions, tokens
+from hitkey_bff import refresh, sessions
 from hitkey_bff.deps import Deps
-from hitkey_bff.errors import AccessTokenRejected, BffError, ConfigError, Unauthenticated
+from hitkey_bff.errors import BffError, ConfigError, Unauthenticated, UpstreamError
 from hitkey_bff.http import Request, Response
 from hitkey_bff.http import error_response as _error_response
 from hitkey_bff.observability import logger
@@ -45,6 +45,21 @@ __all__ = [
 
 T = TypeVar("T")
 _lock = threading.Lock()
+
+
+class AccessTokenRejected(BffError):
+    """Raise it from the ``call`` given to :func:`call_with_fresh_token` for your API's 401: the
+    token is refreshed once and the call made once more; refused again, it is a 502."""
+
+    status = 401
+    code = "access_token_rejected"
+
+
+class _Refused:
+    """What an attempt whose ``call`` raised :class:`AccessTokenRejected` returns."""
+
+
+_REFUSED = _Refused()
 _deps: Deps | None = None
 
 
@@ -100,9 +115,13 @@ def default_deps() -> Deps:
         return _deps
 
 
-def call_with_fresh_token(event: object, call: Callable[[str], T], *, deps: Deps | None = None) -> T:
+def call_with_fresh_token(
+    event: object, call: Callable[[str], T], *, refused: Callable[[T], bool] | None = None, deps: Deps | None = None
+) -> T:
     """``call(access_token)`` for the caller of ``event``, the token refreshed first if it has
-    expired and once more if ``call`` raises :class:`AccessTokenRejected` (then retried once).
+    expired and once more if ``call`` raises :class:`AccessTokenRejected` (then retried once; a
+    second refusal is a 502). With ``refused`` (``lambda r: r.status_code == 401``) a refusal is
+    a result instead: the last result is returned, refused or not.
 
     The session is the one the cookie names, and it must be the one the authorizer allowed (the
     same ``sub`` and public id): else :class:`Unauthenticated`, as for a session that ended since.
@@ -113,7 +132,18 @@ def call_with_fresh_token(event: object, call: Callable[[str], T], *, deps: Deps
     session = sessions.load(deps, cookie, activity=False)
     if session is None or session.key.sub != user.sub or session.record.session_id != user.session_id:
         raise sessions.signed_out()
-    _, result = tokens.call_with_fresh_token(deps, session, call)
+    if refused is not None:
+        return refresh.call_with_fresh_token(deps, session, call, refused=refused)[1]
+
+    def attempt(token: str) -> T | _Refused:
+        try:
+            return call(token)
+        except AccessTokenRejected:
+            return _REFUSED
+
+    _, result = refresh.call_with_fresh_token(deps, session, attempt, refused=lambda r: r is _REFUSED)
+    if isinstance(result, _Refused):
+        raise UpstreamError("the upstream refused a freshly refreshed access token")
     return result
 
 
@@ -121,7 +151,15 @@ def hitkey_userinfo(event: object, *, deps: Deps | None = None) -> dict[str, Any
     """HitKey's userinfo for the caller, with their access token (see :func:`call_with_fresh_token`)."""
     current_user(event)  # a route outside the authorizer is a 401 before any setting is read
     deps = deps or default_deps()
-    return call_with_fresh_token(event, deps.hitkey.userinfo, deps=deps)
+    hitkey = deps.hitkey
+
+    def userinfo(token: str) -> dict[str, Any]:
+        claims = hitkey.userinfo(token)
+        if claims is None:
+            raise AccessTokenRejected("HitKey refused the access token")
+        return claims
+
+    return call_with_fresh_token(event, userinfo, deps=deps)
 
 
 def error_response(error: BffError) -> Response:

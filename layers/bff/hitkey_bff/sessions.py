@@ -1,8 +1,9 @@
-"""The session lifecycle - load, require, create, end, end all of a user - and its sealed tokens.
+"""The session lifecycle - load, require, create, end, end all of a user, list.
 
 Nothing here knows HTTP: a session is found from the cookie's value (or a :class:`SessionKey`),
 and a missing one is :class:`~hitkey_bff.errors.Unauthenticated`, which the route wrapper answers
 with a 401 that deletes the cookie. Every ended session is logged and counted with its reason.
+The tokens are sealed and opened by :mod:`hitkey_bff.vault`, refreshed by :mod:`hitkey_bff.refresh`.
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ from hitkey_bff import claims
 from hitkey_bff.cookies import SessionKey, b64url
 from hitkey_bff.errors import Unauthenticated
 from hitkey_bff.observability import logger, metrics
-from hitkey_bff.store import SealedTokens, SessionRecord
+from hitkey_bff.store import SessionRecord
+from hitkey_bff.vault import Sealer
 
 if TYPE_CHECKING:
-    from hitkey_bff.crypto import DataKey
     from hitkey_bff.deps import Deps
     from hitkey_bff.hitkey import TokenSet
 
@@ -116,7 +117,7 @@ def create(
         sub=key.sub,
         session_hash=key.session_hash,
         user=claims.snapshot(user),
-        tokens=seal_tokens(deps, key, tokens, generation=1),
+        tokens=Sealer(deps.keyring, key).seal(tokens, generation=1, now=created),
         created_at=created,
         expires_at=created + deps.settings.session_ttl_seconds,
         version=1,
@@ -222,55 +223,3 @@ def _ended(sub: str, reason: EndReason, count: int) -> None:
             default_dimensions={"reason": reason},
         ):
             pass
-
-
-# --- the session's tokens, sealed ------------------------------------------------------------------
-
-
-def _binding(key: SessionKey, generation: int) -> str:
-    """The AEAD associated data's owner part: the user, the session and the tokens' generation
-    (0: an item written before generations existed)."""
-    owner = f"{key.sub}\x1f{key.session_hash}"
-    return owner if generation == 0 else f"{owner}\x1fgen={generation}"
-
-
-def seal_tokens(
-    deps: Deps,
-    key: SessionKey,
-    tokens: TokenSet,
-    previous_refresh_token: str = "",
-    *,
-    generation: int,
-    data_key: DataKey | None = None,
-) -> SealedTokens:
-    """Encrypt a token response for this session's ``generation`` (zero KMS calls while a data
-    key is cached; ``data_key`` pins the key obtained before HitKey rotated)."""
-    from hitkey_bff.crypto import seal  # cryptography: only for the routes that hold tokens
-
-    refresh_token = tokens.refresh_token or previous_refresh_token
-    fields = {"rt": refresh_token, "at": tokens.access_token}
-    blob, sealed = seal(deps.keyring, key.secret, _binding(key, generation), fields, data_key)
-    return SealedTokens(blob, sealed["rt"], sealed["at"], deps.clock.now() + tokens.expires_in, tokens.scope)
-
-
-def _open(deps: Deps, session: Session, name: str, ciphertext: bytes) -> str:
-    from hitkey_bff.crypto import DecryptionFailed, unseal
-
-    key, record = session
-    try:
-        return unseal(
-            deps.keyring, key.secret, _binding(key, record.generation), record.tokens.data_key, name, ciphertext
-        )
-    except DecryptionFailed:
-        logger.warning("stored token did not decrypt", extra={"security_event": "token_decrypt_failed"})
-        raise signed_out("the session could not be read; sign in again") from None
-
-
-def access_token(deps: Deps, session: Session) -> str:
-    """The session's access token, decrypted."""
-    return _open(deps, session, "at", session.record.tokens.access_token)
-
-
-def refresh_token(deps: Deps, session: Session) -> str:
-    """The session's refresh token, decrypted."""
-    return _open(deps, session, "rt", session.record.tokens.refresh_token)

@@ -10,29 +10,20 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
-from hitkey_bff.budgets import COMMIT_RETRY_SECONDS
+from hitkey_bff.records import Item, LoginState, SessionRecord, session_key, token_attrs
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-Item = dict[str, Any]
+    from hitkey_bff.vault import SealedTokens
 
-_RETRYABLE = {
-    "ProvisionedThroughputExceededException",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "InternalServerError",
-    "ServiceUnavailable",
-    "TransactionConflictException",
-}
+__all__ = ["LoginState", "SessionGone", "SessionRecord", "Store"]
 
 
 class SessionGone(Exception):
@@ -43,130 +34,11 @@ def _conditional_failed(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
-def _s(item: Item, name: str, default: str = "") -> str:
-    return str(item.get(name, {}).get("S", default))
-
-
-def _n(item: Item, name: str, default: int = 0) -> int:
-    raw = item.get(name, {}).get("N")
-    return int(raw) if raw is not None else default
-
-
-def _b(item: Item, name: str) -> bytes:
-    return bytes(item.get(name, {}).get("B", b""))
-
-
-@dataclass(frozen=True, slots=True)
-class LoginState:
-    """What a login left for its callback."""
-
-    verifier: str
-    return_to: str
-    # the session this browser had when the login began (its ``sub`` and sort-key hash), which
-    # the callback ends once the new one is stored; "" for none
-    previous_sub: str = ""
-    previous_session: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class SealedTokens:
-    """Tokens as stored: the data key blob and one ciphertext each."""
-
-    data_key: bytes
-    refresh_token: bytes
-    access_token: bytes
-    access_expires_at: int
-    scope: str
-
-
-@dataclass(frozen=True, slots=True)
-class SessionRecord:
-    """One signed-in browser."""
-
-    sub: str
-    session_hash: str
-    user: dict[str, Any]
-    tokens: SealedTokens
-    created_at: int
-    expires_at: int
-    version: int
-    lease_owner: str = ""
-    lease_until: int = 0
-    # --- sessions users and operators manage (public id, device, idle deadline) ---
-    session_id: str = ""
-    device: str = ""
-    last_seen_at: int = 0
-    idle_expires_at: int = 0
-    # the tokens' generation (in the AEAD associated data, +1 per commit: an old
-    # ciphertext written back does not decrypt), and when a refresh last timed out at HitKey
-    # with an unknown outcome (0: it did not).
-    generation: int = 0
-    refresh_unknown_since: int = 0
-    # When a refresh last committed rotated tokens (0: never since sign-in); the refresh
-    # cooldown after an upstream's 401 reads it (hitkey_bff.tokens).
-    refreshed_at: int = 0
-    # epoch milliseconds of creation and of the last recorded activity: the order in which the
-    # per-user cap ends sessions (seconds tie between sessions opened in one second)
-    created_ms: int = 0
-    last_seen_ms: int = 0
-
-    @classmethod
-    def from_item(cls, item: Item) -> SessionRecord:
-        """Parse a DynamoDB item."""
-        return cls(
-            sub=_s(item, "sub"),
-            session_hash=_s(item, "sk").removeprefix("SESSION#"),
-            user=json.loads(_s(item, "user", "{}")),
-            tokens=SealedTokens(
-                data_key=_b(item, "dk"),
-                refresh_token=_b(item, "rt"),
-                access_token=_b(item, "at"),
-                access_expires_at=_n(item, "at_exp"),
-                scope=_s(item, "scope"),
-            ),
-            created_at=_n(item, "created_at"),
-            expires_at=_n(item, "expires_at"),
-            version=_n(item, "version"),
-            lease_owner=_s(item, "lease_owner"),
-            lease_until=_n(item, "lease_until"),
-            session_id=_s(item, "sid"),
-            device=_s(item, "device"),
-            last_seen_at=_n(item, "last_seen_at") or _n(item, "created_at"),
-            idle_expires_at=_n(item, "idle_exp"),
-            generation=_n(item, "gen"),
-            refresh_unknown_since=_n(item, "refresh_unknown_since"),
-            refreshed_at=_n(item, "refreshed_at"),
-            created_ms=_n(item, "created_ms") or _n(item, "created_at") * 1000,
-            last_seen_ms=max(_n(item, "seen_ms"), (_n(item, "last_seen_at") or _n(item, "created_at")) * 1000),
-        )
-
-
-def _session_key(sub: str, session_hash: str) -> Item:
-    return {"pk": {"S": f"USER#{sub}"}, "sk": {"S": f"SESSION#{session_hash}"}}
-
-
-def _token_attrs(tokens: SealedTokens) -> Item:
-    return {
-        ":dk": {"B": tokens.data_key},
-        ":rt": {"B": tokens.refresh_token},
-        ":at": {"B": tokens.access_token},
-        ":at_exp": {"N": str(tokens.access_expires_at)},
-        ":scope": {"S": tokens.scope},
-    }
-
-
 class Store:
     """The table, through a low-level DynamoDB client (cheaper to import than the resource API)."""
 
-    def __init__(
-        self,
-        client: Callable[[], DynamoDBClient],
-        table: str,
-        *,
-        sleep: Callable[[float], None] = time.sleep,
-        base_delay: float = 0.1,
-    ):
-        self._client, self._table, self._sleep, self._base_delay = client, table, sleep, base_delay
+    def __init__(self, client: Callable[[], DynamoDBClient], table: str):
+        self._client, self._table = client, table
 
     # --- login states -------------------------------------------------------------------------
     def put_login_state(self, state_hash: str, binding_hash: str, state: LoginState, expires_at: int) -> None:
@@ -204,40 +76,14 @@ class Store:
                 return None
             raise
         item = out.get("Attributes", {})
-        return LoginState(
-            verifier=_s(item, "verifier"),
-            return_to=_s(item, "return_to", "/"),
-            previous_sub=_s(item, "prev_sub"),
-            previous_session=_s(item, "prev_session"),
-        )
+        return LoginState.from_item(item)
 
     # --- sessions -----------------------------------------------------------------------------
     def put_session(self, record: SessionRecord) -> None:
         """Write a brand-new session."""
-        t = record.tokens
         self._client().put_item(
             TableName=self._table,
-            Item={
-                **_session_key(record.sub, record.session_hash),
-                "sub": {"S": record.sub},
-                "user": {"S": json.dumps(record.user, separators=(",", ":"))},
-                "dk": {"B": t.data_key},
-                "rt": {"B": t.refresh_token},
-                "at": {"B": t.access_token},
-                "at_exp": {"N": str(t.access_expires_at)},
-                "scope": {"S": t.scope},
-                "created_at": {"N": str(record.created_at)},
-                "expires_at": {"N": str(record.expires_at)},
-                "ttl": {"N": str(record.expires_at)},
-                "version": {"N": str(record.version)},
-                "sid": {"S": record.session_id},
-                "device": {"S": record.device},
-                "last_seen_at": {"N": str(record.last_seen_at or record.created_at)},
-                "idle_exp": {"N": str(record.idle_expires_at)},
-                "gen": {"N": str(record.generation)},
-                "created_ms": {"N": str(record.created_ms or record.created_at * 1000)},
-                "seen_ms": {"N": str(record.last_seen_ms or record.created_ms or record.created_at * 1000)},
-            },
+            Item=record.to_item(),
             ConditionExpression="attribute_not_exists(pk)",
         )
 
@@ -248,7 +94,7 @@ class Store:
         sign-out could show the browser the opposite state (it costs 1 read unit instead of 0.5).
         """
         out = self._client().get_item(
-            TableName=self._table, Key=_session_key(sub, session_hash), ConsistentRead=consistent
+            TableName=self._table, Key=session_key(sub, session_hash), ConsistentRead=consistent
         )
         item = out.get("Item")
         if not item:
@@ -262,7 +108,7 @@ class Store:
         try:
             self._client().update_item(
                 TableName=self._table,
-                Key=_session_key(record.sub, record.session_hash),
+                Key=session_key(record.sub, record.session_hash),
                 UpdateExpression="SET lease_owner = :o, lease_until = :u",
                 ConditionExpression=(
                     "attribute_exists(pk) AND #ver = :v AND (attribute_not_exists(lease_until) OR lease_until < :now)"
@@ -287,61 +133,44 @@ class Store:
         return True, None
 
     def commit_tokens(
-        self,
-        record: SessionRecord,
-        owner: str,
-        tokens: SealedTokens,
-        *,
-        refreshed_at: int | None = None,
-        attempts: int = 5,
-        budget: float = COMMIT_RETRY_SECONDS,
+        self, record: SessionRecord, owner: str, tokens: SealedTokens, *, refreshed_at: int | None = None
     ) -> SessionRecord:
         """Store rotated tokens under our lease (version + 1, ``refreshed_at`` - now by default -,
-        lease released); :class:`SessionGone` if the session was deleted meanwhile.
-
-        The refresh token HitKey just rotated exists nowhere else, so transient failures are
-        retried (beyond botocore's own retries) for up to ``budget`` seconds - bounded so that
-        the whole request stays inside the Lambda's timeout.
-        """
-        deadline = time.monotonic() + budget
-        stamp = int(time.time()) if refreshed_at is None else refreshed_at
-        for attempt in range(attempts):
-            try:
-                out = self._client().update_item(
-                    TableName=self._table,
-                    Key=_session_key(record.sub, record.session_hash),
-                    UpdateExpression=(
-                        "SET dk = :dk, rt = :rt, #at = :at, at_exp = :at_exp, #scope = :scope, "
-                        "#ver = #ver + :one, gen = :gen, refreshed_at = :now "
-                        "REMOVE lease_owner, lease_until, refresh_unknown_since"
-                    ),
-                    ConditionExpression="#ver = :v AND lease_owner = :o",
-                    ExpressionAttributeNames={"#at": "at", "#scope": "scope", "#ver": "version"},
-                    ExpressionAttributeValues={
-                        **_token_attrs(tokens),
-                        ":one": {"N": "1"},
-                        ":gen": {"N": str(record.generation + 1)},
-                        ":now": {"N": str(stamp)},
-                        ":v": {"N": str(record.version)},
-                        ":o": {"S": owner},
-                    },
-                    ReturnValues="ALL_NEW",
-                )
-                return SessionRecord.from_item(out["Attributes"])
-            except ClientError as exc:
-                if _conditional_failed(exc):  # a retry of a write that did land (its answer lost)?
-                    landed = self.get_session(record.sub, record.session_hash, 0)
-                    if landed is None:
-                        raise SessionGone from None
-                    if landed.version == record.version + 1 and landed.tokens.refresh_token == tokens.refresh_token:
-                        return landed
-                    raise
-                code = exc.response.get("Error", {}).get("Code", "")
-                delay = self._base_delay * 2**attempt
-                if code not in _RETRYABLE or attempt == attempts - 1 or time.monotonic() + delay > deadline:
-                    raise
-                self._sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
+        lease released):
+        one conditional write. :class:`SessionGone` if the session was deleted meanwhile; a
+        conditional failure whose write did land (a retry after a lost answer) returns the stored
+        session; any other failure is raised for the caller to retry (``hitkey_bff.refresh``)."""
+        try:
+            out = self._client().update_item(
+                TableName=self._table,
+                Key=session_key(record.sub, record.session_hash),
+                UpdateExpression=(
+                    "SET dk = :dk, rt = :rt, #at = :at, at_exp = :at_exp, #scope = :scope, "
+                    "#ver = #ver + :one, gen = :gen, refreshed_at = :now "
+                    "REMOVE lease_owner, lease_until, refresh_unknown_since"
+                ),
+                ConditionExpression="#ver = :v AND lease_owner = :o",
+                ExpressionAttributeNames={"#at": "at", "#scope": "scope", "#ver": "version"},
+                ExpressionAttributeValues={
+                    **token_attrs(tokens),
+                    ":one": {"N": "1"},
+                    ":gen": {"N": str(record.generation + 1)},
+                    ":now": {"N": str(int(time.time()) if refreshed_at is None else refreshed_at)},
+                    ":v": {"N": str(record.version)},
+                    ":o": {"S": owner},
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise
+            landed = self.get_session(record.sub, record.session_hash, 0)
+            if landed is None:
+                raise SessionGone from None
+            if landed.version == record.version + 1 and landed.tokens.refresh_token == tokens.refresh_token:
+                return landed
+            raise
+        return SessionRecord.from_item(out["Attributes"])
 
     def mark_refresh_unknown(self, record: SessionRecord, owner: str, now: int) -> None:
         """Remember that a refresh under our lease timed out at HitKey (it may have rotated) and
@@ -349,7 +178,7 @@ class Store:
         try:
             self._client().update_item(
                 TableName=self._table,
-                Key=_session_key(record.sub, record.session_hash),
+                Key=session_key(record.sub, record.session_hash),
                 UpdateExpression="SET refresh_unknown_since = :now REMOVE lease_owner, lease_until",
                 ConditionExpression="#ver = :v AND lease_owner = :o",
                 ExpressionAttributeNames={"#ver": "version"},
@@ -368,7 +197,7 @@ class Store:
         try:
             self._client().update_item(
                 TableName=self._table,
-                Key=_session_key(record.sub, record.session_hash),
+                Key=session_key(record.sub, record.session_hash),
                 UpdateExpression="REMOVE lease_owner, lease_until",
                 ConditionExpression="lease_owner = :o",
                 ExpressionAttributeValues={":o": {"S": owner}},
@@ -380,14 +209,14 @@ class Store:
     def delete_session(self, sub: str, session_hash: str) -> bool:
         """Delete one session; idempotent. ``True`` if it existed."""
         out = self._client().delete_item(
-            TableName=self._table, Key=_session_key(sub, session_hash), ReturnValues="ALL_OLD"
+            TableName=self._table, Key=session_key(sub, session_hash), ReturnValues="ALL_OLD"
         )
         return bool(out.get("Attributes"))
 
     # --- last seen, listing a user's sessions --------------------------------------------------
     def read_session(self, sub: str, session_hash: str) -> SessionRecord | None:
         """The stored session whatever its deadlines (the caller enforces them), or ``None``."""
-        out = self._client().get_item(TableName=self._table, Key=_session_key(sub, session_hash), ConsistentRead=True)
+        out = self._client().get_item(TableName=self._table, Key=session_key(sub, session_hash), ConsistentRead=True)
         item = out.get("Item")
         return SessionRecord.from_item(item) if item else None
 
@@ -401,7 +230,7 @@ class Store:
         try:
             self._client().update_item(
                 TableName=self._table,
-                Key=_session_key(record.sub, record.session_hash),
+                Key=session_key(record.sub, record.session_hash),
                 UpdateExpression="SET last_seen_at = :now, seen_ms = :ms, idle_exp = :ie, #ttl = :ttl",
                 ConditionExpression=(
                     "attribute_exists(pk) AND (attribute_not_exists(last_seen_at) OR last_seen_at < :stale)"

@@ -4,8 +4,7 @@
 and returns a :class:`ProxyResult`, which :meth:`ProxyResult.to_response` turns into API
 Gateway's answer. The route glue is :mod:`hitkey_bff.routes.api` (CSRF and the session first,
 then :func:`~hitkey_bff.proxy.paths.prepare`, then :func:`forward` inside
-``call_with_fresh_token``; a second 401 is :class:`UpstreamUnauthorized`, re-raised unchanged,
-whose ``result`` is the answer).
+``call_with_fresh_token``, whose ``refused`` is a 401 result; the last result is the answer).
 """
 
 from __future__ import annotations
@@ -27,7 +26,6 @@ from hitkey_bff.errors import (
     UpstreamError,
     UpstreamResponseTooLarge,
     UpstreamTimeout,
-    UpstreamUnauthorized,
     UpstreamUnreachable,
 )
 from hitkey_bff.http import Response
@@ -207,9 +205,8 @@ def forward(
 ) -> ProxyResult:
     """One call to the upstream, finished by ``min(now + upstream.timeout, deadline)``.
 
-    Raises :class:`UpstreamUnauthorized` (carrying the shaped 401) when the upstream answers 401,
-    :class:`UpstreamTimeout` (504), :class:`UpstreamUnreachable` or
-    :class:`UpstreamResponseTooLarge` (502). Any other status, 5xx included, is a result.
+    Raises :class:`UpstreamTimeout` (504), :class:`UpstreamUnreachable` or
+    :class:`UpstreamResponseTooLarge` (502). Any status, 401 and 5xx included, is a result.
     The request's body is bytes already, so a retry sends exactly the same request; its method
     was checked against the upstream's ``methods`` (:func:`~hitkey_bff.proxy.paths.check`)."""
     started = time.monotonic()
@@ -231,6 +228,4 @@ def forward(
         raise
     result = ProxyResult(response.status_code, inbound_headers(response, url, upstream), body)
     _record(upstream, request.method, response.status_code, started, "answered")
-    if response.status_code == 401:
-        raise UpstreamUnauthorized(result)
     return result

@@ -25,15 +25,15 @@ from collections.abc import Mapping
 from functools import lru_cache
 
 from hitkey_bff.deps import Deps
-from hitkey_bff.errors import ConfigError, UpstreamUnauthorized
+from hitkey_bff.errors import ConfigError
 from hitkey_bff.http import Request, Response
 from hitkey_bff.observability import logger
 from hitkey_bff.proxy.forward import ProxyResult, client_for, deadline_from, forward
 from hitkey_bff.proxy.paths import prepare
 from hitkey_bff.proxy.upstreams import Upstream, parse_upstreams
+from hitkey_bff.refresh import call_with_fresh_token
 from hitkey_bff.route import route
 from hitkey_bff.sessions import Session
-from hitkey_bff.tokens import call_with_fresh_token
 
 ENV = "API_UPSTREAMS"
 
@@ -61,11 +61,12 @@ def api(request: Request, deps: Deps, session: Session) -> Response:
     def call(token: str) -> ProxyResult:
         return forward(client, upstream, proxied, url, token, deadline=deadline)
 
-    try:
-        _, result = call_with_fresh_token(deps, session, call)
-    except UpstreamUnauthorized as refused:  # the second 401: the upstream's answer, passed through
-        result = refused.result
-    return result.to_response()
+    _, result = call_with_fresh_token(deps, session, call, refused=_refused)
+    return result.to_response()  # a second 401 too: the upstream's own answer, passed through
+
+
+def _refused(result: ProxyResult) -> bool:
+    return result.status == 401
 
 
 handler = route(api, session="required")

@@ -24,7 +24,6 @@ from hitkey_bff.cookies import SessionKey, digest, expired_cookie, session_cooki
 from hitkey_bff.deps import Deps
 from hitkey_bff.devices import describe
 from hitkey_bff.errors import (
-    AccessTokenRejected,
     BffError,
     ConfigError,
     InvalidGrant,
@@ -73,7 +72,7 @@ def _callback(request: Request, deps: Deps) -> Response:
         user = deps.hitkey.userinfo(tokens.access_token)
     except InvalidGrant:
         return _auth_error(deps, "invalid_grant")
-    except AccessTokenRejected:
+    if user is None:  # HitKey refused the access token it has just issued
         return _auth_error(deps, "upstream_error")
     key = SessionKey.new(user["sub"])
     # this browser's old session (relogin): as recorded by the login, which the Strict cookie

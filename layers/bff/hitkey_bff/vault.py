@@ -1,4 +1,4 @@
-"""Envelope encryption of stored tokens with a split key.
+"""The session's tokens, sealed: envelope encryption with a split key.
 
 Each token is sealed with AES-256-GCM under a key derived (HKDF-SHA256) from two halves:
 
@@ -10,6 +10,10 @@ ciphertext to its user, session and field, so a ciphertext pasted into another i
 
 Data keys are cached in the warm process, bounded by age and use, so the steady-state hot path
 makes no KMS call (KMS costs more per call than everything else on the path together).
+
+A :class:`Sealer` takes its data key when it is made: a refresh makes one before HitKey rotates,
+so nothing that can fail (KMS) stands between HitKey's answer and storing it. ``cryptography`` is
+imported at the first seal or open only (the session function never imports it).
 """
 
 from __future__ import annotations
@@ -20,15 +24,17 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from hitkey_bff.errors import Unauthenticated
+from hitkey_bff.observability import logger
 
 if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
     from mypy_boto3_kms import KMSClient
+
+    from hitkey_bff.cookies import SessionKey
+    from hitkey_bff.hitkey import TokenSet
 
 ENCRYPTION_CONTEXT = {"purpose": "hitkey-bff/session-tokens"}
 NONCE_BYTES = 12
@@ -37,6 +43,17 @@ _INFO = b"hitkey-bff/v1/token-key"
 
 class DecryptionFailed(Exception):
     """A ciphertext did not open: wrong cookie secret, wrong item, or tampered."""
+
+
+@dataclass(frozen=True, slots=True)
+class SealedTokens:
+    """Tokens as stored: the data key blob and one ciphertext each."""
+
+    data_key: bytes
+    refresh_token: bytes
+    access_token: bytes
+    access_expires_at: int
+    scope: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +135,10 @@ class KeyRing:
 
 
 def _token_key(data_key: bytes, session_secret: bytes) -> AESGCM:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=session_secret, info=_INFO)
     return AESGCM(hkdf.derive(data_key))
 
@@ -145,9 +166,75 @@ def seal(
 
 def unseal(keys: KeyRing, session_secret: bytes, binding: str, blob: bytes, name: str, ciphertext: bytes) -> str:
     """Decrypt one field sealed by :func:`seal`; raises :class:`DecryptionFailed`."""
+    from cryptography.exceptions import InvalidTag
+
     aead = _token_key(keys.for_opening(blob), session_secret)
     try:
         plain = aead.decrypt(ciphertext[:NONCE_BYTES], ciphertext[NONCE_BYTES:], _aad(binding, name))
     except (InvalidTag, ValueError):
         raise DecryptionFailed(f"{name} did not decrypt") from None
     return plain.decode()
+
+
+# --- one session's tokens ---------------------------------------------------------------------
+
+
+class _Record(Protocol):
+    """What opening needs of a stored session (``hitkey_bff.store.SessionRecord``)."""
+
+    @property
+    def generation(self) -> int: ...
+    @property
+    def tokens(self) -> SealedTokens: ...
+
+
+class _Holder(Protocol):
+    """What opening needs of the dependencies (``hitkey_bff.deps.Deps``)."""
+
+    @property
+    def keyring(self) -> KeyRing: ...
+
+
+def _binding(key: SessionKey, generation: int) -> str:
+    """The AEAD associated data's owner part: the user, the session and the tokens' generation
+    (0: an item written before generations existed)."""
+    owner = f"{key.sub}\x1f{key.session_hash}"
+    return owner if generation == 0 else f"{owner}\x1fgen={generation}"
+
+
+class Sealer:
+    """Seals token responses for one session with the data key current when it was made (zero
+    KMS calls while a data key is cached; none at all once made)."""
+
+    def __init__(self, keys: KeyRing, key: SessionKey) -> None:
+        self._key, self._data_key = key, keys.for_sealing()
+        self._keys = keys
+
+    def seal(self, tokens: TokenSet, *, generation: int, now: int, previous_refresh_token: str = "") -> SealedTokens:
+        """Encrypt a token response for the session's ``generation``; a response without a
+        refresh token keeps ``previous_refresh_token``. The access token expires ``now`` +
+        ``expires_in``."""
+        fields = {"rt": tokens.refresh_token or previous_refresh_token, "at": tokens.access_token}
+        blob, sealed = seal(self._keys, self._key.secret, _binding(self._key, generation), fields, self._data_key)
+        return SealedTokens(blob, sealed["rt"], sealed["at"], now + tokens.expires_in, tokens.scope)
+
+
+def _open(deps: _Holder, session: tuple[SessionKey, _Record], name: str, ciphertext: bytes) -> str:
+    key, record = session
+    try:
+        return unseal(
+            deps.keyring, key.secret, _binding(key, record.generation), record.tokens.data_key, name, ciphertext
+        )
+    except DecryptionFailed:
+        logger.warning("stored token did not decrypt", extra={"security_event": "token_decrypt_failed"})
+        raise Unauthenticated("the session could not be read; sign in again") from None
+
+
+def access_token(deps: _Holder, session: tuple[SessionKey, _Record]) -> str:
+    """The session's access token, decrypted (a 401 that ends the cookie if it does not open)."""
+    return _open(deps, session, "at", session[1].tokens.access_token)
+
+
+def refresh_token(deps: _Holder, session: tuple[SessionKey, _Record]) -> str:
+    """The session's refresh token, decrypted (a 401 that ends the cookie if it does not open)."""
+    return _open(deps, session, "rt", session[1].tokens.refresh_token)
