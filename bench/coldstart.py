@@ -72,7 +72,8 @@ from local.template import functions as template_functions
 BASELINE = "boto3 + DynamoDB client"
 BASELINE_CALL = "boto3 + DynamoDB client + 1 GetItem"
 BOTOCORE = "botocore only + DynamoDB client"
-REFERENCES = (BASELINE, BASELINE_CALL, BOTOCORE)
+BOTOCORE_LAYER = "botocore only + DynamoDB client, the layer's models"
+REFERENCES = (BASELINE, BASELINE_CALL, BOTOCORE, BOTOCORE_LAYER)
 
 ALONE = {
     "boto3": "boto3",
@@ -132,6 +133,14 @@ elif mode.startswith("import:"):
 elif mode == "botocore":
     import botocore.session
     client = botocore.session.get_session().create_client("dynamodb")
+    c1, t1 = time.process_time(), time.perf_counter()
+    status = 200
+elif mode == "botocore-layer":
+    import botocore.session
+    from hitkey_bff.aws import data_loader
+    session = botocore.session.get_session()
+    session.register_component("data_loader", data_loader())
+    client = session.create_client("dynamodb")
     c1, t1 = time.process_time(), time.perf_counter()
     status = 200
 else:
@@ -312,6 +321,8 @@ def run_child(variant: str, url: str, seeded: Seeded, *, importtime: bool = Fals
         mode, function_dir, event = "function", FUNCTIONS_DIR / function_of(variant), seeded.event(variant)
     elif variant == BOTOCORE:
         mode, function_dir, event = "botocore", ROOT, None
+    elif variant == BOTOCORE_LAYER:
+        mode, function_dir, event = "botocore-layer", ROOT, None
     elif variant in ALONE:
         mode, function_dir, event = "import:" + ALONE[variant], ROOT, None
     else:
