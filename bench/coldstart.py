@@ -492,7 +492,8 @@ def print_report(result: ColdStarts, reps: int) -> None:
         runs = result.runs[variant]
         rows.append(
             [
-                variant if variant in REFERENCES else f"{variant} ({function_of(variant)} function)",
+                variant,
+                "" if variant in REFERENCES else function_of(variant),
                 ms(result.med(variant, "import_s")),
                 ms(result.med(variant, "event_s")),
                 ms(result.med(variant, "total_s")),
@@ -504,6 +505,7 @@ def print_report(result: ColdStarts, reps: int) -> None:
         )
     headers = [
         "process (route)",
+        "function",
         "import",
         "first event",
         "total",
@@ -512,7 +514,7 @@ def print_report(result: ColdStarts, reps: int) -> None:
         "max RSS MB",
         "+ compile if the layer ships no .pyc",
     ]
-    print(table(headers, rows, right=(1, 2, 3, 4, 5, 6)))
+    print(table(headers, rows, right=(2, 3, 4, 5, 6, 7)))
     verdicts = ", ".join(
         f"{f} {result.ratio(f):.2f}x ({'met' if result.ratio(f) <= 1.5 else 'not met'})"
         for f in ("session", "userinfo")
