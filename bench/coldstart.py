@@ -8,6 +8,13 @@ it (``functions/<name>``) and ``layers/bff`` on ``sys.path`` (as Lambda does wit
 floor any Python BFF on Lambda pays: a fresh interpreter that imports boto3 and creates one
 DynamoDB client. Runs are interleaved (a shuffled order per repetition) and the medians reported.
 
+The measured process sees the packages a Lambda environment has and no others: it runs without
+this virtualenv's ``site-packages`` (``python -S``) and imports from a folder that links only the
+layer's ``requirements.txt`` distributions and the runtime's boto3/botocore (:func:`lambda_site`).
+A development virtualenv has more (pytest, Playwright, ...), and some are imported when present:
+httpcore imports ``trio`` and httpx its command line's ``click`` and ``pygments``, costing 60-80 ms
+of CPU at the first HTTP client that Lambda never pays.
+
 No stubbing code runs in the measured process: AWS (``AWS_ENDPOINT_URL``) and HitKey
 (``HITKEY_API_URL``) point at a small HTTP server in this (parent) process that answers from
 memory (:class:`bench.common.FakeAws`, :func:`bench.common.hitkey_answer`); its cost per call
@@ -65,7 +72,8 @@ from local.template import functions as template_functions
 BASELINE = "boto3 + DynamoDB client"
 BASELINE_CALL = "boto3 + DynamoDB client + 1 GetItem"
 BOTOCORE = "botocore only + DynamoDB client"
-REFERENCES = (BASELINE, BASELINE_CALL, BOTOCORE)
+BOTOCORE_LAYER = "botocore only + DynamoDB client, the layer's models"
+REFERENCES = (BASELINE, BASELINE_CALL, BOTOCORE, BOTOCORE_LAYER)
 
 ALONE = {
     "boto3": "boto3",
@@ -85,6 +93,9 @@ IMPORTTIME_RUNS = 3
 
 RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six"})
 """Top-level packages the python3.12 Lambda runtime ships (precompiled); the layer vendors the rest."""
+RUNTIME_DISTRIBUTIONS = ("boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "urllib3", "six")
+"""The distributions of :data:`RUNTIME_PROVIDED`."""
+REQUIREMENTS = LAYER_DIR / "requirements.txt"
 
 # The measured process. Everything it needs before the clock is imported first, also by the reference.
 CHILD = r"""
@@ -124,6 +135,14 @@ elif mode == "botocore":
     client = botocore.session.get_session().create_client("dynamodb")
     c1, t1 = time.process_time(), time.perf_counter()
     status = 200
+elif mode == "botocore-layer":
+    import botocore.session
+    from hitkey_bff.aws import data_loader
+    session = botocore.session.get_session()
+    session.register_component("data_loader", data_loader())
+    client = session.create_client("dynamodb")
+    c1, t1 = time.process_time(), time.perf_counter()
+    status = 200
 else:
     import boto3
     client = boto3.client("dynamodb")
@@ -142,7 +161,7 @@ compile_s, compiled = 0.0, 0
 for name, module in list(sys.modules.items()):
     path = getattr(module, "__file__", None) or ""
     top = name.split(".", 1)[0]
-    vendored = "site-packages" in path or path.startswith(layer_dir)
+    vendored = "site-packages" in os.path.realpath(path) or path.startswith(layer_dir)
     if path.endswith(".py") and vendored and top not in runtime_provided:
         with open(path, "rb") as f:
             source = f.read()
@@ -247,6 +266,35 @@ def _specs() -> dict[str, FunctionSpec]:
     return {spec.code_uri.name: spec for spec in template_functions(http_only=True)}
 
 
+@cache
+def lambda_site() -> Path:
+    """A folder of links to this environment's installed copies of the layer's requirements and
+    the runtime's boto3/botocore - what ``sys.path`` offers a Lambda function, and nothing else."""
+    import atexit
+    import shutil
+    import tempfile
+    from importlib.metadata import distribution
+
+    names = [*re.findall(r"^([A-Za-z0-9._-]+)==", REQUIREMENTS.read_text(), re.MULTILINE), *RUNTIME_DISTRIBUTIONS]
+    site = Path(tempfile.mkdtemp(prefix="hitkey-bff-lambda-site-"))
+    atexit.register(shutil.rmtree, site, ignore_errors=True)
+    for name in names:
+        dist = distribution(name)
+        for top in {Path(str(f)).parts[0] for f in dist.files or ()}:
+            if top.endswith((".dist-info", ".pth")) or top in ("..", "bin", "__pycache__"):
+                continue
+            source = Path(str(dist.locate_file(top)))
+            if source.exists() and not (site / top).exists():
+                (site / top).symlink_to(source)
+    return site
+
+
+def python_command() -> list[str]:
+    """How a measured process starts: this interpreter without its ``site-packages`` (``-S``);
+    :func:`child_env` puts :func:`lambda_site` on its ``PYTHONPATH``."""
+    return [sys.executable, "-S"]
+
+
 def child_env(url: str, function: str, event: dict[str, Any] | None) -> dict[str, str]:
     """A Lambda-like environment for the measured process: the function's timeout and memory are
     template.yaml's (a reference variant gets the first function's)."""
@@ -262,6 +310,7 @@ def child_env(url: str, function: str, event: dict[str, Any] | None) -> dict[str
         BENCH_EVENT=json.dumps(event or {}),
         API_UPSTREAMS=json.dumps({"bench": f"{url}/oauth"}),  # the api function's upstream: the stub
         BENCH_RUNTIME_PROVIDED=json.dumps(sorted(RUNTIME_PROVIDED)),
+        PYTHONPATH=str(lambda_site()),
     )
     return env
 
@@ -272,12 +321,14 @@ def run_child(variant: str, url: str, seeded: Seeded, *, importtime: bool = Fals
         mode, function_dir, event = "function", FUNCTIONS_DIR / function_of(variant), seeded.event(variant)
     elif variant == BOTOCORE:
         mode, function_dir, event = "botocore", ROOT, None
+    elif variant == BOTOCORE_LAYER:
+        mode, function_dir, event = "botocore-layer", ROOT, None
     elif variant in ALONE:
         mode, function_dir, event = "import:" + ALONE[variant], ROOT, None
     else:
         mode, function_dir, event = ("baseline+call" if variant == BASELINE_CALL else "baseline"), ROOT, None
     flags = ["-X", "importtime"] if importtime else []
-    command = [sys.executable, *flags, "-c", CHILD, mode, str(function_dir), str(layer), PHASE_MARK]
+    command = [*python_command(), *flags, "-c", CHILD, mode, str(function_dir), str(layer), PHASE_MARK]
     done = subprocess.run(
         command, env=child_env(url, variant, event), capture_output=True, text=True, timeout=120, cwd=ROOT
     )
@@ -441,7 +492,8 @@ def print_report(result: ColdStarts, reps: int) -> None:
         runs = result.runs[variant]
         rows.append(
             [
-                variant if variant in REFERENCES else f"{variant} ({function_of(variant)} function)",
+                variant,
+                "" if variant in REFERENCES else function_of(variant),
                 ms(result.med(variant, "import_s")),
                 ms(result.med(variant, "event_s")),
                 ms(result.med(variant, "total_s")),
@@ -453,6 +505,7 @@ def print_report(result: ColdStarts, reps: int) -> None:
         )
     headers = [
         "process (route)",
+        "function",
         "import",
         "first event",
         "total",
@@ -461,7 +514,7 @@ def print_report(result: ColdStarts, reps: int) -> None:
         "max RSS MB",
         "+ compile if the layer ships no .pyc",
     ]
-    print(table(headers, rows, right=(1, 2, 3, 4, 5, 6)))
+    print(table(headers, rows, right=(2, 3, 4, 5, 6, 7)))
     verdicts = ", ".join(
         f"{f} {result.ratio(f):.2f}x ({'met' if result.ratio(f) <= 1.5 else 'not met'})"
         for f in ("session", "userinfo")

@@ -7,7 +7,8 @@ session -> login -> callback -> session -> userinfo -> api -> refresh -> session
 Each function is a ``python`` process started when the journey first reaches one of its routes
 (a cold start: ``import app`` and that event) and kept for the rest of the journey (warm), as
 Lambda keeps an environment. The processes put the function's folder and ``layers/bff`` on
-``sys.path``, as :mod:`bench.coldstart`'s do, and AWS and HitKey are its stub server in this
+``sys.path`` and see only the packages a Lambda environment has, as :mod:`bench.coldstart`'s do
+(:func:`bench.coldstart.lambda_site`), and AWS and HitKey are its stub server in this
 (parent) process: no stubbing code runs in a measured process. The parent is the browser (it
 keeps the cookies the answers set and follows the login's redirect to the callback).
 
@@ -27,7 +28,6 @@ import argparse
 import json
 import os
 import subprocess
-import sys
 import tempfile
 from collections import defaultdict
 from collections.abc import Iterator
@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from bench.coldstart import child_env, run_child, stub_server
+from bench.coldstart import child_env, python_command, run_child, stub_server
 from bench.common import (
     APP_ORIGIN,
     FUNCTIONS_DIR,
@@ -143,7 +143,7 @@ class Function:
     def __init__(self, folder: Path, url: str) -> None:
         self.folder = folder
         env = child_env(url, folder.name, None)
-        command = [sys.executable, "-c", SERVER, str(folder), str(LAYER_DIR)]
+        command = [*python_command(), "-c", SERVER, str(folder), str(LAYER_DIR)]
         self.process = subprocess.Popen(
             command,
             env=env,
@@ -233,7 +233,12 @@ def floor(kind: str, url: str) -> float:
     """CPU seconds of one fresh floor process (``kind``: "ddb" or "http")."""
     env = child_env(url, "floor", None)
     done = subprocess.run(
-        [sys.executable, "-c", FLOOR_CHILD, kind, url], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120
+        [*python_command(), "-c", FLOOR_CHILD, kind, url],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     lines = [ln for ln in done.stdout.splitlines() if ln.startswith(RESULT)]
     if done.returncode != 0 or not lines:

@@ -97,7 +97,10 @@ def test_layer_contains(packaged: Packaged, path: str) -> None:
 
 
 def test_layer_has_this_checkouts_hitkey_bff(packaged: Packaged) -> None:
-    sources = {p.relative_to(LAYER_SOURCE).as_posix(): p for p in LAYER_SOURCE.rglob("*.py")}
+    # the modules and the botocore models the clients read (hitkey_bff/botocore_data)
+    sources = {
+        p.relative_to(LAYER_SOURCE).as_posix(): p for p in LAYER_SOURCE.rglob("*") if p.suffix in (".py", ".json")
+    }
     zipped = {
         n.removeprefix("python/hitkey_bff/")
         for n in packaged.names
