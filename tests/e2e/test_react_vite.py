@@ -18,9 +18,6 @@ import os
 import re
 import shutil
 import subprocess
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +27,8 @@ import pytest
 
 from local.console import free_port
 from local.emulator import SEEDED_USERS
-from tests.e2e.conftest import ROOT, TIMEOUT_MS, hitkey_of, make_run, stop, unavailable
+from tests.e2e.conftest import ROOT, TIMEOUT_MS, hitkey_of, make_run, stop
+from tests.e2e.devserver import npm_ci, wait_http
 
 try:
     from playwright.sync_api import expect
@@ -43,10 +41,6 @@ EXAMPLE = ROOT / "examples" / "react-vite"
 SESSION = "__Host-Http-hitkey-session"
 ADA = SEEDED_USERS[0]
 DEEP_LINK = "/settings/profile?tab=security&view=full#sessions"
-HOW_TO_INSTALL_NODE = "run `make node` (Node.js with npm from PyPI into .venv-node), or install Node.js 20.19+ with npm"
-PROJECT_NODE = ROOT / ".venv-node" / "bin"  # `make node`'s, found first as make itself does
-if (PROJECT_NODE / "node").exists() and str(PROJECT_NODE) not in os.environ.get("PATH", "").split(os.pathsep):
-    os.environ["PATH"] = f"{PROJECT_NODE}{os.pathsep}{os.environ.get('PATH', '')}"
 FETCH = """async (path) => {
   const res = await fetch(path, {credentials: "include", headers: {"X-CSRF": "1"}, cache: "no-store"});
   return {status: res.status, body: await res.json()};
@@ -60,51 +54,10 @@ class App:
     hitkey: str  # the emulator, http://127.0.0.1:Q
 
 
-def _npm_ci(shots: Path) -> None:
-    """``npm ci`` unless node_modules is already what package-lock.json says."""
-    npm = shutil.which("npm")
-    if shutil.which("node") is None or npm is None:
-        unavailable("Node.js and npm", HOW_TO_INSTALL_NODE)
-    installed = EXAMPLE / "node_modules" / ".package-lock.json"
-    lock = EXAMPLE / "package-lock.json"
-    if installed.is_file() and installed.stat().st_mtime >= lock.stat().st_mtime:
-        return
-    print(f"\n==> npm ci in {EXAMPLE.relative_to(ROOT)} (first run: about a minute)", flush=True)
-    log = shots / "npm-ci.log"
-    with log.open("wb") as sink:
-        done = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund", "--prefer-offline"],
-            cwd=EXAMPLE,
-            stdin=subprocess.DEVNULL,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            timeout=600,
-            check=False,
-        )
-    if done.returncode != 0:
-        output = log.read_text(errors="replace")
-        pytest.fail(f"npm ci failed ({done.returncode}) in {EXAMPLE}:\n{output}", pytrace=False)
-
-
-def _wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"vite exited {process.returncode}:\n{log.read_text(errors='replace')}", pytrace=False)
-        try:
-            with urllib.request.urlopen(url, timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"vite did not answer {url} within {timeout:.0f}s:\n{log.read_text(errors='replace')}", pytrace=False)
-
-
 @pytest.fixture(scope="module")
 def example(shots: Path) -> Path:
     """``examples/react-vite`` with its node_modules installed."""
-    _npm_ci(shots)
+    npm_ci(EXAMPLE, shots / "npm-ci.log")
     return EXAMPLE
 
 
@@ -130,7 +83,7 @@ def app(example: Path, shots: Path, tmp_path_factory: pytest.TempPathFactory) ->
                 start_new_session=True,
             )
         try:
-            _wait_http(f"{origin}/", vite, log)
+            wait_http("vite", f"{origin}/", vite, log, timeout=60)
             yield App(origin, f"http://localhost:{bff_port}", hitkey)
         finally:
             stop(vite)

@@ -15,11 +15,7 @@ Node.js and npm (or Chromium) the test skips locally and fails under ``CI=true``
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,7 +25,8 @@ import pytest
 
 from local.console import free_port
 from local.emulator import SEEDED_USERS
-from tests.e2e.conftest import ROOT, TIMEOUT_MS, hitkey_of, make_run, stop, unavailable
+from tests.e2e.conftest import ROOT, TIMEOUT_MS, hitkey_of, make_run, stop
+from tests.e2e.devserver import npm_ci, wait_http
 
 try:
     from playwright.sync_api import expect
@@ -50,58 +47,13 @@ CROSS_ORIGIN = """async (url) => {
   try { return `status ${(await fetch(url, {credentials: "include", headers: {"X-CSRF": "1"}})).status}`; }
   catch (err) { return `${err.name}: ${err.message}`; }
 }"""
-HOW_TO_INSTALL_NODE = "install Node.js 18+ with npm (`sudo apt-get install nodejs npm`, or from nodejs.org)"
-
-
-def _npm_ci(shots: Path) -> str:
-    """``npm ci`` unless node_modules is already what package-lock.json says; returns npm's path."""
-    npm = shutil.which("npm")
-    if shutil.which("node") is None or npm is None:
-        unavailable("Node.js and npm", HOW_TO_INSTALL_NODE)
-    installed = EXAMPLE / "node_modules" / ".package-lock.json"
-    lock = EXAMPLE / "package-lock.json"
-    if installed.is_file() and installed.stat().st_mtime >= lock.stat().st_mtime:
-        return npm
-    print(f"\n==> npm ci in {EXAMPLE.relative_to(ROOT)} (first run: about a minute)", flush=True)
-    log = shots / "npm-ci-webpack.log"
-    with log.open("wb") as sink:
-        done = subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund", "--prefer-offline"],
-            cwd=EXAMPLE,
-            stdin=subprocess.DEVNULL,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            timeout=600,
-            check=False,
-        )
-    if done.returncode != 0:
-        output = log.read_text(errors="replace")
-        pytest.fail(f"npm ci failed ({done.returncode}) in {EXAMPLE}:\n{output}", pytrace=False)
-    return npm
-
-
-def _wait_http(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            output = log.read_text(errors="replace")
-            pytest.fail(f"webpack-dev-server exited {process.returncode}:\n{output}", pytrace=False)
-        try:
-            with urllib.request.urlopen(url, timeout=2) as answer:
-                if answer.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.2)
-    output = log.read_text(errors="replace")
-    pytest.fail(f"webpack-dev-server did not answer {url} within {timeout:.0f}s:\n{output}", pytrace=False)
 
 
 @contextmanager
 def _dev_server(shots: Path, app_origin: bool) -> Iterator[tuple[str, str, str]]:
     """``make run`` (given the dev server's origin as APP_ORIGIN, or not) and webpack-dev-server on
     W; yields (W's origin, the BFF's origin, the emulator's base)."""
-    npm = _npm_ci(shots)
+    npm = npm_ci(EXAMPLE, shots / "npm-ci-webpack.log")
     bff_port, dev_port = free_port(), free_port()
     origin = f"http://localhost:{dev_port}"
     settings = {"PORT": str(bff_port), **({"APP_ORIGIN": origin} if app_origin else {})}
@@ -119,7 +71,7 @@ def _dev_server(shots: Path, app_origin: bool) -> Iterator[tuple[str, str, str]]
                 start_new_session=True,
             )
         try:
-            _wait_http(f"{origin}/", server, log)
+            wait_http("webpack-dev-server", f"{origin}/", server, log)
             yield origin, f"http://localhost:{bff_port}", hitkey_of(text)
         finally:
             stop(server)
