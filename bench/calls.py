@@ -426,7 +426,7 @@ def print_routes(result: RouteCalls) -> None:
         else:
             verdict = f"no: target {target[0]}"
         rows.append([*_row(name, c), verdict])
-    print(table([*HEADERS, "issue target met?"], rows, right=(1, 2, 3, 4, 5)))
+    print(table([*HEADERS, "target met?"], rows, right=(1, 2, 3, 4, 5)))
     heading("Calls per request, cold (fresh Lambda: new clients, empty data-key and secret caches)")
     print(table(HEADERS, [_row(name, result.cold[name]) for name in ROWS], right=(1, 2, 3, 4, 5)))
     heading("Stored item sizes (DynamoDB billing size)")

@@ -14,6 +14,9 @@ PATTERNS: dict[str, re.Pattern[str]] = {
     "this branch": re.compile(r"\b(?:this|that|the other|another) branch\b", re.IGNORECASE),
     "a placeholder": re.compile(r"\bsections? to come\b", re.IGNORECASE),
     "a finding number": re.compile(r"\bfindings? #?\d+", re.IGNORECASE),
+    "an issue's target": re.compile(
+        r"\b(?:this|the|an?) issues?(?:'s)? (?:target|asks|says)\b|\bissue target", re.IGNORECASE
+    ),
 }
 
 # Each pattern must catch its example (and only its own): the test checks it.
@@ -23,4 +26,5 @@ EXAMPLES = {
     "this branch": "measured on this branch",
     "a placeholder": "(Section to come: the calls)",
     "a finding number": "see finding 3",
+    "an issue's target": "issue target met?",
 }
