@@ -66,7 +66,7 @@ class Dispatch:
     def using(self, deps: Deps | Callable[[], Deps]) -> Dispatch:
         """The same table on other dependencies (see :meth:`hitkey_bff.route.Route.using`)."""
         factory = deps if callable(deps) and not isinstance(deps, Deps) else (lambda: deps)
-        return Dispatch({key: handler for key, handler in self.routes.items()}, factory)
+        return Dispatch(dict(self.routes), factory)
 
 
 def dispatch(table: Mapping[str, Route]) -> Dispatch:

@@ -151,15 +151,10 @@ def hitkey_userinfo(event: object, *, deps: Deps | None = None) -> dict[str, Any
     """HitKey's userinfo for the caller, with their access token (see :func:`call_with_fresh_token`)."""
     current_user(event)  # a route outside the authorizer is a 401 before any setting is read
     deps = deps or default_deps()
-    hitkey = deps.hitkey
-
-    def userinfo(token: str) -> dict[str, Any]:
-        claims = hitkey.userinfo(token)
-        if claims is None:
-            raise AccessTokenRejected("HitKey refused the access token")
-        return claims
-
-    return call_with_fresh_token(event, userinfo, deps=deps)
+    claims = call_with_fresh_token(event, deps.hitkey.userinfo, refused=lambda c: c is None, deps=deps)
+    if claims is None:  # refused again, after a refresh
+        raise UpstreamError("the upstream refused a freshly refreshed access token")
+    return claims
 
 
 def error_response(error: BffError) -> Response:
