@@ -43,6 +43,8 @@ BODY = json.dumps({"sub": "bench-user", "name": "Bench", "path": "/hello"}).enco
 
 class _Upstream(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    wbufsize = -1  # headers and body in one segment (no Nagle / delayed-ACK stall); flushed per request
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
