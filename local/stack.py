@@ -37,10 +37,6 @@ COOKIE_SETTING = "HTTP_COOKIES"
 _ON, _OFF = ("1", "true", "yes"), ("", "0", "false", "no")
 
 
-def _env(name: str) -> str:
-    return os.environ.get(name, "").strip()
-
-
 def read_ports() -> dict[str, int]:
     """The ports from the environment: ``PORT`` 1-65535, the others 0 (free) or fixed, all distinct."""
     ports = {name: port_from_env(name, 3000 if name == "PORT" else 0) for name in PORT_VARIABLES}
@@ -56,7 +52,7 @@ def read_ports() -> dict[str, int]:
 
 def real_hitkey() -> tuple[str, str, str, str] | None:
     """The four ``HITKEY_*`` settings when all are set, ``None`` when none are; an error otherwise."""
-    values = [_env(name) for name in REAL_HITKEY]
+    values = [os.environ.get(name, "").strip() for name in REAL_HITKEY]
     if all(values):
         return values[0], values[1], values[2], values[3]
     if any(values):
@@ -69,7 +65,7 @@ def real_hitkey() -> tuple[str, str, str, str] | None:
 
 def app_origin(port: int) -> str:
     """``APP_ORIGIN`` (your dev server) or the BFF's own ``http://localhost:$PORT``."""
-    raw = _env("APP_ORIGIN").rstrip("/")
+    raw = os.environ.get("APP_ORIGIN", "").strip().rstrip("/")
     if not raw:
         return f"http://localhost:{port}"
     parts = urlsplit(raw)
@@ -80,7 +76,7 @@ def app_origin(port: int) -> str:
 
 def spa_dir() -> Path | None:
     """``SPA_DIR`` (a built SPA), or ``None`` for the demo."""
-    if not (raw := _env("SPA_DIR")):
+    if not (raw := os.environ.get("SPA_DIR", "").strip()):
         return None
     folder = Path(raw).expanduser().resolve()
     if not (folder / "index.html").is_file():
@@ -91,10 +87,11 @@ def spa_dir() -> Path | None:
 def extra_templates() -> list[Path]:
     """``EXTRA_TEMPLATES``: space-separated SAM templates whose routes join the BFF's HTTP API."""
     found: list[Path] = []
-    for raw in _env("EXTRA_TEMPLATES").split():
-        found.append(Path(raw).expanduser().resolve())
-        if not found[-1].is_file():
+    for raw in os.environ.get("EXTRA_TEMPLATES", "").split():
+        path = Path(raw).expanduser().resolve()
+        if not path.is_file():
             raise UserError(f"EXTRA_TEMPLATES: {raw} is not a file (give SAM templates, space-separated)")
+        found.append(path)
     return found
 
 
@@ -103,7 +100,7 @@ def wanted_http_cookies(origin: str) -> bool:
     which keeps no ``Secure`` cookie on http://localhost (docs/browsers.md); by default they are the
     deployed ones. Only this process can turn the mode on (the functions read no setting for it and
     refuse it for an APP_ORIGIN other than http on loopback); a :class:`UserError` if unusable."""
-    raw = _env(COOKIE_SETTING).lower()
+    raw = os.environ.get(COOKIE_SETTING, "").strip().lower()
     if raw not in _ON + _OFF:
         raise UserError(
             f"{COOKIE_SETTING}={raw} is not 1 or 0: set {COOKIE_SETTING}=1 for Safari/WebKit on http://localhost"
@@ -215,7 +212,7 @@ def start_hitkey(stack: Stack, port: int, redirect_uri: str) -> str:
 
 def start_sample_api(stack: Stack, port: int) -> None:
     """The sample API beside the emulator, as the proxy's ``demo`` upstream unless API_UPSTREAMS is set."""
-    if _env("API_UPSTREAMS"):
+    if os.environ.get("API_UPSTREAMS", "").strip():
         say("API_UPSTREAMS from the environment: the API proxy calls your upstreams")
         return
     if stack.emulator is None:
