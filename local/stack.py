@@ -174,7 +174,6 @@ def start_moto(stack: Stack, port: int) -> str:
     from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's per-request access log
-
     server = ThreadedMotoServer(ip_address=LOOPBACK, port=port, verbose=False)
     server.start()
     stack.stops.append(server.stop)
@@ -189,10 +188,9 @@ def start_moto(stack: Stack, port: int) -> str:
     return url
 
 
-def start_hitkey(stack: Stack, port: int, redirect_uri: str) -> str:
-    """The configured HitKey, or the emulator with this app's client registered, in the functions'
-    environment; returns the client secret (for Secrets Manager: the functions read it there)."""
-    hitkey = real_hitkey()
+def start_hitkey(stack: Stack, hitkey: tuple[str, str, str, str] | None, port: int, redirect_uri: str) -> str:
+    """``hitkey`` (:func:`real_hitkey`), or the emulator with this app's client registered, in the
+    functions' environment; returns the client secret (for Secrets Manager: the functions read it there)."""
     if hitkey is None:
         from local.emulator import Emulator
 
@@ -238,14 +236,14 @@ def start(ports: dict[str, int]) -> Stack:
     spa = spa_dir()
     plain_http_cookies = wanted_http_cookies(origin)
     extras = extra_templates()
-    real_hitkey()  # a half-configured HitKey fails before anything starts
+    hitkey = real_hitkey()
     for name, what in PORT_VARIABLES.items():
         ensure_free(ports[name], name, what)
     stack = Stack(app_url=f"{origin}/", bff_url=f"http://localhost:{port}")
     try:
         say(f"moto (DynamoDB, KMS, Secrets Manager) on {start_moto(stack, ports['MOTO_PORT'])}")
         redirect_uri = f"{origin}/auth/callback"
-        client_secret = start_hitkey(stack, ports["HITKEY_EMULATOR_PORT"], redirect_uri)
+        client_secret = start_hitkey(stack, hitkey, ports["HITKEY_EMULATOR_PORT"], redirect_uri)
         start_sample_api(stack, ports["SAMPLE_API_PORT"])
         made = create_resources(boto3.Session(), client_secret)
         say(f"created {made.table}, {made.key_id} and the client secret from template.yaml")
