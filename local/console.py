@@ -21,10 +21,8 @@ def say(message: str) -> None:
 
 def port_from_env(name: str, default: int) -> int:
     """The port in ``name`` (0: a free one), or ``default`` when it is unset."""
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    if not raw.isdigit() or not 0 <= int(raw) < 65536:
+    raw = os.environ.get(name, "").strip() or str(default)
+    if not raw.isdigit() or int(raw) > 65535:
         raise UserError(f"{name}={raw} is not a port number (0-65535)")
     return int(raw)
 

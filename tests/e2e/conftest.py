@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from typing import Any, NoReturn
 import pytest
 
 from local.console import free_port
+from testkit.processes import stop_group
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "out" / "e2e"
@@ -107,18 +107,7 @@ def make_run(log: Path, env: Mapping[str, str]) -> Iterator[str]:
     try:
         yield _wait_ready(process, log)
     finally:
-        stop(process)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """Ctrl-C to the process group, as a user stops it; SIGKILL if that does not do."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
+        stop_group(process)
 
 
 def hitkey_of(text: str) -> str:

@@ -27,7 +27,8 @@ import pytest
 
 from local.console import free_port
 from local.emulator import SEEDED_USERS
-from tests.e2e.conftest import ROOT, TIMEOUT_MS, hitkey_of, make_run, stop
+from testkit.processes import stop_group
+from tests.e2e.conftest import ROOT, TIMEOUT_MS, hitkey_of, make_run
 from tests.e2e.devserver import npm_ci, wait_http
 
 try:
@@ -86,7 +87,7 @@ def app(example: Path, shots: Path, tmp_path_factory: pytest.TempPathFactory) ->
             wait_http("vite", f"{origin}/", vite, log, timeout=60)
             yield App(origin, f"http://localhost:{bff_port}", hitkey)
         finally:
-            stop(vite)
+            stop_group(vite)
 
 
 @pytest.fixture

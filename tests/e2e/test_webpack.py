@@ -25,7 +25,8 @@ import pytest
 
 from local.console import free_port
 from local.emulator import SEEDED_USERS
-from tests.e2e.conftest import ROOT, TIMEOUT_MS, hitkey_of, make_run, stop
+from testkit.processes import stop_group
+from tests.e2e.conftest import ROOT, TIMEOUT_MS, hitkey_of, make_run
 from tests.e2e.devserver import npm_ci, wait_http
 
 try:
@@ -74,7 +75,7 @@ def _dev_server(shots: Path, app_origin: bool) -> Iterator[tuple[str, str, str]]
             wait_http("webpack-dev-server", f"{origin}/", server, log)
             yield origin, f"http://localhost:{bff_port}", hitkey_of(text)
         finally:
-            stop(server)
+            stop_group(server)
 
 
 @pytest.fixture(scope="module")

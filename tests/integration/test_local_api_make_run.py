@@ -5,10 +5,7 @@ and no token or cookie value in any answer or log line."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,6 +15,7 @@ import pytest
 
 from local.console import free_port
 from local.emulator import DEFAULT_ADMIN_TOKEN, SEEDED_USERS
+from testkit.processes import drain, stop_group
 from tests.harness import SESSION
 from tests.integration.test_make_run import sign_in, start_stack, wait_ready
 
@@ -58,11 +56,6 @@ class Served:
         return counts
 
 
-def _drain(stream: object, into: list[str]) -> None:
-    for line in iter(stream.readline, ""):  # type: ignore[attr-defined]
-        into.append(line)
-
-
 @pytest.fixture(scope="module")
 def served() -> Iterator[Served]:
     port, emulator_port = free_port(), free_port()
@@ -70,16 +63,10 @@ def served() -> Iterator[Served]:
     try:
         ready = wait_ready(process)
         running = Served(f"http://localhost:{port}", f"http://127.0.0.1:{emulator_port}", process, [ready])
-        for stream in (process.stdout, process.stderr):  # a full pipe would stall the server
-            threading.Thread(target=_drain, args=(stream, running.lines), daemon=True).start()
+        drain(process, running.lines)  # a full pipe would stall the server
         yield running
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGINT)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+        stop_group(process)
 
 
 def headers(served: Served, cookie: str | None, **extra: str) -> dict[str, str]:

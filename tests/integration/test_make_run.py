@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from local.console import free_port
+from testkit.processes import stop_group
 from tests.harness import SESSION
 
 pytestmark = pytest.mark.integration
@@ -75,13 +76,7 @@ def stack() -> Iterator[Running]:
         line = wait_ready(process)
         yield Running(process, f"http://localhost:{port}", line)
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGINT)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                raise
+        stop_group(process)
 
 
 def cookie_from(response: httpx.Response, name: str) -> str:
@@ -165,18 +160,6 @@ def test_port_in_use_is_a_clear_message() -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def stop_stack(process: subprocess.Popen[str]) -> str:
-    """Ctrl-C; returns what it printed on stderr."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGINT)
-    try:
-        _, err = process.communicate(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        raise
-    return err
-
-
 def test_app_origin_points_sign_in_at_your_dev_server() -> None:
     port, dev = free_port(), free_port()
     bff, app = f"http://localhost:{port}", f"http://localhost:{dev}"
@@ -207,7 +190,7 @@ def test_app_origin_points_sign_in_at_your_dev_server() -> None:
         )
         assert preflight.status_code == 204 and preflight.headers["access-control-allow-origin"] == app
     finally:
-        stop_stack(process)
+        stop_group(process)
 
 
 def test_spa_dir_sample_api_and_127_0_0_1(tmp_path: Path) -> None:
@@ -227,7 +210,7 @@ def test_spa_dir_sample_api_and_127_0_0_1(tmp_path: Path) -> None:
         sample = httpx.get(f"http://127.0.0.1:{api_port}/anything", headers={"authorization": "Bearer nope"})
         assert sample.status_code == 401 and sample.json()["error"] == "invalid_token"
     finally:
-        err = stop_stack(process)
+        err = stop_group(process)
     assert f"sample API on http://127.0.0.1:{api_port}" in err
 
 
@@ -239,7 +222,7 @@ def test_api_upstreams_from_the_environment_is_honoured() -> None:
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"http://127.0.0.1:{api_port}/")  # no sample API in the way
     finally:
-        err = stop_stack(process)
+        err = stop_group(process)
     assert "API_UPSTREAMS from the environment" in err
 
 

@@ -4,8 +4,6 @@ jar; and the settings it refuses, each as a one-line error before anything start
 
 from __future__ import annotations
 
-import os
-import signal
 from collections.abc import Iterator
 from urllib.parse import parse_qs, urlsplit
 
@@ -13,6 +11,7 @@ import httpx
 import pytest
 
 from local.console import free_port
+from testkit.processes import stop_group
 from tests.integration.test_make_run import run_stack_module, start_stack, wait_ready
 
 pytestmark = pytest.mark.integration
@@ -26,8 +25,7 @@ def app() -> Iterator[str]:
         wait_ready(process)
         yield f"http://localhost:{port}"
     finally:
-        os.killpg(process.pid, signal.SIGINT)
-        process.wait(timeout=20)
+        stop_group(process)
 
 
 def test_a_jar_that_drops_secure_cookies_on_http_signs_in_and_out(app: str) -> None:

@@ -22,7 +22,8 @@ from hitkey_bff.cookies import (
     use_plain_http_cookies,
 )
 from hitkey_bff.errors import ConfigError
-from local import cookie_mode
+from local.console import UserError
+from local.stack import COOKIE_SETTING, apply_cookie_mode, wanted_http_cookies
 from local.template import ROOT, load_template
 
 LOCAL = {
@@ -120,7 +121,7 @@ def test_the_template_cannot_turn_the_mode_on() -> None:
     assert {"APP_ORIGIN", "HITKEY_CLIENT_ID"} <= set(variables), "the template's variables were not found"
     for text in (*variables, *template["Parameters"]):
         assert not re.search(r"http_?cookie|plain|insecure", text, re.IGNORECASE), text
-    env = {name: "1" for name in variables} | {cookie_mode.SETTING: "1"} | LOCAL
+    env = {name: "1" for name in variables} | {COOKIE_SETTING: "1"} | LOCAL
     for name in ("SESSION_TTL_SECONDS", "SESSION_IDLE_TIMEOUT_SECONDS", "MAX_SESSIONS_PER_USER"):
         env[name] = "3600"
     env.pop("API_UPSTREAMS", None)
@@ -131,14 +132,14 @@ def test_the_template_cannot_turn_the_mode_on() -> None:
 
 
 def test_only_the_local_stack_calls_the_switch() -> None:
-    """Nothing the Lambda functions run calls ``use_plain_http_cookies``; ``local/cookie_mode.py`` does."""
+    """Nothing the Lambda functions run calls ``use_plain_http_cookies``; ``local/stack.py`` does."""
     callers = sorted(
         str(path.relative_to(ROOT))
         for folder in ("layers", "functions", "local")
         for path in (ROOT / folder).rglob("*.py")
         if "use_plain_http_cookies(" in path.read_text().replace("def use_plain_http_cookies(", "")
     )
-    assert callers == ["local/cookie_mode.py"]
+    assert callers == ["local/stack.py"]
 
 
 @pytest.mark.parametrize(
@@ -152,9 +153,9 @@ def test_only_the_local_stack_calls_the_switch() -> None:
     ],
 )
 def test_make_run_reads_http_cookies(value: str, origin: str, on: bool, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(cookie_mode.SETTING, value)
-    assert cookie_mode.wanted(origin) is on
-    line = cookie_mode.apply(on, origin)
+    monkeypatch.setenv(COOKIE_SETTING, value)
+    assert wanted_http_cookies(origin) is on
+    line = apply_cookie_mode(on, origin)
     assert plain_http_cookies() is on
     assert ("without Secure" in line) is on
 
@@ -166,13 +167,13 @@ def test_make_run_reads_http_cookies(value: str, origin: str, on: bool, monkeypa
 def test_make_run_refuses_http_cookies_it_cannot_use(
     value: str, origin: str, says: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(cookie_mode.SETTING, value)
-    with pytest.raises(ValueError, match=says):
-        cookie_mode.wanted(origin)
+    monkeypatch.setenv(COOKIE_SETTING, value)
+    with pytest.raises(UserError, match=says):
+        wanted_http_cookies(origin)
 
 
 def test_the_default_line_and_the_docs_tell_a_safari_user_what_to_do() -> None:
-    assert "HTTP_COOKIES=1 make run" in cookie_mode.apply(False, "http://localhost:3000")
+    assert "HTTP_COOKIES=1 make run" in apply_cookie_mode(False, "http://localhost:3000")
     use_plain_http_cookies()
     settings = config.settings_from(LOCAL)
     docs = (Path(ROOT) / "docs" / "browsers.md").read_text()
