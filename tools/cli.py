@@ -32,7 +32,7 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import boto3
@@ -42,7 +42,7 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
-    from hitkey_bff.store import SessionRecord, Store
+    from hitkey_bff.store import SessionRecord
 
 __all__ = ["DEFAULT_API_URL", "EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "CliError", "main"]
 
@@ -60,9 +60,6 @@ class CliError(Exception):
     def __init__(self, message: str, exit_code: int = EXIT_FAILED) -> None:
         super().__init__(message)
         self.exit_code = exit_code
-
-
-# -- arguments -------------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -130,9 +127,6 @@ def _register_args(args: argparse.Namespace, env: Mapping[str, str]) -> str:
     return token
 
 
-# -- AWS -------------------------------------------------------------------------------------
-
-
 def _code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", "Unknown"))
 
@@ -193,16 +187,6 @@ def secret_exists(client: SecretsManagerClient, secret_id: str, force: bool) -> 
     return True
 
 
-# -- HitKey ----------------------------------------------------------------------------------
-
-
-def _json_object(response: httpx.Response) -> dict[str, Any]:
-    with contextlib.suppress(ValueError):
-        body = response.json()
-        return body if isinstance(body, dict) else {}
-    return {}
-
-
 def register_at_hitkey(args: argparse.Namespace, token: str) -> tuple[str, str, str]:
     """``POST {api}/oauth/clients``: the new client's id, redirect URI and secret. Every failure
     becomes a one-line :class:`CliError`."""
@@ -224,7 +208,11 @@ def register_at_hitkey(args: argparse.Namespace, token: str) -> tuple[str, str, 
         raise CliError(
             f"could not reach HitKey at {api_url} ({type(error).__name__}): check --api-url and your network"
         ) from None
-    status, body = response.status_code, _json_object(response)
+    status, body = response.status_code, None
+    with contextlib.suppress(ValueError):
+        body = response.json()
+    if not isinstance(body, dict):
+        body = {}
     if status in (401, 403):
         raise CliError(f"HitKey refused HITKEY_TOKEN (HTTP {status}): set a valid, unexpired token and run again")
     if 400 <= status < 500:
@@ -241,9 +229,6 @@ def register_at_hitkey(args: argparse.Namespace, token: str) -> tuple[str, str, 
         )
     client_id, redirect_uri, secret = (str(value) for value in values)
     return client_id, redirect_uri, secret
-
-
-# -- the commands ----------------------------------------------------------------------------
 
 
 def register_client(args: argparse.Namespace, token: str, aws: boto3.session.Session | None = None) -> int:
@@ -274,29 +259,13 @@ def register_client(args: argparse.Namespace, token: str, aws: boto3.session.Ses
     return EXIT_OK
 
 
-def _when(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if epoch else "-"
-
-
 def _row(record: SessionRecord) -> dict[str, str]:
-    return {
-        "id": record.session_id or "-",
-        "device": record.device or "Unknown device",
-        "created_at": _when(record.created_at),
-        "last_seen_at": _when(record.last_seen_at),
-        "expires_at": _when(record.expires_at),
+    """A session as printed: its public id, device and times (UTC, "-" for none)."""
+    times = {"created_at": record.created_at, "last_seen_at": record.last_seen_at, "expires_at": record.expires_at}
+    return {"id": record.session_id or "-", "device": record.device or "Unknown device"} | {
+        name: datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if epoch else "-"
+        for name, epoch in times.items()
     }
-
-
-def _end_sessions(store: Store, sub: str, session_id: str | None) -> list[str]:
-    """End one session of ``sub`` by public id, or all of them; the ids ended."""
-    ended = []
-    for record in store.list_user_sessions(sub):
-        if session_id in (None, record.session_id) and store.delete_session(sub, record.session_hash):
-            ended.append(record.session_id or "-")
-            line = {"message": "session ended", "sub": sub, "id": record.session_id, "reason": "revoked"}
-            print(json.dumps({**line, "timestamp": int(time.time())}))
-    return ended
 
 
 def run_sessions(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -318,10 +287,15 @@ def run_sessions(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             for record in sorted(store.list_user_sessions(sub), key=recency, reverse=True):
                 print(json.dumps(_row(record)))
             return EXIT_OK
-        ended = _end_sessions(store, sub, args.id)
+        ended = 0
+        for record in store.list_user_sessions(sub):
+            if args.id in (None, record.session_id) and store.delete_session(sub, record.session_hash):
+                ended += 1
+                line = {"message": "session ended", "sub": sub, "id": record.session_id, "reason": "revoked"}
+                print(json.dumps({**line, "timestamp": int(time.time())}))
     if args.id is not None and not ended:
         raise CliError(f"no session {args.id} for that sub: run `sessions list --sub ...` to see its ids")
-    print(f"ended {len(ended)} session(s)", file=sys.stderr)
+    print(f"ended {ended} session(s)", file=sys.stderr)
     return EXIT_OK
 
 
