@@ -114,10 +114,10 @@ def read_target(template_path: Path) -> Target:
     ]
     architecture = _single([*(a for spec in specs for a in spec.architectures), *archs], "Lambda architecture")
     runtime = _single((spec.runtime for spec in specs), "Runtime")
-    if not runtime.startswith("python3."):
-        raise PackageError(f"template.yaml: Runtime {runtime!r} is not a python3.x runtime")
-    if architecture not in WHEEL_PLATFORMS:
-        raise PackageError(f"unknown Lambda architecture {architecture!r}")
+    if not runtime.startswith("python3.") or architecture not in WHEEL_PLATFORMS:
+        raise PackageError(
+            f"template.yaml: {runtime} on {architecture} is not a python3.x runtime on a Lambda architecture"
+        )
     return Target(
         runtime=runtime,
         architecture=architecture,
@@ -271,9 +271,11 @@ def write_template(template_path: Path, target: Target, out: Path) -> Path:
     return written
 
 
-def size_report(target: Target, layers: list[Artifact], functions: list[Artifact], removed: Sequence[str]) -> str:
+def size_report(
+    target: Target, layers: list[Artifact], functions: list[Artifact], removed: Sequence[str]
+) -> tuple[str, bool]:
     """The artifacts' sizes, and the layers (all of them: tracing adds its own) plus the largest
-    function unzipped against Lambda's limit."""
+    function unzipped, what Lambda compares to its 250 MB limit; and whether that fits."""
     rows = [("artifact", "zipped", "unzipped")]
     for artifacts, unit, scale, digits in ((layers, "MB", MB, 2), (functions, "KB", 1024, 1)):
         for a in artifacts:
@@ -282,7 +284,7 @@ def size_report(target: Target, layers: list[Artifact], functions: list[Artifact
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     lines = [f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}" for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    total = largest_deployment_bytes(layers, functions)
+    total = sum(a.unzipped_bytes for a in layers) + max((f.unzipped_bytes for f in functions), default=0)
     verdict = "OK" if total <= LAMBDA_UNZIPPED_LIMIT else "OVER THE LIMIT"
     lines.append(
         f"layers + largest function unzipped: {total / MB:.2f} MB of Lambda's "
@@ -291,12 +293,7 @@ def size_report(target: Target, layers: list[Artifact], functions: list[Artifact
     lines.append(f"target: {target.runtime} on {target.architecture}")
     if removed:
         lines.append(f"not vendored (the Lambda runtime provides them): {', '.join(removed)}")
-    return "\n".join(lines)
-
-
-def largest_deployment_bytes(layers: list[Artifact], functions: list[Artifact]) -> int:
-    """Unzipped layers plus the largest function: what Lambda compares to its 250 MB limit."""
-    return sum(a.unzipped_bytes for a in layers) + max((f.unzipped_bytes for f in functions), default=0)
+    return "\n".join(lines), total <= LAMBDA_UNZIPPED_LIMIT
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -309,18 +306,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         target = read_target(args.template)
         layer, removed = build_layer(target, target.layer_dir, args.out / "layer.zip")
-        layers = [
-            layer,
-            *(build_layer(target, d, args.out / f"layers/{lid}.zip")[0] for lid, d in target.extra_layers.items()),
-        ]
+        extra = [build_layer(target, d, args.out / f"layers/{lid}.zip")[0] for lid, d in target.extra_layers.items()]
         functions = build_functions(target, args.out / "functions")
         template = write_template(args.template, target, args.out)
     except PackageError as exc:
         print(f"package: {exc}", file=sys.stderr)
         return 1
     log.info(f"==> template: {_rel(template)} (sam deploy --template-file {_rel(template)} --guided)")
-    print(size_report(target, layers, functions, removed))
-    return 0 if largest_deployment_bytes(layers, functions) <= LAMBDA_UNZIPPED_LIMIT else 1
+    report, fits = size_report(target, [layer, *extra], functions, removed)
+    print(report)
+    return 0 if fits else 1
 
 
 if __name__ == "__main__":
