@@ -114,15 +114,13 @@ def render(content: Any) -> str:
 def differences(target: Path = DATA_DIR, source: Path | None = None) -> list[str]:
     """The files under ``target`` that differ from what ``source`` gives (missing or extra ones too)."""
     wanted = {name: render(content) for name, content in generate(source).items()}
-    present = {str(p.relative_to(target)) for p in target.rglob("*.json")}
-    out = [f"{name}: extra" for name in sorted(present - wanted.keys())]
-    for name, text in sorted(wanted.items()):
-        path = target / name
-        if not path.is_file():
-            out.append(f"{name}: missing")
-        elif path.read_text(encoding="utf-8") != text:
-            out.append(f"{name}: differs")
-    return out
+    present = {str(p.relative_to(target)): p.read_text(encoding="utf-8") for p in target.rglob("*.json")}
+    extra = [f"{name}: extra" for name in sorted(present.keys() - wanted.keys())]
+    return extra + [
+        f"{name}: {'differs' if name in present else 'missing'}"
+        for name, text in sorted(wanted.items())
+        if present.get(name) != text
+    ]
 
 
 def write(target: Path = DATA_DIR, source: Path | None = None) -> list[str]:

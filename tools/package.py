@@ -61,11 +61,17 @@ class Target:
 
     runtime: str  # python3.12
     architecture: str  # arm64 | x86_64
-    python_version: str  # 3.12
-    platforms: tuple[str, ...]  # pip --platform tags for the architecture
     layer_dir: Path  # the layer's ContentUri (the one holding the hitkey_bff package)
     functions: dict[str, Path]  # function name (CodeUri folder name) -> CodeUri
     extra_layers: dict[str, Path]  # logical id -> ContentUri of every other layer
+
+    @property
+    def python_version(self) -> str:  # 3.12
+        return self.runtime.removeprefix("python")
+
+    @property
+    def platforms(self) -> tuple[str, ...]:  # pip --platform tags for the architecture
+        return WHEEL_PLATFORMS[self.architecture]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,16 +92,18 @@ def read_target(template_path: Path) -> Target:
     """Runtime, architecture, layers and functions from a SAM template."""
     template = load_template(template_path)
     base = template_path.resolve().parent
-    layers = {
-        lid: r.get("Properties") or {}
-        for lid, r in (template.get("Resources") or {}).items()
-        if isinstance(r, dict) and r.get("Type") == "AWS::Serverless::LayerVersion"
-    }
-    folders = {lid: (base / str(props.get("ContentUri"))).resolve() for lid, props in layers.items()}
+    params = template.get("Parameters") or {}
+    folders: dict[str, Path] = {}
+    archs: list[str] = []
+    for lid, resource in (template.get("Resources") or {}).items():
+        if isinstance(resource, dict) and resource.get("Type") == "AWS::Serverless::LayerVersion":
+            props = resource.get("Properties") or {}
+            folders[lid] = (base / str(props.get("ContentUri"))).resolve()
+            archs += [str(resolve(a, params, a)) for a in props.get("CompatibleArchitectures") or []]
     # the BFF's layer holds the hitkey_bff package; any other is requirements only (tracing)
-    bff = [lid for lid, folder in folders.items() if len(layers) == 1 or any(folder.glob("*/__init__.py"))]
+    bff = [lid for lid, folder in folders.items() if len(folders) == 1 or any(folder.glob("*/__init__.py"))]
     if len(bff) != 1:
-        found = bff or sorted(layers)
+        found = bff or sorted(folders)
         raise PackageError(f"template.yaml must declare exactly one layer holding a Python package, found {found}")
     try:
         specs = functions(template_path)
@@ -108,25 +116,14 @@ def read_target(template_path: Path) -> Target:
         if spec.code_uri.name in code:
             raise PackageError(f"{spec.logical_id}: a second function in a folder named {spec.code_uri.name!r}")
         code[spec.code_uri.name] = spec.code_uri
-    params = template.get("Parameters") or {}
-    archs = [
-        str(resolve(a, params, a)) for props in layers.values() for a in props.get("CompatibleArchitectures") or []
-    ]
     architecture = _single([*(a for spec in specs for a in spec.architectures), *archs], "Lambda architecture")
     runtime = _single((spec.runtime for spec in specs), "Runtime")
     if not runtime.startswith("python3.") or architecture not in WHEEL_PLATFORMS:
         raise PackageError(
             f"template.yaml: {runtime} on {architecture} is not a python3.x runtime on a Lambda architecture"
         )
-    return Target(
-        runtime=runtime,
-        architecture=architecture,
-        python_version=runtime.removeprefix("python"),
-        platforms=WHEEL_PLATFORMS[architecture],
-        layer_dir=folders.pop(bff[0]),
-        functions=dict(sorted(code.items())),
-        extra_layers=dict(sorted(folders.items())),
-    )
+    layer_dir = folders.pop(bff[0])
+    return Target(runtime, architecture, layer_dir, dict(sorted(code.items())), dict(sorted(folders.items())))
 
 
 def _rel(path: Path) -> str:
