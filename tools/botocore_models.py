@@ -22,12 +22,17 @@ differs from what this botocore gives (``tests/unit/test_botocore_models.py`` ru
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
+import re
+import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+import botocore
+from botocore.exceptions import DataNotFoundError
+from botocore.loaders import Loader
 
 from hitkey_bff import aws
 from hitkey_bff.aws import OPERATIONS
@@ -35,22 +40,9 @@ from hitkey_bff.aws import OPERATIONS
 DATA_DIR = Path(aws.DATA_DIR)
 COPIED = ("partitions", "_retry", "sdk-default-configuration")
 """Top-level data files copied as they are."""
-
-
-def _botocore_data() -> Path:
-    import botocore
-
-    return Path(botocore.__file__).parent / "data"
-
-
-def _load(path: Path) -> Any:
-    """A botocore data file, ``.json`` or ``.json.gz`` (``path`` without the extension)."""
-    for suffix, opener in ((".json", open), (".json.gz", gzip.open)):
-        candidate = path.with_name(path.name + suffix)
-        if candidate.is_file():
-            with opener(candidate, "rb") as f:
-                return json.loads(f.read().decode("utf-8"))
-    raise FileNotFoundError(f"{path}.json: not in this botocore")
+_SHAPE_REF = re.compile(r'"shape": "([^"]+)"')
+"""A reference to a shape, ``{"shape": name}``, in a model's JSON text (a quote inside a string is
+escaped, so no text matches)."""
 
 
 def _strip_docs(node: Any, *, members: bool = False) -> Any:
@@ -66,20 +58,6 @@ def _strip_docs(node: Any, *, members: bool = False) -> Any:
     return node
 
 
-def _references(node: Any) -> set[str]:
-    """The shape names ``node`` refers to (``{"shape": name}`` anywhere inside it)."""
-    found: set[str] = set()
-    if isinstance(node, dict):
-        if isinstance(node.get("shape"), str):
-            found.add(node["shape"])
-        for value in node.values():
-            found |= _references(value)
-    elif isinstance(node, list):
-        for item in node:
-            found |= _references(item)
-    return found
-
-
 def trim_service(model: Mapping[str, Any], operations: Sequence[str]) -> dict[str, Any]:
     """``model`` (a ``service-2``) with only ``operations``, the shapes they reach and every error shape."""
     missing = [name for name in operations if name not in model["operations"]]
@@ -89,52 +67,42 @@ def trim_service(model: Mapping[str, Any], operations: Sequence[str]) -> dict[st
         name: op for name, op in model["operations"].items() if name in operations or op.get("endpointoperation")
     }
     shapes = model["shapes"]
-    todo = _references(kept_ops) | {name for name, shape in shapes.items() if shape.get("exception")}
+    todo = set(_SHAPE_REF.findall(json.dumps(kept_ops))) | {n for n, shape in shapes.items() if shape.get("exception")}
     reached: set[str] = set()
     while todo:
         name = todo.pop()
-        if name not in reached:
-            reached.add(name)
-            todo |= _references(shapes[name]) - reached
-    trimmed = dict(model)
-    trimmed["operations"] = kept_ops
-    trimmed["shapes"] = {name: shape for name, shape in shapes.items() if name in reached}
+        reached.add(name)
+        todo |= set(_SHAPE_REF.findall(json.dumps(shapes[name]))) - reached
+    trimmed = {**model, "operations": kept_ops, "shapes": {k: v for k, v in shapes.items() if k in reached}}
     result: dict[str, Any] = _strip_docs(trimmed)
     return result
 
 
 def generate(source: Path | None = None) -> dict[str, Any]:
     """Relative path (``dynamodb/2012-08-10/service-2.json``) -> content, from ``source`` (botocore's data)."""
-    data = source or _botocore_data()
+    data = source or Path(botocore.__file__).parent / "data"
+    loader = Loader(extra_search_paths=[str(data)], include_default_search_paths=False)
     files: dict[str, Any] = {}
     prefixes = set()
     for service, operations in OPERATIONS.items():
-        versions = sorted(p.name for p in (data / service).iterdir() if p.is_dir())
-        version = next(
-            v
-            for v in reversed(versions)
-            if (data / service / v / "service-2.json.gz").exists() or (data / service / v / "service-2.json").exists()
-        )
-        folder = data / service / version
-        model = _load(folder / "service-2")
+        folder = f"{service}/{loader.determine_latest_version(service, 'service-2')}"
+        model = loader.load_data(f"{folder}/service-2")
         prefixes.add(model["metadata"]["endpointPrefix"])
-        files[f"{service}/{version}/service-2.json"] = trim_service(model, operations)
-        files[f"{service}/{version}/endpoint-rule-set-1.json"] = _load(folder / "endpoint-rule-set-1")
+        files[f"{folder}/service-2.json"] = trim_service(model, operations)
+        files[f"{folder}/endpoint-rule-set-1.json"] = loader.load_data(f"{folder}/endpoint-rule-set-1")
         try:
-            pages = _load(folder / "paginators-1")
-        except FileNotFoundError:
-            pages = {"pagination": {}}
-        kept = {op: cfg for op, cfg in pages["pagination"].items() if op in operations}
-        if kept:
-            files[f"{service}/{version}/paginators-1.json"] = {"pagination": kept}
-    endpoints = _load(data / "endpoints")
+            pages = loader.load_data(f"{folder}/paginators-1")["pagination"]
+        except DataNotFoundError:
+            pages = {}
+        if kept := {op: cfg for op, cfg in pages.items() if op in operations}:
+            files[f"{folder}/paginators-1.json"] = {"pagination": kept}
+    endpoints = loader.load_data("endpoints")
     endpoints["partitions"] = [
         {**p, "services": {k: v for k, v in p.get("services", {}).items() if k in prefixes}}
         for p in endpoints["partitions"]
     ]
     files["endpoints.json"] = endpoints
-    for name in COPIED:
-        files[f"{name}.json"] = _load(data / name)
+    files |= {f"{name}.json": loader.load_data(name) for name in COPIED}
     return files
 
 
@@ -146,44 +114,34 @@ def render(content: Any) -> str:
 def differences(target: Path = DATA_DIR, source: Path | None = None) -> list[str]:
     """The files under ``target`` that differ from what ``source`` gives (missing or extra ones too)."""
     wanted = {name: render(content) for name, content in generate(source).items()}
-    present = {str(p.relative_to(target)) for p in target.rglob("*.json")} if target.is_dir() else set()
-    out = [f"{name}: extra" for name in sorted(present - wanted.keys())]
-    for name, text in sorted(wanted.items()):
-        path = target / name
-        if not path.is_file():
-            out.append(f"{name}: missing")
-        elif path.read_text(encoding="utf-8") != text:
-            out.append(f"{name}: differs")
-    return out
+    present = {str(p.relative_to(target)): p.read_text(encoding="utf-8") for p in target.rglob("*.json")}
+    extra = [f"{name}: extra" for name in sorted(present.keys() - wanted.keys())]
+    return extra + [
+        f"{name}: {'differs' if name in present else 'missing'}"
+        for name, text in sorted(wanted.items())
+        if present.get(name) != text
+    ]
 
 
 def write(target: Path = DATA_DIR, source: Path | None = None) -> list[str]:
-    """Write the folder afresh; returns the files written."""
+    """Write the folder afresh (it holds nothing else); returns the files written."""
     files = generate(source)
-    for old in sorted(target.rglob("*.json")) if target.is_dir() else ():
-        old.unlink()
+    shutil.rmtree(target, ignore_errors=True)
     for name, content in files.items():
         path = target / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(render(content), encoding="utf-8")
-    for folder in sorted((p for p in target.rglob("*") if p.is_dir()), reverse=True):
-        if not any(folder.iterdir()):
-            folder.rmdir()
     return sorted(files)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    import botocore
-
     parser = argparse.ArgumentParser(prog="python -m tools.botocore_models", description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if the folder differs, write nothing")
     args = parser.parse_args(argv)
     if args.check:
-        diff = differences()
-        for line in diff:
-            print(line)
-        if diff:
-            print(f"{DATA_DIR} differs from botocore {botocore.__version__}'s: run `python -m tools.botocore_models`")
+        if diff := differences():
+            advice = f"{DATA_DIR} differs from botocore {botocore.__version__}'s: run `python -m tools.botocore_models`"
+            print(*diff, advice, sep="\n")
             return 1
         print(f"{DATA_DIR}: as botocore {botocore.__version__} gives it")
         return 0

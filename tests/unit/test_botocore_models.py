@@ -3,6 +3,7 @@ creates, and resolving endpoints exactly as botocore's own data does."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import botocore
@@ -20,6 +21,19 @@ def test_the_folder_is_what_the_generator_gives() -> None:
         f"layers/bff/hitkey_bff/botocore_data differs from botocore {botocore.__version__}'s "
         f"({', '.join(diff)}): run `python -m tools.botocore_models`"
     )
+
+
+def test_writing_gives_a_folder_the_check_accepts_and_drops_stale_files(tmp_path: Path) -> None:
+    (tmp_path / "sqs" / "2012-11-05").mkdir(parents=True)
+    (tmp_path / "sqs" / "2012-11-05" / "service-2.json").write_text("{}")
+    (tmp_path / "endpoints.json").write_text("{}")
+    assert botocore_models.differences(tmp_path)[:2] == ["sqs/2012-11-05/service-2.json: extra", "_retry.json: missing"]
+
+    written = botocore_models.write(tmp_path)
+
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file()) == written
+    assert botocore_models.differences(tmp_path) == []
+    assert not (tmp_path / "sqs").exists()
 
 
 @pytest.mark.parametrize("service", sorted(OPERATIONS))
