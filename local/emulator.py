@@ -276,8 +276,6 @@ class Emulator(rules.OAuthProvider, Server):
         request = Request(environ)
         try:
             response = self._handle(request)
-        except OAuthError as error:
-            response = oauth_error_response(error)
         except _HangUp:
             if isinstance(connection := environ.get("werkzeug.socket"), socket.socket):
                 connection.shutdown(socket.SHUT_RDWR)
@@ -292,20 +290,21 @@ class Emulator(rules.OAuthProvider, Server):
 
     def _handle(self, request: Request) -> Response:
         """Answer one request (counting it and applying any queued fault)."""
-        _check_body(request.environ)
-        endpoint, methods = _ROUTES.get(request.path, (None, {}))
-        if not methods:
-            raise OAuthError("not_found", "no such endpoint", 404)
-        handler = methods.get(request.method)
-        if handler is None:
-            return json_response(405, {"error": "method_not_allowed"}, {"Allow": ", ".join(sorted(methods))})
-        kind, seconds = self._count_and_take_fault(endpoint, request) if endpoint is not None else ("", 0.0)
-        if kind == "hang":
-            self.stopping.wait(seconds)
-            raise _HangUp
-        if (answer := _FAULTS.get(kind)) is not None:
-            return answer()
+        kind, seconds = "", 0.0
         try:
+            _check_body(request.environ)
+            endpoint, methods = _ROUTES.get(request.path, (None, {}))
+            if not methods:
+                raise OAuthError("not_found", "no such endpoint", 404)
+            if (handler := methods.get(request.method)) is None:
+                return json_response(405, {"error": "method_not_allowed"}, {"Allow": ", ".join(sorted(methods))})
+            if endpoint is not None:
+                kind, seconds = self._count_and_take_fault(endpoint, request)
+            if kind == "hang":
+                self.stopping.wait(seconds)
+                raise _HangUp
+            if (answer := _FAULTS.get(kind)) is not None:
+                return answer()
             response = handler(self, request)
         except OAuthError as error:
             response = oauth_error_response(error)
