@@ -27,18 +27,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from werkzeug.wrappers import Request, Response
 
-from local.hitkey_provider import (
-    GRANT_TYPES,
-    SEEDED_USERS,
-    AuthorizePageError,
-    AuthorizeRedirectError,
-    Client,
-    OAuthError,
-    OAuthProvider,
-    chosen_user,
-    invalid_token,
-    normalize_scope,
-)
+from local import hitkey_provider as rules
+from local.hitkey_provider import GRANT_TYPES, SEEDED_USERS, OAuthError, invalid_token
 from local.httpserver import Server
 
 __all__ = ["AUTHORIZE_PARAMS", "FAULT_KINDS", "SEEDED_USERS", "Emulator", "main"]
@@ -58,27 +48,16 @@ FAULT_ENDPOINTS: Final = ("token", "userinfo", "authorize", "clients")
 # Counted: each endpoint (POST / as authorize.decision) and each grant type of the token endpoint.
 COUNTER_KEYS: Final = sorted({*FAULT_ENDPOINTS, "authorize.decision", *(f"token.{grant}" for grant in GRANT_TYPES)})
 
-_TEMPLATES: Final = Path(__file__).with_name("templates")  # the markup
-_PAGE: Final = Template((_TEMPLATES / "page.html").read_text(encoding="utf-8"))
-_SIGN_IN: Final = Template((_TEMPLATES / "signin.html").read_text(encoding="utf-8"))
-_ERROR: Final = Template((_TEMPLATES / "error.html").read_text(encoding="utf-8"))
+_PAGE, _SIGN_IN, _ERROR = (
+    Template((Path(__file__).with_name("templates") / name).read_text(encoding="utf-8"))
+    for name in ("page.html", "signin.html", "error.html")
+)
 _PAGE_HEADERS: Final = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
-
-
-def _page(title: str, content: str) -> str:
-    return _PAGE.substitute(title=html.escape(title), content=content)
-
-
-def render_error_page(message: str) -> str:
-    """The page shown for an authorization request that cannot be redirected back."""
-    return _page("Sign-in error - HitKey", _ERROR.substitute(message=html.escape(message)).rstrip("\n"))
-
-
 _USER_CHOICES: Final = "\n".join(
     f'<label class="user"><input type="radio" name="sub" value="{html.escape(user.sub)}" '
     f'data-sub="{html.escape(user.sub)}"{" checked" if index == 0 else ""}> <span>{html.escape(user.name)}</span> '
@@ -87,12 +66,30 @@ _USER_CHOICES: Final = "\n".join(
 )
 
 
-def render_sign_in_page(client: Client, params: Mapping[str, str], error: str = "") -> str:
-    """The sign-in page: pick a seeded user or type an email, then Allow or Deny (an ``error``, about
-    the email typed, is shown above the form, which keeps the email and name)."""
+class _Reply(Response):
+    default_mimetype = None  # no Content-Type unless given: a redirect has none
+
+
+def _page(title: str, content: str) -> str:
+    return _PAGE.substitute(title=html.escape(title), content=content.rstrip("\n"))
+
+
+def html_response(status: int, title: str, content: str) -> Response:
+    """An HTML page with a strict CSP."""
+    return _Reply(_page(title, content), status, _PAGE_HEADERS, content_type="text/html; charset=utf-8")
+
+
+def error_page(message: str) -> Response:
+    """400: the page shown for an authorization request that cannot be redirected back."""
+    return html_response(400, "Sign-in error - HitKey", _ERROR.substitute(message=html.escape(message)))
+
+
+def sign_in_page(client: rules.Client, params: Mapping[str, str], error: str = "") -> Response:
+    """The sign-in page: pick a seeded user or type an email, then Allow or Deny; with an ``error``
+    about the email typed, 400 and the error above the form, which keeps the email and name."""
     fields = [key for key in AUTHORIZE_PARAMS if params.get(key)]
     hidden = "\n".join(f'<input type="hidden" name="{key}" value="{html.escape(params[key])}">' for key in fields)
-    scope, _ = normalize_scope(params.get("scope"))
+    scope, _ = rules.normalize_scope(params.get("scope"))
     content = _SIGN_IN.substitute(
         client=html.escape(client.name),
         scopes=" ".join(f"<code>{html.escape(item)}</code>" for item in scope.split()),
@@ -101,25 +98,29 @@ def render_sign_in_page(client: Client, params: Mapping[str, str], error: str = 
         users=_USER_CHOICES,
         email=html.escape(params.get("email", "")) if error else "",
         name=html.escape(params.get("name", "")) if error else "",
-    ).rstrip("\n")
-    return _page(f"Sign in to {client.name} - HitKey", content)
+    )
+    return html_response(400 if error else 200, f"Sign in to {client.name} - HitKey", content)
 
 
-_FAULT_HTML: Final = _page(
-    "502 Bad Gateway", "<h1>502 Bad Gateway</h1>\n<p>The upstream server returned an invalid response.</p>"
-)
+def json_response(status: int, payload: object, headers: Mapping[str, str] | None = None) -> Response:
+    """A JSON response that caches must not store."""
+    headers = {"Cache-Control": "no-store", "Pragma": "no-cache", **(headers or {})}
+    return _Reply(json.dumps(payload), status, headers, content_type="application/json")
 
 
-class _Reply(Response):
-    default_mimetype = None
+def oauth_error_response(error: OAuthError) -> Response:
+    """The JSON error body, plus WWW-Authenticate for bearer-token errors."""
+    challenge = f'Bearer error="invalid_token", error_description="{error.description}"'
+    headers = {"WWW-Authenticate": challenge} if error.error == "invalid_token" else {}
+    return json_response(error.status, {"error": error.error, "error_description": error.description}, headers)
 
 
-class _HangUp(Exception):
-    """Close the connection without answering."""
-
-
-def _first_values(query: str) -> dict[str, str]:
-    return dict(reversed(parse_qsl(query, keep_blank_values=True)))  # the first of repeated keys wins
+def redirect_response(uri: str, params: Mapping[str, str]) -> Response:
+    """302 to ``uri`` with ``params`` added to its query."""
+    parts = urlsplit(uri)
+    query = urlencode([*parse_qsl(parts.query, keep_blank_values=True), *params.items()])
+    location = urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+    return _Reply(b"", 302, {"Location": location, "Cache-Control": "no-store"})
 
 
 def bearer(request: Request) -> str | None:
@@ -142,32 +143,6 @@ def json_object(request: Request) -> dict[str, Any]:
     return value
 
 
-def json_response(status: int, payload: object, headers: Mapping[str, str] | None = None) -> Response:
-    """A JSON response that caches must not store."""
-    headers = {"Cache-Control": "no-store", "Pragma": "no-cache", **(headers or {})}
-    return _Reply(json.dumps(payload), status, headers, content_type="application/json")
-
-
-def html_response(status: int, page: str) -> Response:
-    """An HTML page with a strict CSP."""
-    return _Reply(page, status, dict(_PAGE_HEADERS), content_type="text/html; charset=utf-8")
-
-
-def redirect_response(uri: str, params: Mapping[str, str]) -> Response:
-    """302 to ``uri`` with ``params`` added to its query."""
-    parts = urlsplit(uri)
-    query = urlencode([*parse_qsl(parts.query, keep_blank_values=True), *params.items()])
-    location = urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
-    return _Reply(b"", 302, {"Location": location, "Cache-Control": "no-store"})
-
-
-def oauth_error_response(error: OAuthError) -> Response:
-    """The JSON error body, plus WWW-Authenticate for bearer-token errors."""
-    challenge = f'Bearer error="invalid_token", error_description="{error.description}"'
-    headers = {"WWW-Authenticate": challenge} if error.error == "invalid_token" else {}
-    return json_response(error.status, {"error": error.error, "error_description": error.description}, headers)
-
-
 def _check_body(environ: Mapping[str, Any]) -> None:
     """Refuse a chunked body, a bad Content-Length and a body over MAX_BODY_BYTES."""
     length = environ.get("CONTENT_LENGTH") or ""
@@ -179,13 +154,16 @@ def _check_body(environ: Mapping[str, Any]) -> None:
         raise OAuthError("invalid_request", "body too large", 413)
 
 
-def _is_number(value: object, minimum: float, integer: bool = False) -> bool:
-    """Whether ``value`` is an int (or, unless ``integer``, a float) of at least ``minimum``; bools are not."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or (integer and isinstance(value, float)):
-        return False
-    return value >= minimum
+def _number(value: object, name: str, minimum: int = 0, integer: bool = False) -> None:
+    """Refuse (ValueError) all but an int (or, unless ``integer``, a float) of at least ``minimum``; bools too."""
+    if isinstance(value, bool) or not isinstance(value, int if integer else int | float) or value < minimum:
+        kind = "integer" if integer else "number"
+        raise ValueError(f"{name} must be a {'positive' if minimum else 'non-negative'} {kind}")
 
 
+_FAULT_HTML: Final = _page(
+    "502 Bad Gateway", "<h1>502 Bad Gateway</h1>\n<p>The upstream server returned an invalid response.</p>"
+)
 # What each fault kind does to a call: the answer sent instead of the endpoint's, or None for the
 # timed kinds (default seconds below). ``hang`` waits, then closes without answering; ``delay`` and
 # ``trickle`` answer first (a refresh is rotated at once), then ``delay`` waits before sending and
@@ -205,10 +183,15 @@ FAULT_KINDS: Final = tuple(_FAULTS)
 _FAULT_SECONDS: Final = {"hang": 30.0, "delay": 1.0, "trickle": 10.0}
 
 
-class Emulator(OAuthProvider):
+class _HangUp(Exception):
+    """Close the connection without answering."""
+
+
+class Emulator(rules.OAuthProvider, Server):
     """HitKey in process: the :class:`OAuthProvider` served over HTTP (a WSGI app), with test knobs.
 
-    Example::
+    ``start(host, port)`` (port 0 picks a free one) returns the base URL; ``stop()`` wakes hung and
+    delayed requests, closes connections and releases the port. Example::
 
         emu = Emulator(admin_token="emulator-admin-token")
         base_url = emu.start(host="127.0.0.1", port=0)
@@ -226,28 +209,12 @@ class Emulator(OAuthProvider):
         verbose: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        super().__init__(access_token_ttl=access_token_ttl, code_ttl=code_ttl, clock=clock)
+        rules.OAuthProvider.__init__(self, access_token_ttl=access_token_ttl, code_ttl=code_ttl, clock=clock)
+        Server.__init__(self, self, "hitkey-emulator")
         self.admin_token = admin_token  # guards /oauth/clients and the /_emulator knobs
         self.verbose = verbose
         self._counters = dict.fromkeys(COUNTER_KEYS, 0)
         self._faults: dict[str, list[tuple[str, float, int]]] = {}  # endpoint: [(kind, seconds, calls left)]
-        self._stopping = threading.Event()
-        self._server = Server(self, "hitkey-emulator")
-
-    def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Listen on ``host:port`` (0 picks a free port), serve in a daemon thread, return the base URL."""
-        self._stopping.clear()
-        return self._server.start(host, port)
-
-    def stop(self) -> None:
-        """Stop serving: wake hung/delayed requests, close connections, release the port. Idempotent."""
-        self._stopping.set()
-        self._server.stop()
-
-    @property
-    def base_url(self) -> str:
-        """``http://host:port`` of the running emulator."""
-        return self._server.base_url
 
     @property
     def authorize_url(self) -> str:
@@ -260,10 +227,9 @@ class Emulator(OAuthProvider):
             raise ValueError(f"endpoint must be one of {', '.join(FAULT_ENDPOINTS)}")
         if kind not in FAULT_KINDS:
             raise ValueError(f"kind must be one of {', '.join(FAULT_KINDS)}")
-        if not _is_number(count, 1, integer=True):
-            raise ValueError("count must be a positive integer")
-        if seconds is not None and not _is_number(seconds, 0):
-            raise ValueError("seconds must be a non-negative number")
+        _number(count, "count", minimum=1, integer=True)
+        if seconds is not None:
+            _number(seconds, "seconds")
         fault = (kind, _FAULT_SECONDS.get(kind, 0.0) if seconds is None else seconds, count)
         with self._lock:
             self._faults.setdefault(endpoint, []).append(fault)
@@ -310,12 +276,9 @@ class Emulator(OAuthProvider):
         request = Request(environ)
         try:
             response = self._handle(request)
-        except OAuthError as error:
-            response = oauth_error_response(error)
         except _HangUp:
-            with_socket = environ.get("werkzeug.socket")
-            if isinstance(with_socket, socket.socket):
-                with_socket.shutdown(socket.SHUT_RDWR)
+            if isinstance(connection := environ.get("werkzeug.socket"), socket.socket):
+                connection.shutdown(socket.SHUT_RDWR)
             start_response("500 Hung Up", [])
             return [b""]
         except Exception:
@@ -327,25 +290,26 @@ class Emulator(OAuthProvider):
 
     def _handle(self, request: Request) -> Response:
         """Answer one request (counting it and applying any queued fault)."""
-        _check_body(request.environ)
-        endpoint, methods = _ROUTES.get(request.path, (None, {}))
-        if not methods:
-            raise OAuthError("not_found", "no such endpoint", 404)
-        handler = methods.get(request.method)
-        if handler is None:
-            return json_response(405, {"error": "method_not_allowed"}, {"Allow": ", ".join(sorted(methods))})
-        kind, seconds = self._count_and_take_fault(endpoint, request) if endpoint is not None else ("", 0.0)
-        if kind == "hang":
-            self._stopping.wait(seconds)
-            raise _HangUp
-        if (answer := _FAULTS.get(kind)) is not None:
-            return answer()
+        kind, seconds = "", 0.0
         try:
+            _check_body(request.environ)
+            endpoint, methods = _ROUTES.get(request.path, (None, {}))
+            if not methods:
+                raise OAuthError("not_found", "no such endpoint", 404)
+            if (handler := methods.get(request.method)) is None:
+                return json_response(405, {"error": "method_not_allowed"}, {"Allow": ", ".join(sorted(methods))})
+            if endpoint is not None:
+                kind, seconds = self._count_and_take_fault(endpoint, request)
+            if kind == "hang":
+                self.stopping.wait(seconds)
+                raise _HangUp
+            if (answer := _FAULTS.get(kind)) is not None:
+                return answer()
             response = handler(self, request)
         except OAuthError as error:
             response = oauth_error_response(error)
         if kind == "delay":  # answered (rotated) first, then slow to send
-            self._stopping.wait(seconds)
+            self.stopping.wait(seconds)
         elif kind == "trickle":
             return self._trickle(response, seconds)
         return response
@@ -357,11 +321,10 @@ class Emulator(OAuthProvider):
         size = max(1, math.ceil(len(body) / (gaps + 1)))
         pieces = [body[i : i + size] for i in range(0, len(body), size)] or [b""]
         pause = seconds / max(1, len(pieces) - 1)
-        stopping = self._stopping
 
         def stream() -> Iterator[bytes]:
             for index, piece in enumerate(pieces):
-                if index and stopping.wait(pause):
+                if index and self.stopping.wait(pause):
                     return
                 yield piece
 
@@ -378,23 +341,23 @@ class Emulator(OAuthProvider):
         """GET / is the sign-in page; POST / is its Allow or Deny, re-validated from scratch."""
         page = request.method == "GET"
         raw = request.query_string.decode("latin-1") if page else request.get_data().decode("utf-8", "replace")
-        params = _first_values(raw)
+        params = dict(reversed(parse_qsl(raw, keep_blank_values=True)))  # the first of repeated keys wins
         try:
             authz = self.validate_authorize(params)
-        except AuthorizePageError as error:
-            return html_response(400, render_error_page(str(error)))
-        except AuthorizeRedirectError as error:
+        except rules.AuthorizePageError as error:
+            return error_page(str(error))
+        except rules.AuthorizeRedirectError as error:
             query = {"error": error.error, "error_description": error.description, "state": error.state}
             return redirect_response(error.redirect_uri, query)
         if page:
-            return html_response(200, render_sign_in_page(authz.client, params))
+            return sign_in_page(authz.client, params)
         if params.get("decision") == "deny":
             return redirect_response(authz.redirect_uri, {"error": "access_denied", "state": authz.state})
         if params.get("decision") != "allow":
-            return html_response(400, render_error_page("Choose Allow or Deny."))
-        user, problem = chosen_user(params)
+            return error_page("Choose Allow or Deny.")
+        user, problem = rules.chosen_user(params)
         if user is None:
-            return html_response(400, render_sign_in_page(authz.client, params, problem))
+            return sign_in_page(authz.client, params, problem)
         return redirect_response(authz.redirect_uri, {"code": self.issue_code(authz, user), "state": authz.state})
 
     def _register(self, request: Request) -> Response:
@@ -425,32 +388,31 @@ class Emulator(OAuthProvider):
             return json_response(200, self.counters)
         if knob == "expire-access-tokens":
             return json_response(200, {"expired": self.expire_access_tokens()})
-        if knob == "config":
-            return self._configure(json_object(request))
-        if knob == "faults":
-            body = json_object(request)
-            fault = str(body.get("endpoint")), str(body.get("kind")), body.get("count", 1), body.get("seconds")
-            try:
-                self.inject_fault(*fault)
-            except ValueError as error:
-                raise OAuthError("invalid_request", str(error)) from None
-        else:
+        if knob == "reset":
             self.reset()
+            return json_response(200, {"ok": True})
+        body = json_object(request)
+        try:
+            if knob == "config":
+                return json_response(200, self._configure(body))
+            fault = str(body.get("endpoint")), str(body.get("kind")), body.get("count", 1), body.get("seconds")
+            self.inject_fault(*fault)
+        except ValueError as error:
+            raise OAuthError("invalid_request", str(error)) from None
         return json_response(200, {"ok": True})
 
-    def _configure(self, body: Mapping[str, Any]) -> Response:
+    def _configure(self, body: Mapping[str, Any]) -> dict[str, int]:
         """``/_emulator/config``: ``access_token_ttl`` (int >= 0) and/or ``code_ttl`` (seconds)."""
-        unknown = set(body) - {"access_token_ttl", "code_ttl"}
-        if unknown:
-            raise OAuthError("invalid_request", f"unknown settings: {', '.join(sorted(unknown))}")
+        if unknown := set(body) - {"access_token_ttl", "code_ttl"}:
+            raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
         ttl, code_ttl = body.get("access_token_ttl"), body.get("code_ttl")
-        if ttl is not None and not _is_number(ttl, 0, integer=True):
-            raise OAuthError("invalid_request", "access_token_ttl must be a non-negative integer")
-        if code_ttl is not None and not _is_number(code_ttl, 0):
-            raise OAuthError("invalid_request", "code_ttl must be a non-negative number")
+        if ttl is not None:
+            _number(ttl, "access_token_ttl", integer=True)
+        if code_ttl is not None:
+            _number(code_ttl, "code_ttl")
         self.access_token_ttl = self.access_token_ttl if ttl is None else ttl
         self.code_ttl = self.code_ttl if code_ttl is None else code_ttl
-        return json_response(200, {"access_token_ttl": self.access_token_ttl})
+        return {"access_token_ttl": self.access_token_ttl}
 
 
 # path -> (the endpoint it is counted and faulted as, None for the knobs; {method: handler})
@@ -459,12 +421,9 @@ _ROUTES: Final[dict[str, tuple[str | None, dict[str, Callable[[Emulator, Request
     "/oauth/clients": ("clients", {"POST": Emulator._register}),
     "/oauth/token": ("token", {"POST": Emulator._token}),
     "/oauth/userinfo": ("userinfo", {"GET": Emulator._userinfo}),
-    "/_emulator/health": (None, {"GET": Emulator._knob}),
-    "/_emulator/counters": (None, {"GET": Emulator._knob}),
-    "/_emulator/reset": (None, {"POST": Emulator._knob}),
-    "/_emulator/faults": (None, {"POST": Emulator._knob}),
+    **{f"/_emulator/{knob}": (None, {"GET": Emulator._knob}) for knob in ("health", "counters")},
+    **{f"/_emulator/{knob}": (None, {"POST": Emulator._knob}) for knob in ("reset", "faults", "config")},
     "/_emulator/expire-access-tokens": (None, {"POST": Emulator._knob}),
-    "/_emulator/config": (None, {"POST": Emulator._knob}),
 }
 
 

@@ -51,12 +51,14 @@ class _TrackingServer(ThreadedWSGIServer):
 class Server:
     """One threaded werkzeug server for ``app``; :meth:`start` binds, :meth:`stop` releases.
 
-    ``with server:`` starts it (on a free loopback port) unless it runs, and stops it.
+    ``with server:`` starts it (on a free loopback port) unless it runs, and stops it. Slow answers
+    wait on :attr:`stopping`, which :meth:`stop` sets.
     """
 
     def __init__(self, app: Any, name: str) -> None:
         self.app = app
         self.name = name
+        self.stopping = threading.Event()
         self._serving: tuple[_TrackingServer, threading.Thread] | None = None
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
@@ -73,12 +75,9 @@ class Server:
             target=server.serve_forever, kwargs={"poll_interval": 0.05}, name=self.name, daemon=True
         )
         self._serving = server, thread
+        self.stopping.clear()
         thread.start()
         return self.base_url
-
-    @property
-    def running(self) -> bool:
-        return self._serving is not None
 
     @property
     def base_url(self) -> str:
@@ -89,7 +88,8 @@ class Server:
         return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     def stop(self) -> None:
-        """Stop accepting, close the socket and cut open connections (idempotent)."""
+        """Wake slow answers, stop accepting, close the socket and cut open connections (idempotent)."""
+        self.stopping.set()
         serving, self._serving = self._serving, None
         if serving is None:
             return
@@ -102,7 +102,7 @@ class Server:
                 connection.shutdown(socket.SHUT_RDWR)
 
     def __enter__(self) -> Self:
-        if not self.running:
+        if self._serving is None:
             self.start()
         return self
 

@@ -31,12 +31,11 @@ class SampleApi(Server):
         request = Request(environ)
         user = self.provider.user_for_access_token(bearer(request))
         if user is None:
-            body: dict[str, str] = {"error": "invalid_token", "message": "a live access token from HitKey is required"}
-            headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
-            status = 401
+            body = {"error": "invalid_token", "message": "a live access token from HitKey is required"}
+            response = Response(json.dumps(body), 401, {"WWW-Authenticate": 'Bearer error="invalid_token"'})
         else:
             body = {"sub": user.sub, "name": user.name, "path": request.path, "method": request.method}
-            headers, status = {}, 200
-        response = Response(json.dumps(body), status, {"Cache-Control": "no-store", **headers})
+            response = Response(json.dumps(body), 200)
+        response.headers["Cache-Control"] = "no-store"
         response.content_type = "application/json"
         return response(environ, start_response)

@@ -853,6 +853,21 @@ def test_unknown_paths_and_methods(http: httpx.Client) -> None:
     assert response.headers["allow"] == "POST"
 
 
+@pytest.mark.parametrize(
+    ("framing", "status"),
+    [("Transfer-Encoding: chunked", 411), ("Content-Length: 12x", 400), ("Content-Length: 70000", 413)],
+)
+def test_bodies_need_a_sane_content_length(emu: Emulator, framing: str, status: int) -> None:
+    """A chunked body, a bad Content-Length or one over 64 KiB is refused before the endpoint runs."""
+    request = f"POST /oauth/token HTTP/1.1\r\nHost: hitkey\r\n{framing}\r\nConnection: close\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", int(emu.base_url.rsplit(":", 1)[1])), timeout=5) as raw:
+        raw.sendall(request.encode())
+        head, _, body = b"".join(iter(lambda: raw.recv(65536), b"")).partition(b"\r\n\r\n")
+    assert head.split(b" ", 2)[1] == str(status).encode()
+    assert json.loads(body)["error"] == "invalid_request"
+    assert emu.counters["token"] == 0
+
+
 # -- operations ------------------------------------------------------------------------------
 
 
