@@ -21,9 +21,7 @@ from local.console import UserError, say
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "hitkey-bff"
 RUN_DIR = Path("/tmp/hitkey-bff-docker")  # noqa: S108 - short (a socket path has ~100 bytes); root-owned 0700
 OWN_SOCKET = RUN_DIR / "docker.sock"
-NO_DOCKER_CLI = (
-    "the docker CLI is not installed: install Docker Desktop, or on Debian/Ubuntu `apt-get install docker.io`"
-)
+NO_DOCKER_CLI = "the docker CLI is not installed: install Docker Desktop, or `apt-get install docker.io`"
 NO_DAEMON = (
     "no Docker daemon is running. Start Docker (Docker Desktop, or `sudo systemctl start docker`),"
     " or run this as root with dockerd installed (Debian: `apt-get install docker.io`) and"

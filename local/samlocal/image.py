@@ -56,6 +56,7 @@ PYTHON_PROBE = (
     "import sys, sysconfig; print(sys.version_info[:2] == (3, 12), sysconfig.get_config_var('Py_ENABLE_SHARED'),"
     " sys.base_prefix)"
 )
+HOW = "(Linux x86_64, as root, with debootstrap and a CPython 3.12 built --enable-shared)"
 NO_PYTHON = (
     "building the stand-in Lambda image needs a CPython 3.12 built with --enable-shared: install one"
     " (e.g. `env PYTHON_CONFIGURE_OPTS=--enable-shared pyenv install 3.12`) or point SAM_LOCAL_PYTHON"
@@ -159,18 +160,17 @@ def ensure_base_image(docker: Docker, arch: str) -> str:
         say(f"{tag} is an older stand-in (recipe {label.strip()}): rebuilding it")
     if os.environ.get("SAM_LOCAL_PULL") == "1" or not can_build_stand_in():
         say(f"pulling {tag}")
-        try:
-            docker.run("pull", tag)
-        except UserError as error:
+        pulled = docker.run("pull", tag, check=False)
+        if pulled.returncode != 0:
             raise UserError(
-                f"{error}\n{tag} is needed: pull it where the registry is reachable, or build a stand-in"
-                " (Linux x86_64, as root, with debootstrap and a CPython 3.12 built --enable-shared)"
-            ) from None
+                f"docker pull failed: {pulled.stderr.strip()}\n"
+                f"pull it where a registry is reachable, or build a stand-in {HOW}"
+            )
         return tag
     build_stand_in(docker, tag)
     return tag
 
 
 def can_build_stand_in() -> bool:
-    """Linux x86_64 as root: where :func:`build_stand_in` works (or says what to install)."""
+    """Where :func:`build_stand_in` works (or says what to install): see ``HOW``."""
     return sys.platform == "linux" and lambda_arch() == "x86_64" and os.geteuid() == 0

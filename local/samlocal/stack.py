@@ -229,10 +229,8 @@ def _start_services(local: Stack, client_secret: str, emulator_port: int) -> Non
     env = ["--env", "PYTHONPATH=/src:/tools", "--env", "PYTHONDONTWRITEBYTECODE=1", "--workdir", "/src"]
     image = ["--entrypoint", "/bin/sh", public_image(local.arch), "-c", f"{moto} & exec {emulator}"]
     local.docker.run("run", "--detach", *names, *ports, *mounts, *env, *image)
-    published = [
-        local.docker.run("port", container, f"{port}/tcp").stdout.split()[0] for port in (MOTO_PORT, EMULATOR_PORT)
-    ]
-    local.moto, local.hitkey = (f"http://{address}" for address in published)  # 127.0.0.1:<port>
+    published = dict(line.split(" -> ") for line in local.docker.run("port", container).stdout.splitlines())
+    local.moto, local.hitkey = (f"http://{published[f'{port}/tcp']}" for port in (MOTO_PORT, EMULATOR_PORT))
     deadline = time.monotonic() + 60
     for url in (f"{local.moto}/moto-api/", f"{local.hitkey}/_emulator/health"):
         while True:
