@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -66,14 +65,9 @@ def running() -> Docker | None:
     return None
 
 
-def can_start() -> bool:
-    return shutil.which("dockerd") is not None and os.geteuid() == 0
-
-
 @contextlib.contextmanager
 def daemon() -> Iterator[Docker]:
-    """The running daemon, else one started here (as root, with dockerd: see :func:`can_start`)
-    and stopped on exit."""
+    """The running daemon, else one started here (as root, with dockerd) and stopped on exit."""
     found = running()
     if found is not None:
         yield found
@@ -85,19 +79,11 @@ def daemon() -> Iterator[Docker]:
     (CACHE / "docker").mkdir(parents=True, exist_ok=True)
     log = CACHE / "dockerd.log"
     say(f"starting a Docker daemon (data in {CACHE / 'docker'}, log {log})")
+    command = ["dockerd", f"--data-root={CACHE / 'docker'}", f"--exec-root={RUN_DIR / 'exec'}"]
+    command += [f"--pidfile={RUN_DIR / 'dockerd.pid'}", f"--host=unix://{OWN_SOCKET}"]
     with log.open("ab") as out:
         process = subprocess.Popen(
-            [
-                "dockerd",
-                f"--data-root={CACHE / 'docker'}",
-                f"--exec-root={RUN_DIR / 'exec'}",
-                f"--pidfile={RUN_DIR / 'dockerd.pid'}",
-                f"--host=unix://{OWN_SOCKET}",
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
+            command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
         )
     try:
         deadline = time.monotonic() + 60

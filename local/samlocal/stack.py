@@ -39,7 +39,7 @@ import httpx
 
 from local.console import LOOPBACK, UserError, free_port, say
 from local.resources import create_resources
-from local.samlocal.docker import CACHE, NO_DAEMON, NO_DOCKER_CLI, Docker, can_start, daemon, running
+from local.samlocal.docker import CACHE, NO_DAEMON, NO_DOCKER_CLI, Docker, daemon, running
 from local.samlocal.image import can_build_stand_in, ensure_base_image, find_python312, lambda_arch, public_image
 from local.template import ROOT
 
@@ -79,10 +79,6 @@ class Stack:
     def app(self) -> str:
         """The origin start-api serves."""
         return f"http://localhost:{self.port}"
-
-    @property
-    def env_file(self) -> Path:
-        return self.work / "env.json"
 
     def parameters(self, app: str | None = None) -> list[str]:
         """``--parameter-overrides`` values: this machine's CPU, the local origin, the emulator."""
@@ -129,7 +125,7 @@ class Stack:
     def common_args(self, app: str | None = None) -> list[str]:
         """What ``sam local invoke`` and ``start-api`` share: env.json, parameters, the network."""
         return [
-            *("--env-vars", str(self.env_file), "--parameter-overrides", *self.parameters(app)),
+            *("--env-vars", str(self.work / "env.json"), "--parameter-overrides", *self.parameters(app)),
             *("--skip-pull-image", "--docker-network", self.network, "--region", REGION),
         ]
 
@@ -167,7 +163,9 @@ class Stack:
         threading.Thread(target=_relay, args=(api,), daemon=True).start()
         try:
             deadline = time.monotonic() + 120
-            while not _listening(self.port):
+            while True:
+                with contextlib.suppress(OSError), socket.create_connection((LOOPBACK, self.port), timeout=1):
+                    break
                 if api.poll() is not None:
                     raise UserError(f"sam local start-api exited with {api.returncode}: see its output above")
                 if time.monotonic() > deadline:
@@ -189,12 +187,6 @@ def _relay(process: subprocess.Popen[str]) -> None:
     for line in process.stdout:
         sys.stderr.write(redact(line))
     sys.stderr.flush()
-
-
-def _listening(port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection((LOOPBACK, port), timeout=1):
-        return True
-    return False
 
 
 def _tools_site(arch: str) -> Path:
@@ -255,7 +247,7 @@ def unavailable() -> str | None:
     except UserError as error:
         return str(error)
     docker = running()
-    if docker is None and not can_start():
+    if docker is None and (shutil.which("dockerd") is None or os.geteuid() != 0):  # else stack() starts one
         return NO_DAEMON
     tag = public_image(lambda_arch())
     have_or_pull = os.environ.get("SAM_LOCAL_PULL") == "1" or (docker is not None and docker.has_image(tag))
@@ -287,8 +279,8 @@ def stack(port: int = 0, *, emulator_port: int = 0, work: Path | None = None) ->
                 made = create_resources(boto3.Session(region_name=REGION), client_secret, prefix="hitkey-bff-samlocal")
             ids = {"SESSION_TABLE": made.table, "KMS_KEY_ID": made.key_id, "HITKEY_CLIENT_SECRET_ARN": made.secret_id}
             variables = {"AWS_ENDPOINT_URL": f"http://moto:{MOTO_PORT}", **ids}
-            local.env_file.write_text(json.dumps({"Parameters": variables}, indent=2))
-            say(f"moto at {local.moto}, HitKey emulator at {local.hitkey}; resources and {local.env_file} ready")
+            (local.work / "env.json").write_text(json.dumps({"Parameters": variables}, indent=2))
+            say(f"moto at {local.moto}, HitKey emulator at {local.hitkey}; resources and {local.work}/env.json ready")
             yield local
         finally:
             say(f"removing the containers and network {network}")  # ours and SAM's
