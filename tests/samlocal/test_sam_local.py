@@ -1,5 +1,5 @@
 """The functions under the real SAM CLI and the Lambda runtime interface (``sam local``, Docker),
-against moto and the HitKey emulator as containers on a network of the run's own.
+against moto and the HitKey emulator in a container on a network of the run's own.
 
 What only this catches: the layer's layout in ``/opt`` (``python/hitkey_bff``), the handler paths,
 the environment the template declares (SAM passes nothing else), the parameters, ``sam build``.
