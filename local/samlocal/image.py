@@ -77,7 +77,7 @@ def find_python312() -> Path:
     """A CPython 3.12 home built ``--enable-shared`` (``$SAM_LOCAL_PYTHON``, pyenv's, or PATH's)."""
     pyenv = sorted(Path.home().glob(".pyenv/versions/3.12.*/bin/python3.12"), reverse=True)
     for candidate in [os.environ.get("SAM_LOCAL_PYTHON"), *pyenv, shutil.which("python3.12")]:
-        if candidate:
+        if candidate and shutil.which(candidate):  # a SAM_LOCAL_PYTHON that is no program is skipped
             probe = subprocess.run([candidate, "-c", PYTHON_PROBE], capture_output=True, text=True, check=False)
             fields = probe.stdout.split()
             if probe.returncode == 0 and fields[:2] == ["True", "1"]:
