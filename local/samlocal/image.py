@@ -15,7 +15,6 @@ the label ``hitkey-bff.stand-in`` (its recipe version): a newer recipe rebuilds 
 
 from __future__ import annotations
 
-import glob
 import os
 import platform
 import re
@@ -31,32 +30,21 @@ from local.samlocal.docker import CACHE, Docker
 
 RECIPE = "1"
 LABEL = "hitkey-bff.stand-in"
-RUNTIME_PACKAGES = ["awslambdaric>=3,<4", "boto3>=1.34,<2"]
 # What CPython's extension modules link against (ldd of lib-dynload), tkinter aside.
-DEBIAN_LIBS = [
-    "libssl3",
-    "libffi8",
-    "libsqlite3-0",
-    "libbz2-1.0",
-    "liblzma5",
-    "zlib1g",
-    "libreadline8",
-    "libncursesw6",
-    "libexpat1",
-    "libuuid1",
-    "libnsl2",
-    "libtirpc3",
-    "libgdbm6",
-]
+DEBIAN_LIBS = (
+    "libssl3,libffi8,libsqlite3-0,libbz2-1.0,liblzma5,zlib1g,libreadline8,libncursesw6,libexpat1,libuuid1,libnsl2,"
+    "libtirpc3,libgdbm6"
+)
 SKIP = {"test", "idlelib", "tkinter", "turtledemo", "ensurepip", "site-packages", "lib2to3"}
-ENV = {
-    "LANG": "en_US.UTF-8",
-    "TZ": ":/etc/localtime",
-    "PATH": "/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin",
-    "LD_LIBRARY_PATH": "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib",
-    "LAMBDA_TASK_ROOT": "/var/task",
-    "LAMBDA_RUNTIME_DIR": "/var/runtime",
-}
+# The image's settings, as the public image has them (``docker import --change``, Dockerfile syntax).
+CHANGES = f"""ENV LANG=en_US.UTF-8
+ENV TZ=:/etc/localtime
+ENV PATH=/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin
+ENV LD_LIBRARY_PATH=/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib
+ENV LAMBDA_TASK_ROOT=/var/task
+ENV LAMBDA_RUNTIME_DIR=/var/runtime
+WORKDIR /var/task
+LABEL {LABEL}={RECIPE}"""
 BOOTSTRAP = """#!/bin/sh
 # Stand-in for the python3.12 runtime's bootstrap: the same interpreter and sys.path order.
 export AWS_EXECUTION_ENV=AWS_Lambda_python3.12
@@ -64,13 +52,16 @@ export PYTHONPATH=/var/task:/opt/python/lib/python3.12/site-packages:/opt/python
 cd /var/task
 exec /var/lang/bin/python3.12 -m awslambdaric "$_HANDLER"
 """
-ENTRYPOINT = """#!/bin/sh
-# Stand-in for the image's /lambda-entrypoint.sh: the handler is the command.
-if [ $# -ne 1 ]; then echo "entrypoint requires the handler name to be the first argument" >&2; exit 142; fi
-export _HANDLER="$1"
-if [ -z "${AWS_LAMBDA_RUNTIME_API}" ]; then exec /usr/local/bin/aws-lambda-rie /var/runtime/bootstrap; fi
-exec /var/runtime/bootstrap
-"""
+PYTHON_PROBE = (
+    "import sys, sysconfig; print(sys.version_info[:2] == (3, 12), sysconfig.get_config_var('Py_ENABLE_SHARED'),"
+    " sys.base_prefix)"
+)
+HOW = "(Linux x86_64, as root, with debootstrap and a CPython 3.12 built --enable-shared)"
+NO_PYTHON = (
+    "building the stand-in Lambda image needs a CPython 3.12 built with --enable-shared: install one"
+    " (e.g. `env PYTHON_CONFIGURE_OPTS=--enable-shared pyenv install 3.12`) or point SAM_LOCAL_PYTHON"
+    " at its python3.12; or pull public.ecr.aws/lambda/python:3.12-x86_64 where a registry is reachable"
+)
 
 
 def lambda_arch() -> str:
@@ -83,43 +74,21 @@ def public_image(arch: str) -> str:
 
 
 def find_python312() -> Path:
-    """A CPython 3.12 home built ``--enable-shared`` (``$SAM_LOCAL_PYTHON``, PATH, or pyenv)."""
-    candidates: list[str] = []
-    if os.environ.get("SAM_LOCAL_PYTHON"):
-        candidates.append(os.environ["SAM_LOCAL_PYTHON"])
-    candidates += sorted(glob.glob(str(Path.home() / ".pyenv/versions/3.12.*/bin/python3.12")), reverse=True)
-    on_path = shutil.which("python3.12")
-    if on_path:
-        candidates.append(on_path)
-    for candidate in candidates:
-        probe = subprocess.run(
-            [
-                candidate,
-                "-c",
-                "import sys, sysconfig; print(sys.version_info[:2] == (3, 12),"
-                " sysconfig.get_config_var('Py_ENABLE_SHARED'), sys.base_prefix)",
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        fields = probe.stdout.split()
-        if probe.returncode == 0 and fields[:2] == ["True", "1"]:
-            return Path(fields[2])
-    raise UserError(
-        "building the stand-in Lambda image needs a CPython 3.12 built with --enable-shared: install one"
-        " (e.g. `env PYTHON_CONFIGURE_OPTS=--enable-shared pyenv install 3.12`) or point SAM_LOCAL_PYTHON"
-        " at its python3.12; or pull public.ecr.aws/lambda/python:3.12-x86_64 where a registry is reachable"
-    )
+    """A CPython 3.12 home built ``--enable-shared`` (``$SAM_LOCAL_PYTHON``, pyenv's, or PATH's)."""
+    pyenv = sorted(Path.home().glob(".pyenv/versions/3.12.*/bin/python3.12"), reverse=True)
+    for candidate in [os.environ.get("SAM_LOCAL_PYTHON"), *pyenv, shutil.which("python3.12")]:
+        if candidate and shutil.which(candidate):  # a SAM_LOCAL_PYTHON that is no program is skipped
+            probe = subprocess.run([candidate, "-c", PYTHON_PROBE], capture_output=True, text=True, check=False)
+            fields = probe.stdout.split()
+            if probe.returncode == 0 and fields[:2] == ["True", "1"]:
+                return Path(fields[2])
+    raise UserError(NO_PYTHON)
 
 
 def _mirror_and_suite() -> tuple[str, str]:
-    suite = "bookworm"
-    with open("/etc/os-release") as release:
-        match = re.search(r"^VERSION_CODENAME=(\w+)", release.read(), re.MULTILINE)
-        if match:
-            suite = match.group(1)
-    mirror = "http://deb.debian.org/debian"
+    """The host's Debian release and the mirror its apt uses (deb822 or one-line sources)."""
+    found = re.search(r"^VERSION_CODENAME=(\w+)", Path("/etc/os-release").read_text(), re.MULTILINE)
+    suite = found.group(1) if found else "bookworm"
     for source in [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*"))]:
         text = source.read_text() if source.is_file() else ""
         found = re.search(r"^URIs:\s*(\S+/debian)\s*$", text, re.MULTILINE) or re.search(
@@ -127,10 +96,12 @@ def _mirror_and_suite() -> tuple[str, str]:
         )
         if found:
             return found.group(1), suite
-    return mirror, suite
+    return "http://deb.debian.org/debian", suite
 
 
-def _check(cmd: list[str], what: str, **kwargs: object) -> None:
+def _check(what: str, *cmd: str, **kwargs: object) -> None:
+    if shutil.which(cmd[0]) is None:
+        raise UserError(f"{what} needs {cmd[0]}: install it (Debian: `apt-get install {cmd[0]}`)")
     result = subprocess.run(cmd, capture_output=True, text=True, check=False, **kwargs)  # type: ignore[call-overload]
     if result.returncode != 0:
         tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-15:])
@@ -139,13 +110,6 @@ def _check(cmd: list[str], what: str, **kwargs: object) -> None:
 
 def build_stand_in(docker: Docker, tag: str) -> None:
     """Build the stand-in base image and tag it ``tag``."""
-    if lambda_arch() != "x86_64" or sys.platform != "linux":
-        raise UserError(f"the stand-in image is built for Linux x86_64 only: pull {tag} instead")
-    if os.geteuid() != 0 or shutil.which("debootstrap") is None:
-        raise UserError(
-            f"{tag} is not here and building a stand-in needs root and debootstrap"
-            " (`apt-get install debootstrap`); or pull it (SAM_LOCAL_PULL=1) where a registry is reachable"
-        )
     python_home = find_python312()
     mirror, suite = _mirror_and_suite()
     started = time.monotonic()
@@ -154,8 +118,7 @@ def build_stand_in(docker: Docker, tag: str) -> None:
         rootfs = Path(tmp) / "rootfs"
         say(f"building a stand-in for {tag}: debootstrap {suite} from {mirror} (about a minute)")
         _check(
-            ["debootstrap", "--variant=minbase", f"--include={','.join(DEBIAN_LIBS)}", suite, str(rootfs), mirror],
-            "debootstrap",
+            "debootstrap", "debootstrap", "--variant=minbase", f"--include={DEBIAN_LIBS}", suite, str(rootfs), mirror
         )
         say(f"stand-in image: CPython from {python_home} into /var/lang, awslambdaric into /var/runtime")
         shutil.copytree(
@@ -166,48 +129,21 @@ def build_stand_in(docker: Docker, tag: str) -> None:
         )
         (rootfs / "var/lang/lib/python3.12/site-packages").mkdir()
         (rootfs / "etc/ld.so.conf.d/var-lang.conf").write_text("/var/lang/lib\n")
-        _check(["chroot", str(rootfs), "/sbin/ldconfig"], "ldconfig in the image")
-        runtime = rootfs / "var/runtime"
-        _check(
-            [
-                str(python_home / "bin/python3.12"),
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--no-compile",
-                "--target",
-                str(runtime),
-                *RUNTIME_PACKAGES,
-            ],
-            "pip install awslambdaric boto3",
-        )
-        (runtime / "bootstrap").write_text(BOOTSTRAP)
-        (runtime / "bootstrap").chmod(0o755)
-        (rootfs / "lambda-entrypoint.sh").write_text(ENTRYPOINT)
-        (rootfs / "lambda-entrypoint.sh").chmod(0o755)
+        _check("ldconfig in the image", "chroot", str(rootfs), "/sbin/ldconfig")
+        pip = [str(python_home / "bin/python3.12"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+        target = ["--no-compile", "--target", str(rootfs / "var/runtime")]
+        _check("pip install awslambdaric boto3", *pip, *target, "awslambdaric>=3,<4", "boto3>=1.34,<2")
+        (rootfs / "var/runtime/bootstrap").write_text(BOOTSTRAP)
+        (rootfs / "var/runtime/bootstrap").chmod(0o755)
         for folder in ("var/task", "opt"):
             (rootfs / folder).mkdir(parents=True, exist_ok=True)
         for junk in ("var/cache/apt/archives", "usr/share/doc", "usr/share/man", "usr/share/locale"):
             shutil.rmtree(rootfs / junk, ignore_errors=True)
-        changes = [f"ENV {name}={value}" for name, value in ENV.items()]
-        changes += [
-            "WORKDIR /var/task",
-            'ENTRYPOINT ["/lambda-entrypoint.sh"]',
-            f"LABEL {LABEL}={RECIPE}",
-        ]
         say("stand-in image: docker import")
         tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
-        args = ["import"]
-        for change in changes:
-            args += ["--change", change]
-        result = subprocess.run(
-            ["docker", *args, "-", tag], stdin=tar.stdout, env=docker.env, capture_output=True, text=True, check=False
-        )
+        changes = [arg for change in CHANGES.splitlines() for arg in ("--change", change)]
+        _check("docker import", "docker", "import", *changes, "-", tag, stdin=tar.stdout, env=docker.env)
         tar.wait()
-        if result.returncode != 0:
-            raise UserError(f"docker import failed: {result.stderr.strip()}")
     size = docker.run("image", "inspect", tag, "--format", "{{.Size}}").stdout.strip()
     say(f"built {tag} in {time.monotonic() - started:.0f} s ({int(size) // 1_000_000} MB)")
 
@@ -224,18 +160,17 @@ def ensure_base_image(docker: Docker, arch: str) -> str:
         say(f"{tag} is an older stand-in (recipe {label.strip()}): rebuilding it")
     if os.environ.get("SAM_LOCAL_PULL") == "1" or not can_build_stand_in():
         say(f"pulling {tag}")
-        try:
-            docker.run("pull", tag)
-        except UserError as error:
+        pulled = docker.run("pull", tag, check=False)
+        if pulled.returncode != 0:
             raise UserError(
-                f"{error}\n{tag} is needed: pull it where the registry is reachable, or build a stand-in"
-                " (Linux x86_64, as root, with debootstrap and a CPython 3.12 built --enable-shared)"
-            ) from None
+                f"docker pull failed: {pulled.stderr.strip()}\n"
+                f"pull it where a registry is reachable, or build a stand-in {HOW}"
+            )
         return tag
     build_stand_in(docker, tag)
     return tag
 
 
 def can_build_stand_in() -> bool:
-    """Linux x86_64 as root: where :func:`build_stand_in` works (or says what to install)."""
+    """Where :func:`build_stand_in` works (or says what to install): see ``HOW``."""
     return sys.platform == "linux" and lambda_arch() == "x86_64" and os.geteuid() == 0

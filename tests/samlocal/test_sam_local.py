@@ -1,5 +1,5 @@
 """The functions under the real SAM CLI and the Lambda runtime interface (``sam local``, Docker),
-against moto and the HitKey emulator as containers on a network of the run's own.
+against moto and the HitKey emulator in a container on a network of the run's own.
 
 What only this catches: the layer's layout in ``/opt`` (``python/hitkey_bff``), the handler paths,
 the environment the template declares (SAM passes nothing else), the parameters, ``sam build``.
@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -159,38 +156,8 @@ def test_missing_environment_variable_is_caught(invoked: dict[str, dict[str, Any
 
 @pytest.fixture(scope="module")
 def api(built: Built) -> Iterator[str]:
-    local = built.local
-    process = subprocess.Popen(
-        local.start_api_command(built.template),
-        cwd=ROOT,
-        env=local.sam_env(),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                out = process.stdout.read() if process.stdout else ""
-                pytest.fail(f"sam local start-api exited {process.returncode}:\n{redact(out)[-3000:]}")
-            try:
-                socket.create_connection(("127.0.0.1", local.port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.3)
-        else:
-            pytest.fail("sam local start-api did not listen within 60 s")
-        yield local.app
-    finally:
-        os.killpg(process.pid, signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    with built.local.start_api(built.template):
+        yield built.local.app
 
 
 def cookie_from(response: httpx.Response, name: str) -> str:
