@@ -144,6 +144,15 @@ class LambdaRuntime:
                     self._handlers[spec] = _import_handler(spec)
         return self._handlers[spec]
 
+    def invoke(self, spec: FunctionSpec, event: dict[str, Any]) -> Any:
+        """``spec``'s answer to ``event``, with a fresh context (its Timeout and MemorySize)."""
+        return self.handler(spec)(event, LambdaContext(spec.logical_id, spec.timeout, memory_mb=spec.memory_size))
+
+
+def region() -> str:
+    """The region Lambda and API Gateway would run in: the environment's, else us-east-1."""
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
+
 
 def _import_handler(spec: FunctionSpec) -> Handler:
     for layer in map(str, spec.layer_paths):
@@ -177,9 +186,8 @@ class LambdaContext:
     tenant_id: str | None = None
 
     def __init__(self, function_name: str, timeout_s: float = 60, *, memory_mb: int = 256) -> None:
-        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
         self.function_name = function_name
-        self.invoked_function_arn = f"arn:aws:lambda:{region}:{DEFAULT_ACCOUNT_ID}:function:{function_name}"
+        self.invoked_function_arn = f"arn:aws:lambda:{region()}:{DEFAULT_ACCOUNT_ID}:function:{function_name}"
         self.memory_limit_in_mb = memory_mb
         self.aws_request_id = str(uuid.uuid4())
         self.log_group_name = f"/aws/lambda/{function_name}"

@@ -26,7 +26,6 @@ from werkzeug.wrappers import Request, Response
 from local.apigw import (
     MAX_BODY_BYTES,
     HttpResponse,
-    LambdaContext,
     LambdaRuntime,
     Route,
     build_event,
@@ -136,10 +135,9 @@ class Gateway(Server):
     def invoke(self, route: Route, event: dict[str, Any]) -> HttpResponse:
         """Call the route's handler with ``event`` and a fresh context; translate its answer."""
         spec = route.function
-        context = LambdaContext(spec.logical_id, spec.timeout, memory_mb=spec.memory_size)
         started = time.monotonic()
         try:
-            response = translate_response(self._runtime.handler(spec)(event, context))
+            response = translate_response(self._runtime.invoke(spec, event))
         except (Exception, SystemExit):
             message = f"[gateway] {spec.logical_id} ({route.route_key}) failed; API Gateway answers 502"
             self._write_log(message, with_traceback=True)

@@ -11,21 +11,13 @@ a malformed answer is a 500; an allowed request's event carries ``requestContext
 from __future__ import annotations
 
 import copy
-import os
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qs
 
-from local.apigw import (
-    DEFAULT_ACCOUNT_ID,
-    DEFAULT_REGION,
-    HttpResponse,
-    LambdaContext,
-    LambdaRuntime,
-    json_response,
-)
+from local.apigw import DEFAULT_ACCOUNT_ID, HttpResponse, LambdaRuntime, json_response, region
 from local.template import AuthorizerSpec
 
 UNAUTHORIZED = 401
@@ -61,10 +53,9 @@ def authorizer_event(event: Mapping[str, Any], identity: Sequence[str]) -> dict[
     """The payload-2.0 REQUEST authorizer event for a request's integration event."""
     out = {k: copy.deepcopy(v) for k, v in event.items() if k not in ("body", "isBase64Encoded")}
     http = (event.get("requestContext") or {}).get("http") or {}
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
     api = (event.get("requestContext") or {}).get("apiId", "local")
     where = f"{api}/$default/{http.get('method')}{http.get('path')}"
-    route_arn = f"arn:aws:execute-api:{region}:{DEFAULT_ACCOUNT_ID}:{where}"
+    route_arn = f"arn:aws:execute-api:{region()}:{DEFAULT_ACCOUNT_ID}:{where}"
     return {"version": "2.0", "type": "REQUEST", "routeArn": route_arn, "identitySource": list(identity), **out}
 
 
@@ -111,11 +102,9 @@ class Authorizers:
         """The context of an allowed request, ``None`` for a denied one; raises for a bad answer."""
         with self._lock:
             self.invocations[spec.logical_id] = self.invocations.get(spec.logical_id, 0) + 1
-        function = spec.function
-        context = LambdaContext(function.logical_id, function.timeout, memory_mb=function.memory_size)
-        answer = self._runtime.handler(function)(event, context)
-        if not spec.simple_responses or not isinstance(answer, dict):
-            raise ValueError(f"{spec.name}: only simple responses are emulated")
+        answer = self._runtime.invoke(spec.function, event)
+        if not spec.simple_responses or spec.payload_version != "2.0" or not isinstance(answer, dict):
+            raise ValueError(f"{spec.name}: only simple responses of payload 2.0 are emulated")
         allowed = answer.get("isAuthorized")
         if not isinstance(allowed, bool):
             raise ValueError(f"{spec.name}: isAuthorized must be a boolean")
