@@ -23,10 +23,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from local.template import AuthorizerSpec, CorsConfig, FunctionSpec, http_events
+from local.template import AuthorizerSpec, CorsConfig, FunctionSpec, api_routes
 
 DEFAULT_ACCOUNT_ID = "123456789012"
 DEFAULT_REGION = "us-east-1"
@@ -103,18 +104,24 @@ def _compile_path(path: str) -> tuple[re.Pattern[str], tuple[str, ...]]:
     return re.compile("/" + "/".join(parts)), tuple(names)
 
 
-def load_routes(template_path: str | os.PathLike[str]) -> dict[tuple[str, str], Route]:
-    """Every ``HttpApi`` event of every ``AWS::Serverless::Function`` -> ``{(METHOD, PATH): Route}``.
+def load_routes(
+    template_path: str | os.PathLike[str],
+    extra_templates: Iterable[str | os.PathLike[str]] = (),
+    parameters: Mapping[str, Any] | None = None,
+) -> dict[tuple[str, str], Route]:
+    """The ``AWS::ApiGatewayV2::Route`` resources of ``template_path`` and of each extra template
+    (a team's routes on its API, see :func:`local.template.api_routes`) -> ``{(METHOD, PATH): Route}``.
 
-    ``Path`` may hold ``{name}`` or a trailing ``{proxy+}``; none is ``("ANY", "$default")``.
+    A path may hold ``{name}`` or a trailing ``{proxy+}``; the ``$default`` route is ``("ANY", "$default")``.
     """
     routes: dict[tuple[str, str], Route] = {}
-    for event in http_events(template_path):
-        key = (event.method, event.path)
-        if key in routes:
-            both = f"{routes[key].function.logical_id}, {event.function.logical_id}"
-            raise ValueError(f"route {event.method} {event.path} is defined twice ({both})")
-        routes[key] = Route(event.method, event.path, event.function)
+    for source in (template_path, *extra_templates):
+        for found in api_routes(source, template_path, parameters):
+            method, _, path = found.route_key.partition(" ")
+            route = Route(method.upper() if path else "ANY", path or "$default", found.function, found.authorizer)
+            if (route.method, route.path) in routes:
+                raise ValueError(f"route {route.route_key} of {Path(source).name} is defined twice")
+            routes[(route.method, route.path)] = route
     return routes
 
 
@@ -136,6 +143,15 @@ class LambdaRuntime:
                 if spec not in self._handlers:
                     self._handlers[spec] = _import_handler(spec)
         return self._handlers[spec]
+
+    def invoke(self, spec: FunctionSpec, event: dict[str, Any]) -> Any:
+        """``spec``'s answer to ``event``, with a fresh context (its Timeout and MemorySize)."""
+        return self.handler(spec)(event, LambdaContext(spec.logical_id, spec.timeout, memory_mb=spec.memory_size))
+
+
+def region() -> str:
+    """The region Lambda and API Gateway would run in: the environment's, else us-east-1."""
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
 
 
 def _import_handler(spec: FunctionSpec) -> Handler:
@@ -170,9 +186,8 @@ class LambdaContext:
     tenant_id: str | None = None
 
     def __init__(self, function_name: str, timeout_s: float = 60, *, memory_mb: int = 256) -> None:
-        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
         self.function_name = function_name
-        self.invoked_function_arn = f"arn:aws:lambda:{region}:{DEFAULT_ACCOUNT_ID}:function:{function_name}"
+        self.invoked_function_arn = f"arn:aws:lambda:{region()}:{DEFAULT_ACCOUNT_ID}:function:{function_name}"
         self.memory_limit_in_mb = memory_mb
         self.aws_request_id = str(uuid.uuid4())
         self.log_group_name = f"/aws/lambda/{function_name}"

@@ -26,7 +26,6 @@ from werkzeug.wrappers import Request, Response
 from local.apigw import (
     MAX_BODY_BYTES,
     HttpResponse,
-    LambdaContext,
     LambdaRuntime,
     Route,
     build_event,
@@ -37,7 +36,7 @@ from local.apigw import (
     translate_response,
 )
 from local.httpserver import Server
-from local.localapi import Authorizers, extra_routes
+from local.localapi import Authorizers
 from local.template import CorsConfig, cors_config
 
 DEFAULT_SPA_DIR = Path(__file__).resolve().parent / "spa"
@@ -108,20 +107,10 @@ class Gateway(Server):
         stamp = tuple((stat.st_mtime_ns, stat.st_size) for stat in stats)
         with self._routes_lock:
             if stamp != self._template_stamp:
-                self._routes = sorted(self._all_routes(), key=lambda r: r.specificity)
+                routes = load_routes(self.template, self.extra_templates, self.parameters)
+                self._routes = sorted(routes.values(), key=lambda r: r.specificity)
                 self._cors = cors_config(self.template, self.parameters)
                 self._template_stamp = stamp
-
-    def _all_routes(self) -> list[Route]:
-        """template.yaml's routes and the extra templates' (one route key defined twice is an error)."""
-        routes = load_routes(self.template)
-        for extra in self.extra_templates:
-            for route in extra_routes(extra, self.template, self.parameters):
-                key = (route.method, route.path)
-                if key in routes:
-                    raise ValueError(f"route {route.route_key} of {extra.name} is already defined")
-                routes[key] = route
-        return list(routes.values())
 
     def match(self, method: str, raw_path: str) -> tuple[Route, dict[str, str]] | None:
         """The route API Gateway would pick for ``method raw_path``, with its path parameters."""
@@ -146,10 +135,9 @@ class Gateway(Server):
     def invoke(self, route: Route, event: dict[str, Any]) -> HttpResponse:
         """Call the route's handler with ``event`` and a fresh context; translate its answer."""
         spec = route.function
-        context = LambdaContext(spec.logical_id, spec.timeout, memory_mb=spec.memory_size)
         started = time.monotonic()
         try:
-            response = translate_response(self._runtime.handler(spec)(event, context))
+            response = translate_response(self._runtime.invoke(spec, event))
         except (Exception, SystemExit):
             message = f"[gateway] {spec.logical_id} ({route.route_key}) failed; API Gateway answers 502"
             self._write_log(message, with_traceback=True)

@@ -1,5 +1,6 @@
-"""The one reader of ``template.yaml``: CloudFormation short tags, functions and their HttpApi
-events (Globals applied), the HTTP API's CORS configuration and single resources by type.
+"""The one reader of ``template.yaml``: CloudFormation short tags, functions (Globals applied), the
+HTTP API's routes (``AWS::ApiGatewayV2::Route`` resources, a team's template's too) and Lambda
+authorizers, its CORS configuration and single resources by type.
 
 The gateway, ``resources``, ``package`` and the tests read the template through this module only.
 """
@@ -21,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
 LAMBDA_DEFAULT_TIMEOUT = 3
 LAMBDA_DEFAULT_MEMORY = 128
+FUNCTION = "AWS::Serverless::Function"
 
 
 class CfnLoader(yaml.SafeLoader):  # type: ignore[misc,unused-ignore]
@@ -97,7 +99,6 @@ class FunctionSpec:
     runtime: str = ""
     layer_paths: tuple[Path, ...] = ()
     architectures: tuple[str, ...] = ("x86_64",)
-    routes: tuple[tuple[str, str, str], ...] = ()  # (method, path, event name) of each HttpApi event
 
     @property
     def handler_file(self) -> Path:
@@ -128,16 +129,6 @@ class AuthorizerSpec:
     payload_version: str = "2.0"
 
 
-@dataclass(frozen=True, slots=True)
-class HttpEvent:
-    """One ``HttpApi`` event: ``method`` upper case or ``ANY``; ``path`` may be ``$default``."""
-
-    method: str
-    path: str
-    name: str
-    function: FunctionSpec
-
-
 def _layer_paths(layers: Any, resources: Mapping[str, Any], base: Path) -> tuple[Path, ...]:
     paths: list[Path] = []
     for layer in layers if isinstance(layers, list) else []:
@@ -153,21 +144,14 @@ def _layer_paths(layers: Any, resources: Mapping[str, Any], base: Path) -> tuple
     return tuple(paths)
 
 
-def _http_routes(events: Mapping[str, Any]) -> tuple[tuple[str, str, str], ...]:
-    """``(method, path, name)`` of each ``HttpApi`` event; one without ``Path`` is ``ANY $default``."""
-    routes = []
-    for name, event in events.items():
-        if isinstance(event, dict) and event.get("Type") == "HttpApi":
-            path = (event.get("Properties") or {}).get("Path")
-            method = str((event.get("Properties") or {}).get("Method") or "ANY").upper()
-            any_method = path is None or method == "X-AMAZON-APIGATEWAY-ANY-METHOD"
-            routes.append(("ANY" if any_method else method, "$default" if path is None else str(path), name))
-    return tuple(routes)
-
-
-def _function_spec(
-    logical_id: str, props: Mapping[str, Any], template: Mapping[str, Any], base: Path, http_only: bool
-) -> FunctionSpec:
+def _function_spec(logical_id: str, template: Mapping[str, Any], base: Path, runnable: bool = True) -> FunctionSpec:
+    """The ``AWS::Serverless::Function`` ``logical_id`` of ``template``, Globals applied: no such
+    function, code in S3 or (``runnable``: the gateway imports it) no ``module.function`` handler
+    is an error."""
+    resource = (template.get("Resources") or {}).get(logical_id)
+    if not isinstance(resource, dict) or resource.get("Type") != "AWS::Serverless::Function":
+        raise ValueError(f"{logical_id!r} is not an AWS::Serverless::Function of the template")
+    props = resource.get("Properties") or {}
     globals_fn = (template.get("Globals") or {}).get("Function") or {}
     parameters = template.get("Parameters") or {}
 
@@ -185,7 +169,7 @@ def _function_spec(
     if not isinstance(code_uri, str) or code_uri.startswith("s3://"):
         raise ValueError(f"{logical_id}: CodeUri must be a local folder to run locally, got {code_uri!r}")
     handler = resolve(prop("Handler"), parameters)
-    if http_only and (not isinstance(handler, str) or "." not in handler):  # the gateway imports it
+    if runnable and (not isinstance(handler, str) or "." not in handler):
         raise ValueError(f"{logical_id}: Handler must look like 'module.function', got {handler!r}")
     layers = list(globals_fn.get("Layers") or []) + list(props.get("Layers") or [])
     return FunctionSpec(
@@ -197,34 +181,131 @@ def _function_spec(
         runtime=str(resolve(prop("Runtime"), parameters, "")),
         layer_paths=_layer_paths(layers, template.get("Resources") or {}, base),
         architectures=tuple(str(resolve(a, parameters, a)) for a in prop("Architectures") or ["x86_64"]),
-        routes=_http_routes(props.get("Events") or {}),
     )
 
 
 def functions(template_path: str | os.PathLike[str] = TEMPLATE, *, http_only: bool = False) -> list[FunctionSpec]:
-    """Every ``AWS::Serverless::Function`` (with ``http_only``, those with an ``HttpApi`` event),
-    paths relative to the template.
+    """Every ``AWS::Serverless::Function`` (with ``http_only``, those a route of the template
+    invokes), paths relative to the template.
 
     Globals.Function supplies Handler, CodeUri, Timeout, MemorySize, Runtime, Architectures and
     Layers (SAM adds global Layers before the function's own).
     """
+    if http_only:
+        return list({route.function.logical_id: route.function for route in api_routes(template_path)}.values())
     template_file = Path(template_path).resolve()
     template = load_template(template_file)
-    resources = _resources(template, "AWS::Serverless::Function")
-    return [
-        _function_spec(logical_id, props, template, template_file.parent, http_only)
-        for logical_id, props in resources
-        if not http_only or _http_routes(props.get("Events") or {})
-    ]
+    return [_function_spec(lid, template, template_file.parent, False) for lid, _ in _resources(template, FUNCTION)]
 
 
-def http_events(template_path: str | os.PathLike[str] = TEMPLATE) -> list[HttpEvent]:
-    """Every ``HttpApi`` event of every ``AWS::Serverless::Function`` (see :func:`functions`)."""
-    return [
-        HttpEvent(method, path, name, spec)
-        for spec in functions(template_path, http_only=True)
-        for method, path, name in spec.routes
-    ]
+_SUB_REF = re.compile(r"\$\{([A-Za-z0-9]+)(?:\.Arn)?\}")
+
+
+def refs(value: Any) -> list[str]:
+    """The logical ids ``value`` names: ``!Ref X``, ``!GetAtt X.Arn``, or each ``${X}``/``${X.Arn}``
+    of an ``!Sub`` (``integrations/${Integration}``, ``.../functions/${Fn.Arn}/invocations``)."""
+    if isinstance(value, dict) and "Fn::Sub" in value:
+        text = value["Fn::Sub"] if isinstance(value["Fn::Sub"], str) else value["Fn::Sub"][0]
+        return _SUB_REF.findall(str(text))
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        return [str(value["Fn::GetAtt"][0])]
+    if isinstance(value, dict) and "Ref" in value:
+        return [str(value["Ref"])]
+    return []
+
+
+def authorizers(
+    template_path: str | os.PathLike[str], parameters: Mapping[str, Any] | None = None
+) -> dict[str, AuthorizerSpec]:
+    """The template's Lambda (``REQUEST``) authorizers by logical id; ``parameters`` override."""
+    template_file = Path(template_path).resolve()
+    template = load_template(template_file)
+    declared, overrides = template.get("Parameters") or {}, parameters or {}
+    resources = template.get("Resources") or {}
+    found: dict[str, AuthorizerSpec] = {}
+    for logical_id, props in _resources(template, "AWS::ApiGatewayV2::Authorizer"):
+        if props.get("AuthorizerType") != "REQUEST":
+            continue
+        target = next((ref for ref in refs(props.get("AuthorizerUri")) if ref in resources), "")
+        sources = props.get("IdentitySource") or []
+        found[logical_id] = AuthorizerSpec(
+            logical_id=logical_id,
+            name=str(resolve(props.get("Name"), declared, logical_id, overrides)),
+            function=_function_spec(target, template, template_file.parent),
+            identity_sources=tuple(str(s) for s in (sources if isinstance(sources, list) else [sources])),
+            ttl_seconds=int(resolve(props.get("AuthorizerResultTtlInSeconds"), declared, 0, overrides)),
+            simple_responses=bool(resolve(props.get("EnableSimpleResponses"), declared, False, overrides)),
+            payload_version=str(resolve(props.get("AuthorizerPayloadFormatVersion"), declared, "2.0", overrides)),
+        )
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class ApiRoute:
+    """One ``AWS::ApiGatewayV2::Route``: its ``RouteKey`` (``GET /auth/login``, ``$default``), the
+    function its integration invokes and the Lambda authorizer API Gateway applies first."""
+
+    route_key: str
+    function: FunctionSpec
+    authorizer: AuthorizerSpec | None = None
+
+
+def api_routes(
+    template_path: str | os.PathLike[str] = TEMPLATE,
+    api_template: str | os.PathLike[str] | None = None,
+    parameters: Mapping[str, Any] | None = None,
+) -> list[ApiRoute]:
+    """The ``AWS::ApiGatewayV2::Route`` resources of ``template_path`` on the HTTP API of
+    ``api_template`` (by default the same template); ``parameters`` override the API template's.
+
+    A route's ``Target`` is ``integrations/<integration>``, an ``AWS::ApiGatewayV2::Integration``
+    (payload 2.0) whose ``IntegrationUri`` (``!GetAtt Fn.Arn`` or ``!Sub ...${Fn.Arn}/invocations``)
+    names an ``AWS::Serverless::Function`` of the same template. ``ApiId`` and a ``CUSTOM`` route's
+    ``AuthorizerId`` name the API template's ``AWS::ApiGatewayV2::Api`` and authorizer: with
+    ``!Ref`` in that template, or from another through a parameter named like one of its outputs
+    (``HttpApiId``, ``SessionAuthorizerId``), bound to that output's value.
+    """
+    template_file = Path(template_path).resolve()
+    api_file = Path(api_template).resolve() if api_template is not None else template_file
+    template, api = load_template(template_file), load_template(api_file)
+    outputs = {name: (o or {}).get("Value") for name, o in (api.get("Outputs") or {}).items()}
+    bound = {name: outputs[name] for name in template.get("Parameters") or {} if name in outputs}
+
+    def api_ref(value: Any) -> str:
+        """The logical id of the API template that ``value`` names ("" for none)."""
+        name = value.get("Ref") if isinstance(value, dict) else None
+        if name in bound:
+            value = bound[name]
+        elif template_file != api_file:
+            return ""
+        return next(iter(refs(value)), "")
+
+    apis = {lid for lid, _ in _resources(api, "AWS::ApiGatewayV2::Api")}
+    known = authorizers(api_file, parameters)
+    resources, declared = template.get("Resources") or {}, template.get("Parameters") or {}
+    routes: list[ApiRoute] = []
+    for logical_id, props in _resources(template, "AWS::ApiGatewayV2::Route"):
+        where = f"{template_file.name}: {logical_id}"
+        if api_ref(props.get("ApiId")) not in apis:
+            raise ValueError(
+                f"{where}: ApiId must be the BFF's HTTP API (!Ref HttpApi, or a parameter named HttpApiId)"
+            )
+        integration = (resources.get(next(iter(refs(props.get("Target"))), "")) or {}).get("Properties") or {}
+        if str(resolve(integration.get("PayloadFormatVersion"), declared, "")) != "2.0":
+            raise ValueError(f"{where}: its Target must be an integration with PayloadFormatVersion 2.0")
+        function = next(iter(refs(integration.get("IntegrationUri"))), "")
+        if (resources.get(function) or {}).get("Type") != FUNCTION:
+            raise ValueError(f"{where}: its Target's integration must invoke a function of {template_file.name}")
+        authorizer = None
+        if props.get("AuthorizationType") == "CUSTOM":
+            authorizer = known.get(api_ref(props.get("AuthorizerId")))
+            if authorizer is None:
+                raise ValueError(
+                    f"{where}: AuthorizerId must be an authorizer of {api_file.name} (SessionAuthorizerId)"
+                )
+        key = str(resolve(props.get("RouteKey"), declared, ""))
+        routes.append(ApiRoute(key, _function_spec(function, template, template_file.parent), authorizer))
+    return routes
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,13 +323,13 @@ class CorsConfig:
 def cors_config(
     template_path: str | os.PathLike[str] = TEMPLATE, parameters: Mapping[str, str] | None = None
 ) -> CorsConfig | None:
-    """The ``AWS::Serverless::HttpApi``'s CorsConfiguration (``None`` without one).
+    """The ``AWS::ApiGatewayV2::Api``'s CorsConfiguration (``None`` without one).
 
     ``parameters`` override template parameters (``{"AppOrigin": "http://localhost:5173"}``).
     """
     template = load_template(template_path)
     declared, overrides = template.get("Parameters") or {}, parameters or {}
-    apis = _resources(template, "AWS::Serverless::HttpApi")
+    apis = _resources(template, "AWS::ApiGatewayV2::Api")
     raw = apis[0][1].get("CorsConfiguration") if apis else None
     if not raw or not isinstance(raw, dict):
         return None

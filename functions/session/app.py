@@ -1,8 +1,8 @@
 """The session function: sign-in start, who is signed in, the caller's sessions, sign-out.
 
 DynamoDB only - its role grants no KMS, no Secrets Manager, and it makes no outbound HTTP call.
-Each route's flow and policy are in ``hitkey_bff.routes.<name>``; the template's ``HttpApi``
-events send exactly these route keys here.
+Each route's flow and policy are in ``hitkey_bff.routes.<name>``; the template's routes to this
+function's integration are exactly these route keys.
 """
 
 from hitkey_bff.dispatch import dispatch

@@ -2,8 +2,8 @@
 refresh and the API proxy.
 
 Its role adds KMS (the token key), the client secret, and it calls HitKey and the upstreams.
-Each route's flow and policy are in ``hitkey_bff.routes.<name>``; the template's ``HttpApi``
-events send exactly these route keys here.
+Each route's flow and policy are in ``hitkey_bff.routes.<name>``; the template's routes to this
+function's integration are exactly these route keys.
 """
 
 from hitkey_bff.dispatch import dispatch

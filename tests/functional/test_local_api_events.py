@@ -12,9 +12,8 @@ from typing import Any
 import pytest
 
 from hitkey_bff.authorizer import handler as authorizer_handler
-from local.apigw import LambdaContext, LambdaRuntime
+from local.apigw import LambdaContext, LambdaRuntime, load_routes
 from local.emulator import SEEDED_USERS, Emulator
-from local.localapi import extra_routes
 from tests.harness import SESSION, Bff, signed_in
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,8 +27,8 @@ def load(path: str) -> dict[str, Any]:
 
 
 def example_handler() -> Any:
-    routes = extra_routes(ROOT / "examples/local-api/template.yaml", ROOT / "template.yaml")
-    return LambdaRuntime().handler(routes[0].function)
+    routes = load_routes(ROOT / "template.yaml", [ROOT / "examples/local-api/template.yaml"])
+    return LambdaRuntime().handler(routes[("GET", "/api/me")].function)
 
 
 def test_authorizer_event_is_denied_for_a_stranger_and_allowed_for_a_live_session(bff: Bff, hitkey: Emulator) -> None:

@@ -176,14 +176,17 @@ def test_a_route_added_to_the_template_appears(tmp_path: Path) -> None:
                     Handler: app.handler
                     Timeout: !Ref Nope
                 Resources:
+                  Api: {{Type: AWS::ApiGatewayV2::Api, Properties: {{ProtocolType: HTTP}}}}
                   Echo:
                     Type: AWS::Serverless::Function
                     Properties:
                       CodeUri: {FIXTURES / "functions" / "echo"}
-                      Events:
-                        One:
-                          Type: HttpApi
-                          Properties: {{Path: /one, Method: GET, ApiId: !Ref Api}}
+                  ToEcho:
+                    Type: AWS::ApiGatewayV2::Integration
+                    Properties: {{ApiId: !Ref Api, IntegrationUri: !GetAtt Echo.Arn, PayloadFormatVersion: "2.0"}}
+                  One:
+                    Type: AWS::ApiGatewayV2::Route
+                    Properties: {{ApiId: !Ref Api, RouteKey: GET /one, Target: !Sub "integrations/${{ToEcho}}"}}
                 {extra}
                 """
             ),
@@ -203,10 +206,12 @@ def test_a_route_added_to_the_template_appears(tmp_path: Path) -> None:
                     Type: AWS::Serverless::Function
                     Properties:
                       CodeUri: {code}
-                      Events:
-                        Two:
-                          Type: HttpApi
-                          Properties: {{Path: /two, Method: GET}}
+                  TwoIntegration:
+                    Type: AWS::ApiGatewayV2::Integration
+                    Properties: {{ApiId: !Ref Api, IntegrationUri: !GetAtt Two.Arn, PayloadFormatVersion: "2.0"}}
+                  TwoRoute:
+                    Type: AWS::ApiGatewayV2::Route
+                    Properties: {{ApiId: !Ref Api, RouteKey: GET /two, Target: !Sub "integrations/${{TwoIntegration}}"}}
             """.format(code=FIXTURES / "functions" / "echo")
         )
         assert set(load_routes(template)) == {("GET", "/one"), ("GET", "/two")}
@@ -405,18 +410,25 @@ def test_handler_module_is_imported_lazily_once_and_per_function(tmp_path: Path)
         textwrap.dedent(
             """
             Resources:
+              Api: {Type: AWS::ApiGatewayV2::Api, Properties: {ProtocolType: HTTP}}
               First:
                 Type: AWS::Serverless::Function
-                Properties:
-                  CodeUri: first/
-                  Handler: app.handler
-                  Events: {Get: {Type: HttpApi, Properties: {Path: /first, Method: GET}}}
+                Properties: {CodeUri: first/, Handler: app.handler}
+              FirstIntegration:
+                Type: AWS::ApiGatewayV2::Integration
+                Properties: {ApiId: !Ref Api, IntegrationUri: !GetAtt First.Arn, PayloadFormatVersion: "2.0"}
+              FirstRoute:
+                Type: AWS::ApiGatewayV2::Route
+                Properties: {ApiId: !Ref Api, RouteKey: GET /first, Target: !Sub "integrations/${FirstIntegration}"}
               Second:
                 Type: AWS::Serverless::Function
-                Properties:
-                  CodeUri: second/
-                  Handler: app.handler
-                  Events: {Get: {Type: HttpApi, Properties: {Path: /second, Method: GET}}}
+                Properties: {CodeUri: second/, Handler: app.handler}
+              SecondIntegration:
+                Type: AWS::ApiGatewayV2::Integration
+                Properties: {ApiId: !Ref Api, IntegrationUri: !GetAtt Second.Arn, PayloadFormatVersion: "2.0"}
+              SecondRoute:
+                Type: AWS::ApiGatewayV2::Route
+                Properties: {ApiId: !Ref Api, RouteKey: GET /second, Target: !Sub "integrations/${SecondIntegration}"}
             """
         ),
         encoding="utf-8",
@@ -715,18 +727,24 @@ def test_sample_events_look_like_the_gateways(name: str) -> None:
         assert event["queryStringParameters"] == {"return_to": "/dashboard"}
 
 
-def test_an_httpapi_event_without_path_is_the_default_route(tmp_path: Path) -> None:
+def test_the_default_route_takes_every_request(tmp_path: Path) -> None:
     template = tmp_path / "template.yaml"
     template.write_text(
         textwrap.dedent(
             f"""
             Resources:
+              Api: {{Type: AWS::ApiGatewayV2::Api, Properties: {{ProtocolType: HTTP}}}}
               CatchAll:
                 Type: AWS::Serverless::Function
                 Properties:
                   CodeUri: {FIXTURES / "functions" / "echo"}
                   Handler: app.handler
-                  Events: {{Default: {{Type: HttpApi}}}}
+              ToCatchAll:
+                Type: AWS::ApiGatewayV2::Integration
+                Properties: {{ApiId: !Ref Api, IntegrationUri: !GetAtt CatchAll.Arn, PayloadFormatVersion: "2.0"}}
+              Default:
+                Type: AWS::ApiGatewayV2::Route
+                Properties: {{ApiId: !Ref Api, RouteKey: $default, Target: !Sub "integrations/${{ToCatchAll}}"}}
             """
         ),
         encoding="utf-8",

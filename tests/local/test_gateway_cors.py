@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from hitkey_bff.proxy.headers import REQUEST_HEADERS
+from local.apigw import load_routes
 from local.gateway import Gateway
-from local.template import http_events
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = "https://app.example.com"
@@ -29,9 +29,9 @@ def gateway() -> Iterator[Gateway]:
 def _routes() -> list[tuple[str, str]]:
     """(method, example path) of every route in template.yaml; ``ANY`` as each proxy method."""
     out = []
-    for event in http_events(ROOT / "template.yaml"):
-        path = event.path.replace("{proxy+}", "notes/42").replace("{upstream}", "demo").replace("{id}", "x" * 22)
-        for method in PROXY_METHODS if event.method == "ANY" else [event.method]:
+    for route_method, route_path in load_routes(ROOT / "template.yaml"):
+        path = route_path.replace("{proxy+}", "notes/42").replace("{upstream}", "demo").replace("{id}", "x" * 22)
+        for method in PROXY_METHODS if route_method == "ANY" else [route_method]:
             out.append((method, path))
     return out
 

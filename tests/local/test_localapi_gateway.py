@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from local.apigw import load_routes
 from local.gateway import Gateway
-from local.localapi import extra_routes
 
 FIXTURES = Path(__file__).resolve().parents[1] / "gateway_fixtures" / "localapi"
 MAIN, EXTRA = FIXTURES / "main.yaml", FIXTURES / "extra.yaml"
@@ -91,7 +91,9 @@ def test_routes_without_an_authorizer_and_route_priority(gateway: Gateway) -> No
 
 
 def test_the_example_binds_to_the_bff_template() -> None:
-    routes = {r.route_key: r for r in extra_routes(ROOT / "examples/local-api/template.yaml", ROOT / "template.yaml")}
+    bff = load_routes(ROOT / "template.yaml")
+    both = load_routes(ROOT / "template.yaml", [ROOT / "examples/local-api/template.yaml"])
+    routes = {r.route_key: r for key, r in both.items() if key not in bff}
     assert set(routes) == {"GET /api/me", "POST /api/me/echo", "GET /api/me/hitkey"}
     for route in routes.values():
         assert route.authorizer is not None and route.authorizer.name == "BffSession"
@@ -104,4 +106,4 @@ def test_a_route_on_another_api_is_refused(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text(EXTRA.read_text().replace("ApiId: !Ref HttpApiId\n      RouteKey", "ApiId: abc\n      RouteKey", 1))
     with pytest.raises(ValueError, match="ApiId must be the BFF's HTTP API"):
-        extra_routes(bad, MAIN)
+        load_routes(MAIN, [bad])

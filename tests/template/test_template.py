@@ -32,17 +32,17 @@ FUNCTIONS = {
 }
 
 ROUTES = {
-    ("/auth/login", "get"): "SessionFunction",
-    ("/auth/session", "get"): "SessionFunction",
-    ("/auth/sessions", "get"): "SessionFunction",
-    ("/auth/sessions", "delete"): "SessionFunction",
-    ("/auth/sessions/{id}", "delete"): "SessionFunction",
-    ("/auth/logout", "post"): "SessionFunction",
-    ("/auth/callback", "get"): "TokenFunction",
-    ("/auth/userinfo", "get"): "TokenFunction",
-    ("/auth/refresh", "post"): "TokenFunction",
-    ("/api/{upstream}/{proxy+}", "x-amazon-apigateway-any-method"): "TokenFunction",
-    ("/api/{upstream}", "x-amazon-apigateway-any-method"): "TokenFunction",
+    "GET /auth/login": "SessionFunction",
+    "GET /auth/session": "SessionFunction",
+    "GET /auth/sessions": "SessionFunction",
+    "DELETE /auth/sessions": "SessionFunction",
+    "DELETE /auth/sessions/{id}": "SessionFunction",
+    "POST /auth/logout": "SessionFunction",
+    "GET /auth/callback": "TokenFunction",
+    "GET /auth/userinfo": "TokenFunction",
+    "POST /auth/refresh": "TokenFunction",
+    "ANY /api/{upstream}/{proxy+}": "TokenFunction",
+    "ANY /api/{upstream}": "TokenFunction",
 }
 
 SESSION_ACTIONS = {
@@ -290,14 +290,14 @@ def test_only_the_token_function_holds_kms_and_the_secret(cfn: dict[str, Any]) -
 
 
 def test_each_function_serves_exactly_its_dispatch_table(sam: dict[str, Any]) -> None:
-    """The template's HttpApi events of a function and the route keys of its app.py's dispatch
-    table are the same set: a route sent to a function that lacks it would answer 404."""
-    from local.template import functions
+    """The template's routes to a function and the route keys of its app.py's dispatch table are
+    the same set: a route sent to a function that lacks it would answer 404."""
+    from local.template import api_routes, functions
     from testkit.functions import load_handler
 
     for spec in functions(TEMPLATE, http_only=True):
-        events = {f"{method} {path}" for method, path, _ in spec.routes}
-        assert events == set(load_handler(spec.code_uri.name).routes), spec.logical_id
+        keys = {route.route_key for route in api_routes(TEMPLATE) if route.function == spec}
+        assert keys == set(load_handler(spec.code_uri.name).routes), spec.logical_id
 
 
 @pytest.mark.parametrize("function_id", FUNCTIONS.values())
@@ -404,27 +404,64 @@ def test_session_table_is_on_demand_with_ttl_and_pitr(cfn: dict[str, Any]) -> No
     assert table.get("DeletionPolicy") == "Retain", "a stack delete would take every session with it"
 
 
-_INTEGRATION_TARGET = re.compile(r"/functions/\$\{(\w+)\.Arn\}/invocations$")
+def _routes(cfn: dict[str, Any]) -> dict[str, str]:
+    """Route key -> the function its Lambda proxy integration (payload 2.0) invokes, on ``HttpApi``."""
+    routes: dict[str, str] = {}
+    for route in _resources(cfn, "AWS::ApiGatewayV2::Route").values():
+        props = route["Properties"]
+        assert props["ApiId"] == {"Ref": "HttpApi"}, props
+        target = re.fullmatch(r"integrations/\$\{(\w+)\}", props["Target"]["Fn::Sub"])
+        assert target, props["Target"]
+        integration = cfn["Resources"][target.group(1)]
+        assert integration["Type"] == "AWS::ApiGatewayV2::Integration", target.group(1)
+        assert integration["Properties"]["ApiId"] == {"Ref": "HttpApi"}
+        assert integration["Properties"]["IntegrationType"] == "AWS_PROXY"
+        assert integration["Properties"]["PayloadFormatVersion"] == "2.0", props["RouteKey"]
+        (function_id, attribute) = integration["Properties"]["IntegrationUri"]["Fn::GetAtt"]
+        assert attribute == "Arn"
+        routes[props["RouteKey"]] = function_id
+    return routes
 
 
 def test_every_http_api_route_goes_to_its_function(cfn: dict[str, Any]) -> None:
+    assert _routes(cfn) == ROUTES
+
+
+def test_the_http_api_is_plain_resources_that_a_bff_update_leaves_alone(cfn: dict[str, Any]) -> None:
+    """No OpenAPI body: API Gateway re-imports a changed body over the whole API, removing the
+    routes and authorizers other stacks (and BffSession) add. Every route of the dispatch tables is
+    a Route resource of this template, to its function, which API Gateway may invoke."""
+    from testkit.functions import load_handler
+
     (api,) = _resources(cfn, "AWS::ApiGatewayV2::Api").values()
-    routes: dict[tuple[str, str], str] = {}
-    for path, methods in api["Properties"]["Body"]["paths"].items():
-        for method, operation in methods.items():
-            integration = operation["x-amazon-apigateway-integration"]
-            assert integration["payloadFormatVersion"] == "2.0", (path, method)
-            match = _INTEGRATION_TARGET.search(integration["uri"]["Fn::Sub"])
-            assert match, integration["uri"]
-            routes[(path, method)] = match.group(1)
-    assert routes == ROUTES
+    assert not {"Body", "BodyS3Location", "BasePath"} & set(api["Properties"])
+    assert api["Properties"]["ProtocolType"] == "HTTP"
+    dispatch = {key: FUNCTIONS[name] for name in ("session", "token") for key in load_handler(name).routes}
+    assert _routes(cfn) == dispatch
+    stage = _stage(cfn)
+    assert stage["ApiId"] == {"Ref": "HttpApi"} and stage["AutoDeploy"] is True
+    keys = {r["Properties"]["RouteKey"]: lid for lid, r in _resources(cfn, "AWS::ApiGatewayV2::Route").items()}
+    (stage_id,) = _resources(cfn, "AWS::ApiGatewayV2::Stage")
+    assert set(cfn["Resources"][stage_id]["DependsOn"]) == {keys[k] for k in stage["RouteSettings"]}
+    invokable = {}
+    for permission in _resources(cfn, "AWS::Lambda::Permission").values():
+        props = permission["Properties"]
+        assert props["Principal"] == "apigateway.amazonaws.com" and props["Action"] == "lambda:InvokeFunction"
+        assert props["SourceArn"]["Fn::Sub"].startswith("arn:${AWS::Partition}:execute-api:${AWS::Region}:")
+        function_id = props["FunctionName"]["Fn::GetAtt"][0]
+        invokable[function_id] = props["SourceArn"]["Fn::Sub"].split(":${AWS::AccountId}:", 1)[1]
+    assert invokable == {
+        "SessionFunction": "${HttpApi}/*",
+        "TokenFunction": "${HttpApi}/*",
+        "AuthorizerFunction": "${HttpApi}/authorizers/${BffSessionAuthorizer}",
+    }
 
 
 def test_cors_allows_credentials_only_for_the_app_origin(cfn: dict[str, Any]) -> None:
     (api,) = _resources(cfn, "AWS::ApiGatewayV2::Api").values()
-    cors = api["Properties"]["Body"]["x-amazon-apigateway-cors"]
-    assert cors["allowOrigins"] == [{"Ref": "AppOrigin"}]
-    assert cors["allowCredentials"] is True
+    cors = api["Properties"]["CorsConfiguration"]
+    assert cors["AllowOrigins"] == [{"Ref": "AppOrigin"}]
+    assert cors["AllowCredentials"] is True
 
 
 # Response headers script on another origin may read without Access-Control-Expose-Headers.
@@ -448,16 +485,15 @@ def test_cors_agrees_with_the_routes_and_the_proxy(cfn: dict[str, Any]) -> None:
     from hitkey_bff.proxy.upstreams import METHODS
 
     (api,) = _resources(cfn, "AWS::ApiGatewayV2::Api").values()
-    body = api["Properties"]["Body"]
-    cors = body["x-amazon-apigateway-cors"]
+    cors = api["Properties"]["CorsConfiguration"]
     served: set[str] = set()
-    for path in body["paths"].values():
-        for method in path:
-            served |= set(METHODS) - {"OPTIONS"} if method == "x-amazon-apigateway-any-method" else {method.upper()}
+    for key in _routes(cfn):
+        method = key.split(" ", 1)[0]
+        served |= set(METHODS) - {"OPTIONS"} if method == "ANY" else {method}
     assert served >= {"GET", "POST", "DELETE", "PUT", "PATCH"}
-    assert set(cors["allowMethods"]) == served and len(cors["allowMethods"]) == len(served)
-    assert set(cors["allowHeaders"]) == {"x-csrf"} | REQUEST_HEADERS
-    assert set(cors["exposeHeaders"]) == RESPONSE_HEADERS - CORS_SAFELISTED_RESPONSE_HEADERS
+    assert set(cors["AllowMethods"]) == served and len(cors["AllowMethods"]) == len(served)
+    assert set(cors["AllowHeaders"]) == {"x-csrf"} | REQUEST_HEADERS
+    assert set(cors["ExposeHeaders"]) == RESPONSE_HEADERS - CORS_SAFELISTED_RESPONSE_HEADERS
 
 
 @pytest.mark.parametrize(
@@ -930,7 +966,7 @@ def test_http_api_throttles_every_route_and_tighter_on_login_and_refresh(
     default = _resolved(sam, stage["DefaultRouteSettings"])
     rate, burst = default["ThrottlingRateLimit"], default["ThrottlingBurstLimit"]
     assert (rate, burst) == (100, 200)
-    routes = {f"{method.upper()} {path}" for path, method in ROUTES}
+    routes = set(ROUTES)
     per_route = _resolved(sam, stage["RouteSettings"])
     assert set(per_route) == {"GET /auth/login", "POST /auth/refresh"}
     assert set(per_route) <= routes, "a RouteSettings key that is no route is silently ignored"
@@ -948,9 +984,8 @@ def test_execute_api_endpoint_can_be_disabled(
 ) -> None:
     assert sam["Parameters"]["DisableExecuteApiEndpoint"]["Default"] == "false"
     (api,) = _resources(cfn, "AWS::ApiGatewayV2::Api").values()
-    (server,) = api["Properties"]["Body"]["servers"]
-    config = _resolved(sam, server["x-amazon-apigateway-endpoint-configuration"], DisableExecuteApiEndpoint=value)
-    assert config == {"disableExecuteApiEndpoint": disabled}
+    config = _resolved(sam, api["Properties"], DisableExecuteApiEndpoint=value)
+    assert config["DisableExecuteApiEndpoint"] is disabled
 
 
 def _header_policies(site: dict[str, Any]) -> dict[str, dict[str, Any]]:
