@@ -457,6 +457,16 @@ def test_the_http_api_is_plain_resources_that_a_bff_update_leaves_alone(cfn: dic
     }
 
 
+def test_the_api_and_its_stage_keep_the_logical_ids_a_0_1_0_stack_has(cfn: dict[str, Any]) -> None:
+    """A stack deployed from 0.1.0 (an AWS::Serverless::HttpApi) has the API as ``HttpApi`` and its
+    ``$default`` stage as ``HttpApiApiGatewayDefaultStage``, the ids SAM gave them: with the same ids
+    the update changes both in place instead of creating a second ``$default`` stage, which API
+    Gateway refuses. docs/deploy.md's upgrade steps name the stage."""
+    assert set(_resources(cfn, "AWS::ApiGatewayV2::Api")) == {"HttpApi"}
+    assert set(_resources(cfn, "AWS::ApiGatewayV2::Stage")) == {"HttpApiApiGatewayDefaultStage"}
+    assert "`HttpApiApiGatewayDefaultStage`" in (ROOT / "docs" / "deploy.md").read_text(encoding="utf-8")
+
+
 def test_cors_allows_credentials_only_for_the_app_origin(cfn: dict[str, Any]) -> None:
     (api,) = _resources(cfn, "AWS::ApiGatewayV2::Api").values()
     cors = api["Properties"]["CorsConfiguration"]
