@@ -56,7 +56,7 @@ REQUESTS_PER_USER_MINUTE = 6.0  # the cache model: an active user's calls to the
 
 def event_for(cookie_name: str, cookie: str, origin: str) -> dict[str, Any]:
     """The authorizer event of one ``GET /api/me`` from the SPA."""
-    from local.apigw import build_event
+    from local.apigw.event import build_event
     from local.localapi import authorizer_event
 
     jar = f"{cookie_name}={cookie}"
@@ -74,7 +74,7 @@ def measure_calls() -> AuthorizerCalls:
     """Calls of one authorization on a fresh Lambda, then on the same Lambda warm."""
     from bench.common import APP_ORIGIN
     from hitkey_bff.authorizer import Authorizer
-    from local.apigw import LambdaContext
+    from local.lambda_runtime import LambdaContext
 
     aws = AwsCalls()
     with local_stack() as stack, quiet():
@@ -152,7 +152,7 @@ def measure_warm(calls: int = 2000) -> dict[str, float]:
     """Median CPU seconds per warm invocation (in-memory AWS): the authorizer and ``session``."""
     from bench.common import load_handler
     from hitkey_bff.authorizer import Authorizer
-    from local.apigw import LambdaContext
+    from local.lambda_runtime import LambdaContext
 
     fake = FakeAws()
     with environment(aws_env()), quiet():

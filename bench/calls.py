@@ -236,7 +236,7 @@ class ProxyCalls:
 def proxy_event(jar: Mapping[str, str], path: str = "/api/demo/hello") -> dict[str, Any]:
     """The event of one SPA ``api("demo", "/hello")`` call."""
     from bench.common import APP_ORIGIN
-    from local.apigw import build_event
+    from local.apigw.event import build_event
 
     cookies = [f"{k}={v}" for k, v in jar.items()]
     headers = {"x-csrf": "1", "origin": APP_ORIGIN, "accept": "application/json"}

@@ -66,8 +66,8 @@ from bench.common import (
     stub_settings,
     table,
 )
+from local.api_template import route_functions
 from local.template import FunctionSpec
-from local.template import functions as template_functions
 
 BASELINE = "boto3 + DynamoDB client"
 BASELINE_CALL = "boto3 + DynamoDB client + 1 GetItem"
@@ -263,7 +263,7 @@ class Run:
 @cache
 def _specs() -> dict[str, FunctionSpec]:
     """``functions/<name>`` -> its function in template.yaml (timeout and memory for the context)."""
-    return {spec.code_uri.name: spec for spec in template_functions(http_only=True)}
+    return {spec.code_uri.name: spec for spec in route_functions()}
 
 
 @cache

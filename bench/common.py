@@ -244,7 +244,7 @@ def make_event(
     function: str, query: str = "", cookies: Mapping[str, str] | None = None, csrf: bool = True
 ) -> dict[str, Any]:
     """The API Gateway 2.0 event of ``function``'s route, built as ``local.gateway`` builds it."""
-    from local.apigw import build_event
+    from local.apigw.event import build_event
 
     route = route_of(function)
     headers = {"x-csrf": "1", "origin": APP_ORIGIN} if csrf else {}
@@ -443,7 +443,7 @@ class Fleet:
     def invoke(self, function: str, event: dict[str, Any]) -> dict[str, Any]:
         """Invoke the function serving ``function`` (a function's or a route's name, or a route key)
         on its own warm Lambda; the event's ``routeKey`` picks the route, as in Lambda."""
-        from local.apigw import LambdaContext
+        from local.lambda_runtime import LambdaContext
 
         function = function_of(function)
         if function not in self._lambdas:
@@ -619,7 +619,7 @@ class Seeded:
             query = f"code=bench-code&state={self.login_state}"
             return make_event(function, query, {f"{self.cookie_name}-login": self.login_binding}, csrf=False)
         if function == "api":  # GET /api/bench/userinfo: the stub's HitKey userinfo as the upstream
-            from local.apigw import build_event
+            from local.apigw.event import build_event
 
             route = route_of(function)
             headers = {"x-csrf": "1", "origin": APP_ORIGIN}

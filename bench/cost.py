@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from bench import calls, coldstart, warm
 from bench.common import function_of, heading, table
-from local.template import functions
+from local.api_template import route_functions
 
 # us-east-1 on-demand list prices, as published on the AWS pricing pages (taken 2025; DynamoDB
 # on-demand since the 1 Nov 2024 price cut, Lambda INIT billed since 1 Aug 2025). Free tiers ignored.
@@ -109,7 +109,7 @@ FIRST_ROUTE = {"session": "session", "token": "userinfo"}
 
 def template_memory() -> dict[str, int]:
     """Function folder -> its MemorySize in template.yaml (Globals applied)."""
-    return {spec.code_uri.name: spec.memory_size for spec in functions(http_only=True)}
+    return {spec.code_uri.name: spec.memory_size for spec in route_functions()}
 
 
 def memory_of(a: Assumptions, route: str) -> int:

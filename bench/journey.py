@@ -187,7 +187,7 @@ class Browser:
     state: str = ""
 
     def event(self, route: str, method: str, target: str) -> dict[str, Any]:
-        from local.apigw import build_event
+        from local.apigw.event import build_event
 
         key = next(r.key for r in routes().values() if r.name == route)
         path, _, query = target.partition("?")

@@ -73,7 +73,8 @@ def upstream() -> Iterator[str]:
 def _variants(url: str) -> dict[str, Callable[[], Any]]:
     import httpx
 
-    from local.apigw import LambdaContext, build_event
+    from local.apigw.event import build_event
+    from local.lambda_runtime import LambdaContext
 
     fake = FakeAws()
     deps = stub_deps(fake)

@@ -83,7 +83,7 @@ def _variants(fake: FakeAws) -> dict[str, Callable[[], Any]]:
     from hitkey_bff.dispatch import Dispatch
     from hitkey_bff.http import json_response
     from hitkey_bff.route import route
-    from local.apigw import LambdaContext
+    from local.lambda_runtime import LambdaContext
 
     deps = stub_deps(fake)
     seeded = seed(deps, fake)

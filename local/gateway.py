@@ -1,5 +1,5 @@
 """A local stand-in for API Gateway HTTP API in front of the template's Lambdas, on werkzeug
-(``sam local start-api`` needs Docker). Handlers run in-process on the events :mod:`local.apigw`
+(``sam local start-api`` needs Docker). Handlers run in-process on the events :mod:`local.apigw.event`
 builds; a static SPA on ``/`` shares the origin, so browser, BFF and cookies meet on one host.
 
 The access log is one line per request - method, path, status, milliseconds - and never carries
@@ -23,21 +23,12 @@ from urllib.parse import unquote, urlsplit
 
 from werkzeug.wrappers import Request, Response
 
-from local.apigw import (
-    MAX_BODY_BYTES,
-    HttpResponse,
-    LambdaRuntime,
-    Route,
-    build_event,
-    cors_preflight,
-    cors_response_headers,
-    json_response,
-    load_routes,
-    translate_response,
-)
+from local.api_template import CorsConfig, Route, cors_config, load_routes
+from local.apigw.event import MAX_BODY_BYTES, build_event
+from local.apigw.response import HttpResponse, cors_preflight, cors_response_headers, json_response, translate_response
 from local.httpserver import Server
+from local.lambda_runtime import LambdaRuntime
 from local.localapi import Authorizers
-from local.template import CorsConfig, cors_config
 
 DEFAULT_SPA_DIR = Path(__file__).resolve().parent / "spa"
 # The demo imports the JS client from its one source, clients/js (not a copy in local/spa).

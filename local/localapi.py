@@ -1,6 +1,6 @@
 """Local APIs for ``make run``: the Lambda authorizers API Gateway applies to routes - a team's
 own routes from other templates (``EXTRA_TEMPLATES``, read with the BFF's own by
-:func:`local.template.api_routes`) on the BFF's HTTP API.
+:func:`local.api_template.api_routes`) on the BFF's HTTP API.
 
 The authorizer is applied as API Gateway applies a REQUEST authorizer with simple responses: an
 identity source missing or empty is a 401 without invoking it; an answer is cached for its TTL
@@ -17,8 +17,9 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qs
 
-from local.apigw import DEFAULT_ACCOUNT_ID, HttpResponse, LambdaRuntime, json_response, region
-from local.template import AuthorizerSpec
+from local.api_template import AuthorizerSpec
+from local.apigw.response import HttpResponse, json_response
+from local.lambda_runtime import DEFAULT_ACCOUNT_ID, LambdaRuntime, region
 
 UNAUTHORIZED = 401
 FORBIDDEN = 403

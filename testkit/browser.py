@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
 
-from local.apigw import build_event
+from local.apigw.event import build_event
 from testkit.functions import route_of
 
 Invoke = Callable[[str, dict[str, Any]], dict[str, Any]]

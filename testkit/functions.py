@@ -8,7 +8,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from local.apigw import LambdaRuntime, load_routes
+from local.api_template import load_routes
+from local.lambda_runtime import LambdaRuntime
 from local.template import FunctionSpec
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,8 +15,8 @@ from hitkey_bff.clock import Clock, SystemClock
 from hitkey_bff.config import Settings
 from hitkey_bff.deps import Deps
 from hitkey_bff.route import Route
-from local.apigw import LambdaContext
 from local.emulator import SEEDED_USERS, Emulator
+from local.lambda_runtime import LambdaContext
 from testkit.browser import Browser, set_cookie_attrs
 from testkit.functions import handler_for, load_handler, routes
 from tests.conftest import Aws

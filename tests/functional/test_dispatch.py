@@ -11,8 +11,9 @@ import pytest
 
 from hitkey_bff.aws import AwsClients
 from hitkey_bff.deps import Deps
-from local.apigw import LambdaContext, build_event
+from local.apigw.event import build_event
 from local.emulator import SEEDED_USERS, Emulator
+from local.lambda_runtime import LambdaContext
 from testkit import browser as kit
 from testkit.functions import load_handler, routes
 from tests.harness import SESSION, Bff, assert_error, body, signed_in

@@ -12,8 +12,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from hitkey_bff.deps import Deps
-from local.apigw import LambdaContext, build_event
+from local.apigw.event import build_event
 from local.emulator import SEEDED_USERS, Emulator
+from local.lambda_runtime import LambdaContext
 from testkit.browser import Browser, approve_at_hitkey, set_cookie_attrs
 from testkit.functions import handler_for
 from tests.conftest import APP_ORIGIN, CLIENT_ID, REDIRECT_URI, Aws

@@ -1,6 +1,6 @@
 """Property-based fuzzing of the six handlers with generated API Gateway HTTP API (2.0) events.
 
-Events range from gateway-shaped (``local.apigw.build_event``) to broken: keys missing or
+Events range from gateway-shaped (``local.apigw.event.build_event``) to broken: keys missing or
 extra, wrong types (headers as a list, cookies as a dict or a string, ``rawQueryString`` as an
 int), CSRF headers, session cookies that look well formed (``v1.<b64>.<b64>``), OAuth query
 parameters, bodies, huge strings. moto stands in for AWS and the HitKey emulator for HitKey.
@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from hitkey_bff.cookies import b64url
-from local.apigw import build_event
+from local.apigw.event import build_event
 from local.emulator import SEEDED_USERS, Emulator
 from testkit.functions import routes
 from tests.conftest import APP_ORIGIN, Aws

@@ -1,5 +1,5 @@
 """Hostile input, black-box, on every route: the real handlers from template.yaml's routes invoked
-with API Gateway 2.0 events (``local.apigw.build_event``), moto for AWS, the HitKey emulator
+with API Gateway 2.0 events (``local.apigw.event.build_event``), moto for AWS, the HitKey emulator
 over real HTTP.
 
 Every hostile request checks the same invariants on top of its own expectation
@@ -20,7 +20,7 @@ from urllib.parse import parse_qs, quote, urlencode
 import pytest
 
 from hitkey_bff.cookies import b64url
-from local.apigw import build_event
+from local.apigw.event import build_event
 from local.emulator import SEEDED_USERS, Emulator
 from testkit.browser import Browser, approve_at_hitkey
 from testkit.functions import handler_for, routes

@@ -18,8 +18,9 @@ from hitkey_bff import local_api
 from hitkey_bff.authorizer import CONTEXT_KEYS, Authorizer
 from hitkey_bff.authorizer import handler as authorizer_handler
 from hitkey_bff.errors import Unauthenticated, UpstreamError
-from local.apigw import LambdaContext, build_event
+from local.apigw.event import build_event
 from local.emulator import SEEDED_USERS, Emulator
+from local.lambda_runtime import LambdaContext
 from local.localapi import authorizer_event
 from testkit.browser import Browser
 from testkit.clock import ManualClock

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from hitkey_bff.authorizer import handler as authorizer_handler
-from local.apigw import LambdaContext, LambdaRuntime, load_routes
+from local.api_template import load_routes
 from local.emulator import SEEDED_USERS, Emulator
+from local.lambda_runtime import LambdaContext, LambdaRuntime
 from tests.harness import SESSION, Bff, signed_in
 
 ROOT = Path(__file__).resolve().parents[2]

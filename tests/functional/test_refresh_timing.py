@@ -21,8 +21,8 @@ from hitkey_bff import vault
 from hitkey_bff.cookies import SessionKey
 from hitkey_bff.errors import Unauthenticated
 from hitkey_bff.sessions import Session
-from local.apigw import LambdaContext
 from local.emulator import SEEDED_USERS, Emulator
+from local.lambda_runtime import LambdaContext
 from testkit.browser import Browser
 from tests.conftest import APP_ORIGIN, Aws
 from tests.harness import SESSION, Bff, assert_error, body, items, signed_in, upstream

@@ -63,8 +63,8 @@ def test_misconfiguration_body_names_no_variable(hitkey: Emulator, monkeypatch: 
     from testkit.functions import handler_for
 
     monkeypatch.delenv("SESSION_TABLE", raising=False)
-    from local.apigw import LambdaContext
     from local.gateway import build_event
+    from local.lambda_runtime import LambdaContext
 
     handler = handler_for("GET /auth/login").using(lambda: __import__("hitkey_bff.deps").deps.Deps.from_env())
     answer = handler(build_event("GET", "/auth/login", route_key="GET /auth/login"), LambdaContext("LoginFunction"))
@@ -127,8 +127,8 @@ def test_no_error_body_names_an_internal(bff: Bff, hitkey: Emulator, aws: Aws, m
     from testkit.functions import handler_for
 
     cold = handler_for("GET /auth/session").using(lambda: __import__("hitkey_bff.deps").deps.Deps.from_env())
-    from local.apigw import LambdaContext
     from local.gateway import build_event
+    from local.lambda_runtime import LambdaContext
 
     answers.append(cold(build_event("GET", "/auth/session", route_key="GET /auth/session"), LambdaContext("S")))
     errors = [a for a in answers if a["statusCode"] >= 400]

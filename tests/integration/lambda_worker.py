@@ -12,7 +12,8 @@ from __future__ import annotations
 import sys
 import time
 
-from local.apigw import LambdaContext, build_event
+from local.apigw.event import build_event
+from local.lambda_runtime import LambdaContext
 from testkit.functions import handler_for, routes
 
 

@@ -35,7 +35,8 @@ TRACE_ID = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sam
 # The measured process: one cold start, one event; it reports what it imported.
 CHILD = r"""
 import json, sys
-from local.apigw import build_event, LambdaContext
+from local.apigw.event import build_event
+from local.lambda_runtime import LambdaContext
 from testkit.functions import handler_for, routes
 route, cookie = sys.argv[1], sys.argv[2]
 handler, function = handler_for(route), routes()[route].logical_id

@@ -22,8 +22,11 @@ import httpx
 import pytest
 import yaml
 
-from local.apigw import LambdaContext, MalformedResponse, build_event, load_routes, translate_response
+from local.api_template import load_routes
+from local.apigw.event import build_event
+from local.apigw.response import MalformedResponse, translate_response
 from local.gateway import Gateway
+from local.lambda_runtime import LambdaContext
 from local.template import CfnLoader, load_template
 
 ROOT = Path(__file__).resolve().parents[2]

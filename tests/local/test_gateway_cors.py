@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from hitkey_bff.proxy.headers import REQUEST_HEADERS
-from local.apigw import load_routes
+from local.api_template import load_routes
 from local.gateway import Gateway
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from local.apigw import load_routes
+from local.api_template import load_routes
 from local.gateway import Gateway
 
 FIXTURES = Path(__file__).resolve().parents[1] / "gateway_fixtures" / "localapi"

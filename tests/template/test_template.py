@@ -292,10 +292,10 @@ def test_only_the_token_function_holds_kms_and_the_secret(cfn: dict[str, Any]) -
 def test_each_function_serves_exactly_its_dispatch_table(sam: dict[str, Any]) -> None:
     """The template's routes to a function and the route keys of its app.py's dispatch table are
     the same set: a route sent to a function that lacks it would answer 404."""
-    from local.template import api_routes, functions
+    from local.api_template import api_routes, route_functions
     from testkit.functions import load_handler
 
-    for spec in functions(TEMPLATE, http_only=True):
+    for spec in route_functions(TEMPLATE):
         keys = {route.route_key for route in api_routes(TEMPLATE) if route.function == spec}
         assert keys == set(load_handler(spec.code_uri.name).routes), spec.logical_id
 
