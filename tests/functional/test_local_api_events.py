@@ -13,7 +13,8 @@ import pytest
 
 from hitkey_bff.authorizer import handler as authorizer_handler
 from local.apigw import LambdaContext, LambdaRuntime, load_routes
-from local.emulator import SEEDED_USERS, Emulator
+from local.emulator import Emulator
+from local.emulator.users import SEEDED_USERS
 from tests.harness import SESSION, Bff, signed_in
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -22,7 +22,8 @@ from hitkey_bff.cookies import SessionKey
 from hitkey_bff.errors import Unauthenticated
 from hitkey_bff.sessions import Session
 from local.apigw import LambdaContext
-from local.emulator import SEEDED_USERS, Emulator
+from local.emulator import Emulator
+from local.emulator.users import SEEDED_USERS
 from testkit.browser import Browser
 from tests.conftest import APP_ORIGIN, Aws
 from tests.harness import SESSION, Bff, assert_error, body, items, signed_in, upstream
