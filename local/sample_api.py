@@ -12,8 +12,8 @@ from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from local.emulator import bearer
-from local.hitkey_provider import OAuthProvider
+from local.emulator.http import bearer
+from local.emulator.provider import OAuthProvider
 from local.httpserver import Server
 
 __all__ = ["SampleApi"]

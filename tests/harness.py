@@ -15,7 +15,8 @@ from hitkey_bff.clock import Clock, SystemClock
 from hitkey_bff.config import Settings
 from hitkey_bff.deps import Deps
 from hitkey_bff.route import Route
-from local.emulator import SEEDED_USERS, Emulator
+from local.emulator import Emulator
+from local.emulator.users import SEEDED_USERS
 from local.lambda_runtime import LambdaContext
 from testkit.browser import Browser, set_cookie_attrs
 from testkit.functions import handler_for, load_handler, routes

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from local.emulator import SEEDED_USERS
+from local.emulator.users import SEEDED_USERS
 from tests.e2e.conftest import TIMEOUT_MS, Stack
 from tests.harness import LOGIN, SESSION
 

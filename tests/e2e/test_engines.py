@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from local.console import free_port
-from local.emulator import SEEDED_USERS
+from local.emulator.users import SEEDED_USERS
 from tests.e2e.conftest import Stack, hitkey_of, make_run
 from tests.e2e.engines import Engine, firefox, wait_for, webkit, xvfb
 from tests.harness import LOGIN, SESSION

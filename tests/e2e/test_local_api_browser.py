@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from local.console import free_port
-from local.emulator import SEEDED_USERS
+from local.emulator.users import SEEDED_USERS
 from tests.e2e.conftest import TIMEOUT_MS, Stack, hitkey_of, make_run
 
 try:

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from local.console import free_port
-from local.emulator import SEEDED_USERS
+from local.emulator.users import SEEDED_USERS
 from testkit.processes import stop_group
 from tests.e2e.conftest import ROOT, TIMEOUT_MS, hitkey_of, make_run
 from tests.e2e.devserver import npm_ci, wait_http

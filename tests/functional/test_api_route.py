@@ -22,7 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hitkey_bff.budgets import REFRESH_COOLDOWN_SECONDS
-from local.emulator import SEEDED_USERS, Emulator
+from local.emulator import Emulator
+from local.emulator.users import SEEDED_USERS
 from local.gateway import Gateway, build_event
 from testkit.browser import Browser
 from testkit.clock import ManualClock

@@ -38,7 +38,8 @@ from botocore.compat import HTTPHeaders
 from botocore.exceptions import EndpointConnectionError
 from moto.core.models import botocore_stubber
 
-from local.emulator import SEEDED_USERS, Emulator
+from local.emulator import Emulator
+from local.emulator.users import SEEDED_USERS
 from local.template import load_template
 from testkit.browser import Browser, approve_at_hitkey
 from tests.conftest import Aws

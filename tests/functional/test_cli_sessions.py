@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from local.emulator import SEEDED_USERS, Emulator
+from local.emulator import Emulator
+from local.emulator.users import SEEDED_USERS
 from tests.conftest import REGION, Aws
 from tests.harness import SESSION, Bff, body, items, signed_in
 from tools import cli

@@ -12,7 +12,8 @@ import pytest
 from hitkey_bff.aws import AwsClients
 from hitkey_bff.deps import Deps
 from local.apigw.event import build_event
-from local.emulator import SEEDED_USERS, Emulator
+from local.emulator import Emulator
+from local.emulator.users import SEEDED_USERS
 from local.lambda_runtime import LambdaContext
 from testkit import browser as kit
 from testkit.functions import load_handler, routes

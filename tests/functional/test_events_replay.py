@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from local.emulator import SEEDED_USERS, Emulator
+from local.emulator import Emulator
+from local.emulator.users import SEEDED_USERS
 from local.sample_api import SampleApi
 from testkit.browser import Browser
 from testkit.functions import routes

@@ -13,7 +13,8 @@ import pytest
 
 from hitkey_bff.deps import Deps
 from local.apigw.event import build_event
-from local.emulator import SEEDED_USERS, Emulator
+from local.emulator import Emulator
+from local.emulator.users import SEEDED_USERS
 from local.lambda_runtime import LambdaContext
 from testkit.browser import Browser, approve_at_hitkey, set_cookie_attrs
 from testkit.functions import handler_for

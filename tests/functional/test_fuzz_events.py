@@ -29,7 +29,8 @@ from hypothesis import strategies as st
 
 from hitkey_bff.cookies import b64url
 from local.apigw.event import build_event
-from local.emulator import SEEDED_USERS, Emulator
+from local.emulator import Emulator
+from local.emulator.users import SEEDED_USERS
 from testkit.functions import routes
 from tests.conftest import APP_ORIGIN, Aws
 from tests.harness import LOGIN, SESSION, Bff

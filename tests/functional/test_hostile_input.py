@@ -21,7 +21,8 @@ import pytest
 
 from hitkey_bff.cookies import b64url
 from local.apigw.event import build_event
-from local.emulator import SEEDED_USERS, Emulator
+from local.emulator import Emulator
+from local.emulator.users import SEEDED_USERS
 from testkit.browser import Browser, approve_at_hitkey
 from testkit.functions import handler_for, routes
 from tests.conftest import APP_ORIGIN, Aws

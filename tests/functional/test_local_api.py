@@ -19,7 +19,8 @@ from hitkey_bff.authorizer import CONTEXT_KEYS, Authorizer
 from hitkey_bff.authorizer import handler as authorizer_handler
 from hitkey_bff.errors import Unauthenticated, UpstreamError
 from local.apigw.event import build_event
-from local.emulator import SEEDED_USERS, Emulator
+from local.emulator import Emulator
+from local.emulator.users import SEEDED_USERS
 from local.lambda_runtime import LambdaContext
 from local.localapi import authorizer_event
 from testkit.browser import Browser

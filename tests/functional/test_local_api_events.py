@@ -13,7 +13,8 @@ import pytest
 
 from hitkey_bff.authorizer import handler as authorizer_handler
 from local.api_template import load_routes
-from local.emulator import SEEDED_USERS, Emulator
+from local.emulator import Emulator
+from local.emulator.users import SEEDED_USERS
 from local.lambda_runtime import LambdaContext, LambdaRuntime
 from tests.harness import SESSION, Bff, signed_in
 

@@ -16,7 +16,8 @@ import pytest
 
 from hitkey_bff.hitkey import HitKeyClient, new_http_client
 from hitkey_bff.observability import logger
-from local.emulator import SEEDED_USERS, Emulator
+from local.emulator import Emulator
+from local.emulator.users import SEEDED_USERS
 from testkit.browser import Browser, approve_at_hitkey
 from tests.conftest import CLIENT_SECRET, Aws
 from tests.harness import LOGIN, SESSION, Bff

@@ -21,7 +21,8 @@ from hitkey_bff import vault
 from hitkey_bff.cookies import SessionKey
 from hitkey_bff.errors import Unauthenticated
 from hitkey_bff.sessions import Session
-from local.emulator import SEEDED_USERS, Emulator
+from local.emulator import Emulator
+from local.emulator.users import SEEDED_USERS
 from local.lambda_runtime import LambdaContext
 from testkit.browser import Browser
 from tests.conftest import APP_ORIGIN, Aws

@@ -12,7 +12,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from hitkey_bff.cookies import SessionKey, digest
-from local.emulator import SEEDED_USERS, Emulator
+from local.emulator import Emulator
+from local.emulator.users import SEEDED_USERS
 from testkit.browser import Browser, approve_at_hitkey
 from tests.conftest import Aws
 from tests.harness import LOGIN, SESSION, Bff, assert_auth_error, body, items, signed_in

@@ -9,7 +9,8 @@ import json
 
 import pytest
 
-from local.emulator import SEEDED_USERS, Emulator
+from local.emulator import Emulator
+from local.emulator.users import SEEDED_USERS
 from tests.conftest import Aws
 from tests.harness import SESSION, Bff, items, signed_in
 

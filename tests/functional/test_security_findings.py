@@ -11,7 +11,8 @@ import secrets
 import pytest
 
 from hitkey_bff.cookies import SessionKey
-from local.emulator import SEEDED_USERS, Emulator
+from local.emulator import Emulator
+from local.emulator.users import SEEDED_USERS
 from testkit.browser import Browser
 from tests.conftest import CLIENT_SECRET, Aws
 from tests.harness import SESSION, Bff, items, signed_in

@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from local.emulator import SEEDED_USERS, Emulator
+from local.emulator import Emulator
+from local.emulator.users import SEEDED_USERS
 from testkit.browser import Browser
 from testkit.clock import ManualClock
 from tests.conftest import Aws

@@ -23,7 +23,8 @@ import hitkey_bff.hitkey
 from hitkey_bff import refresh
 from hitkey_bff.budgets import REFRESH_BUDGET_SECONDS
 from hitkey_bff.hitkey import HitKeyClient, new_http_client
-from local.emulator import SEEDED_USERS, Emulator
+from local.emulator import Emulator
+from local.emulator.users import SEEDED_USERS
 from testkit.browser import Browser, approve_at_hitkey
 from tests.conftest import APP_ORIGIN, Aws
 from tests.harness import (

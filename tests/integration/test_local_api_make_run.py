@@ -14,7 +14,8 @@ import httpx
 import pytest
 
 from local.console import free_port
-from local.emulator import DEFAULT_ADMIN_TOKEN, SEEDED_USERS
+from local.emulator import DEFAULT_ADMIN_TOKEN
+from local.emulator.users import SEEDED_USERS
 from testkit.processes import drain, stop_group
 from tests.harness import SESSION
 from tests.integration.test_make_run import sign_in, start_stack, wait_ready

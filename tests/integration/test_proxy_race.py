@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 
 from hitkey_bff.clock import SystemClock
-from local.emulator import SEEDED_USERS, Emulator
+from local.emulator import Emulator
+from local.emulator.users import SEEDED_USERS
 from local.gateway import build_event
 from local.sample_api import SampleApi
 from testkit.browser import Browser

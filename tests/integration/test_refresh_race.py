@@ -22,7 +22,8 @@ from werkzeug.serving import make_server
 
 from hitkey_bff.config import settings_from
 from local.console import free_port
-from local.emulator import SEEDED_USERS, Emulator
+from local.emulator import Emulator
+from local.emulator.users import SEEDED_USERS
 from local.resources import create_resources
 from testkit.browser import Browser
 from tests.conftest import APP_ORIGIN, CLIENT_ID, CLIENT_SECRET, REDIRECT_URI

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from local.emulator import SEEDED_USERS
+from local.emulator.users import SEEDED_USERS
 from testkit.browser import Browser
 from tests.conftest import CLIENT_SECRET
 from tests.harness import Bff

@@ -24,7 +24,10 @@ from typing import Any
 import httpx
 import pytest
 
-from local.emulator import AUTHORIZE_PARAMS, FAULT_KINDS, SEEDED_USERS, Emulator
+from local.emulator import Emulator
+from local.emulator.faults import FAULT_KINDS
+from local.emulator.pages import AUTHORIZE_PARAMS
+from local.emulator.users import SEEDED_USERS
 
 pytestmark = pytest.mark.integration
 

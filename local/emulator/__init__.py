@@ -1,157 +1,37 @@
 """A local stand-in for HitKey on werkzeug: the sign-in page and the OAuth API on one origin.
 
 Point the BFF's ``HITKEY_AUTHORIZE_URL`` at ``<base>/`` and its ``HITKEY_API_URL`` at ``<base>``.
-The OAuth rules are in :mod:`local.hitkey_provider`; here are the sign-in page, the endpoints, the
-``/_emulator/*`` test knobs and ``python -m local.emulator`` (docs/local.md lists them), whose
-``--verbose`` log line is method, path and status: never a token.
+Here are the endpoints, the counters and the ``/_emulator/*`` knobs (docs/local.md); the OAuth rules
+are in :mod:`.provider`, the test users in :mod:`.users`, the pages in :mod:`.pages`, the request and
+response helpers in :mod:`.http`, the faults in :mod:`.faults` and the CLI in :mod:`.__main__`.
 """
 
 from __future__ import annotations
 
-import argparse
 import hmac
-import html
-import json
-import math
-import signal
 import socket
 import sys
-import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator, Mapping
-from pathlib import Path
-from string import Template
+from collections.abc import Callable, Mapping
 from typing import Any, Final
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from werkzeug.wrappers import Request, Response
 
-from local import hitkey_provider as rules
-from local.hitkey_provider import GRANT_TYPES, SEEDED_USERS, OAuthError, invalid_token
+from local.emulator import provider as rules
+from local.emulator.faults import FAULT_ENDPOINTS, FAULT_KINDS, FAULT_SECONDS, FAULTS, trickle
+from local.emulator.http import bearer, check_body, json_object, json_response, oauth_error_response, redirect_response
+from local.emulator.pages import error_page, sign_in_page
+from local.emulator.provider import GRANT_TYPES, OAuthError, invalid_token
+from local.emulator.users import chosen_user
 from local.httpserver import Server
 
-__all__ = ["AUTHORIZE_PARAMS", "FAULT_KINDS", "SEEDED_USERS", "Emulator", "main"]
+__all__ = ["DEFAULT_ADMIN_TOKEN", "Emulator"]
 
 DEFAULT_ADMIN_TOKEN: Final = "emulator-admin-token"  # noqa: S105 - a public, local-only default
-MAX_BODY_BYTES: Final = 64 * 1024
-AUTHORIZE_PARAMS: Final = (
-    "client_id",
-    "redirect_uri",
-    "response_type",
-    "state",
-    "scope",
-    "code_challenge",
-    "code_challenge_method",
-)
-FAULT_ENDPOINTS: Final = ("token", "userinfo", "authorize", "clients")
 # Counted: each endpoint (POST / as authorize.decision) and each grant type of the token endpoint.
 COUNTER_KEYS: Final = sorted({*FAULT_ENDPOINTS, "authorize.decision", *(f"token.{grant}" for grant in GRANT_TYPES)})
-
-_PAGE, _SIGN_IN, _ERROR = (
-    Template((Path(__file__).with_name("templates") / name).read_text(encoding="utf-8"))
-    for name in ("page.html", "signin.html", "error.html")
-)
-_PAGE_HEADERS: Final = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-}
-_USER_CHOICES: Final = "\n".join(
-    f'<label class="user"><input type="radio" name="sub" value="{html.escape(user.sub)}" '
-    f'data-sub="{html.escape(user.sub)}"{" checked" if index == 0 else ""}> <span>{html.escape(user.name)}</span> '
-    f"<small>{html.escape(user.email)}</small></label>"
-    for index, user in enumerate(SEEDED_USERS)
-)
-
-
-class _Reply(Response):
-    default_mimetype = None  # no Content-Type unless given: a redirect has none
-
-
-def _page(title: str, content: str) -> str:
-    return _PAGE.substitute(title=html.escape(title), content=content.rstrip("\n"))
-
-
-def html_response(status: int, title: str, content: str) -> Response:
-    """An HTML page with a strict CSP."""
-    return _Reply(_page(title, content), status, _PAGE_HEADERS, content_type="text/html; charset=utf-8")
-
-
-def error_page(message: str) -> Response:
-    """400: the page shown for an authorization request that cannot be redirected back."""
-    return html_response(400, "Sign-in error - HitKey", _ERROR.substitute(message=html.escape(message)))
-
-
-def sign_in_page(client: rules.Client, params: Mapping[str, str], error: str = "") -> Response:
-    """The sign-in page: pick a seeded user or type an email, then Allow or Deny; with an ``error``
-    about the email typed, 400 and the error above the form, which keeps the email and name."""
-    fields = [key for key in AUTHORIZE_PARAMS if params.get(key)]
-    hidden = "\n".join(f'<input type="hidden" name="{key}" value="{html.escape(params[key])}">' for key in fields)
-    scope, _ = rules.normalize_scope(params.get("scope"))
-    content = _SIGN_IN.substitute(
-        client=html.escape(client.name),
-        scopes=" ".join(f"<code>{html.escape(item)}</code>" for item in scope.split()),
-        alert=f'<p class="error" role="alert" id="error">{html.escape(error)}</p>\n' if error else "",
-        hidden=hidden,
-        users=_USER_CHOICES,
-        email=html.escape(params.get("email", "")) if error else "",
-        name=html.escape(params.get("name", "")) if error else "",
-    )
-    return html_response(400 if error else 200, f"Sign in to {client.name} - HitKey", content)
-
-
-def json_response(status: int, payload: object, headers: Mapping[str, str] | None = None) -> Response:
-    """A JSON response that caches must not store."""
-    headers = {"Cache-Control": "no-store", "Pragma": "no-cache", **(headers or {})}
-    return _Reply(json.dumps(payload), status, headers, content_type="application/json")
-
-
-def oauth_error_response(error: OAuthError) -> Response:
-    """The JSON error body, plus WWW-Authenticate for bearer-token errors."""
-    challenge = f'Bearer error="invalid_token", error_description="{error.description}"'
-    headers = {"WWW-Authenticate": challenge} if error.error == "invalid_token" else {}
-    return json_response(error.status, {"error": error.error, "error_description": error.description}, headers)
-
-
-def redirect_response(uri: str, params: Mapping[str, str]) -> Response:
-    """302 to ``uri`` with ``params`` added to its query."""
-    parts = urlsplit(uri)
-    query = urlencode([*parse_qsl(parts.query, keep_blank_values=True), *params.items()])
-    location = urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
-    return _Reply(b"", 302, {"Location": location, "Cache-Control": "no-store"})
-
-
-def bearer(request: Request) -> str | None:
-    """The bearer token from the Authorization header, if any."""
-    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
-    token = value.strip()
-    return token if scheme.lower() == "bearer" and token else None
-
-
-def json_object(request: Request) -> dict[str, Any]:
-    """The JSON object body, or ``invalid_request``."""
-    if request.mimetype != "application/json":
-        raise OAuthError("invalid_request", "the body must be JSON (Content-Type: application/json)")
-    try:
-        value = json.loads(request.get_data())
-    except (ValueError, UnicodeDecodeError):
-        raise OAuthError("invalid_request", "the body is not valid JSON") from None
-    if not isinstance(value, dict):
-        raise OAuthError("invalid_request", "the body must be a JSON object")
-    return value
-
-
-def _check_body(environ: Mapping[str, Any]) -> None:
-    """Refuse a chunked body, a bad Content-Length and a body over MAX_BODY_BYTES."""
-    length = environ.get("CONTENT_LENGTH") or ""
-    if environ.get("HTTP_TRANSFER_ENCODING"):
-        raise OAuthError("invalid_request", "send a Content-Length", 411)
-    if length and not length.strip().isdigit():
-        raise OAuthError("invalid_request", "invalid Content-Length")
-    if length and int(length) > MAX_BODY_BYTES:
-        raise OAuthError("invalid_request", "body too large", 413)
 
 
 def _number(value: object, name: str, minimum: int = 0, integer: bool = False) -> None:
@@ -159,28 +39,6 @@ def _number(value: object, name: str, minimum: int = 0, integer: bool = False) -
     if isinstance(value, bool) or not isinstance(value, int if integer else int | float) or value < minimum:
         kind = "integer" if integer else "number"
         raise ValueError(f"{name} must be a {'positive' if minimum else 'non-negative'} {kind}")
-
-
-_FAULT_HTML: Final = _page(
-    "502 Bad Gateway", "<h1>502 Bad Gateway</h1>\n<p>The upstream server returned an invalid response.</p>"
-)
-# What each fault kind does to a call: the answer sent instead of the endpoint's, or None for the
-# timed kinds (default seconds below). ``hang`` waits, then closes without answering; ``delay`` and
-# ``trickle`` answer first (a refresh is rotated at once), then ``delay`` waits before sending and
-# ``trickle`` sends the body in pieces spread over the seconds.
-_FAULTS: Final[dict[str, Callable[[], Response] | None]] = {
-    "error500": lambda: oauth_error_response(OAuthError("server_error", "injected fault", 500)),
-    "html": lambda: _Reply(_FAULT_HTML, 502, content_type="text/html; charset=utf-8"),
-    "malformed": lambda: _Reply(b'{"access_token": "hkat_trunc', 200, content_type="application/json"),
-    "hang": None,
-    "delay": None,
-    "invalid_grant": lambda: oauth_error_response(OAuthError("invalid_grant", "injected fault")),
-    "invalid_client": lambda: oauth_error_response(OAuthError("invalid_client", "injected fault", 401)),
-    "unauthorized": lambda: oauth_error_response(invalid_token("injected fault")),
-    "trickle": None,
-}
-FAULT_KINDS: Final = tuple(_FAULTS)
-_FAULT_SECONDS: Final = {"hang": 30.0, "delay": 1.0, "trickle": 10.0}
 
 
 class _HangUp(Exception):
@@ -230,7 +88,7 @@ class Emulator(rules.OAuthProvider, Server):
         _number(count, "count", minimum=1, integer=True)
         if seconds is not None:
             _number(seconds, "seconds")
-        fault = (kind, _FAULT_SECONDS.get(kind, 0.0) if seconds is None else seconds, count)
+        fault = (kind, FAULT_SECONDS.get(kind, 0.0) if seconds is None else seconds, count)
         with self._lock:
             self._faults.setdefault(endpoint, []).append(fault)
 
@@ -292,7 +150,7 @@ class Emulator(rules.OAuthProvider, Server):
         """Answer one request (counting it and applying any queued fault)."""
         kind, seconds = "", 0.0
         try:
-            _check_body(request.environ)
+            check_body(request.environ)
             endpoint, methods = _ROUTES.get(request.path, (None, {}))
             if not methods:
                 raise OAuthError("not_found", "no such endpoint", 404)
@@ -303,7 +161,7 @@ class Emulator(rules.OAuthProvider, Server):
             if kind == "hang":
                 self.stopping.wait(seconds)
                 raise _HangUp
-            if (answer := _FAULTS.get(kind)) is not None:
+            if (answer := FAULTS.get(kind)) is not None:
                 return answer()
             response = handler(self, request)
         except OAuthError as error:
@@ -311,25 +169,7 @@ class Emulator(rules.OAuthProvider, Server):
         if kind == "delay":  # answered (rotated) first, then slow to send
             self.stopping.wait(seconds)
         elif kind == "trickle":
-            return self._trickle(response, seconds)
-        return response
-
-    def _trickle(self, response: Response, seconds: float) -> Response:
-        """The same answer, its body sent in pieces over ``seconds``, each under 7 s after the last."""
-        body = response.get_data()
-        gaps = max(1, math.ceil(seconds))  # a piece at least every second: well under httpx's 7 s read timeout
-        size = max(1, math.ceil(len(body) / (gaps + 1)))
-        pieces = [body[i : i + size] for i in range(0, len(body), size)] or [b""]
-        pause = seconds / max(1, len(pieces) - 1)
-
-        def stream() -> Iterator[bytes]:
-            for index, piece in enumerate(pieces):
-                if index and self.stopping.wait(pause):
-                    return
-                yield piece
-
-        response.response = stream()  # its headers, Content-Length included, stay as they are
-        response.direct_passthrough = True
+            return trickle(response, seconds, self.stopping)
         return response
 
     def _require_admin(self, request: Request) -> None:
@@ -355,7 +195,7 @@ class Emulator(rules.OAuthProvider, Server):
             return redirect_response(authz.redirect_uri, {"error": "access_denied", "state": authz.state})
         if params.get("decision") != "allow":
             return error_page("Choose Allow or Deny.")
-        user, problem = rules.chosen_user(params)
+        user, problem = chosen_user(params)
         if user is None:
             return sign_in_page(authz.client, params, problem)
         return redirect_response(authz.redirect_uri, {"code": self.issue_code(authz, user), "state": authz.state})
@@ -425,41 +265,3 @@ _ROUTES: Final[dict[str, tuple[str | None, dict[str, Callable[[Emulator, Request
     **{f"/_emulator/{knob}": (None, {"POST": Emulator._knob}) for knob in ("reset", "faults", "config")},
     "/_emulator/expire-access-tokens": (None, {"POST": Emulator._knob}),
 }
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run until Ctrl-C or SIGTERM; print the base URL as the one line on stdout."""
-    parser = argparse.ArgumentParser(prog="python -m local.emulator", description="Run the HitKey emulator.")
-    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=0, help="port (default 0: pick a free one)")
-    parser.add_argument("--client-id", help="pre-register a client with this client_id")
-    parser.add_argument("--client-secret", help="... and this client_secret")
-    parser.add_argument("--redirect-uri", help="... and this redirect_uri (required to pre-register)")
-    parser.add_argument("--client-name", default="Local app", help="name of the pre-registered client")
-    parser.add_argument("--admin-token", default=DEFAULT_ADMIN_TOKEN, help="bearer token for admin calls")
-    parser.add_argument("--access-token-ttl", type=int, default=3600, help="expires_in of access tokens")
-    parser.add_argument("--code-ttl", type=float, default=60.0, help="lifetime of authorization codes (s)")
-    parser.add_argument("--verbose", action="store_true", help="log one line per request to stderr")
-    args = parser.parse_args(argv)
-    if (args.client_id or args.client_secret) and not args.redirect_uri:
-        parser.error("--redirect-uri is required to pre-register a client")
-    settings = ("access_token_ttl", "admin_token", "code_ttl", "verbose")
-    emulator = Emulator(**{setting: getattr(args, setting) for setting in settings})
-    if args.redirect_uri:
-        client = emulator.register_client(args.client_name, args.redirect_uri, args.client_id, args.client_secret)
-        shown = "" if args.client_secret else f" client_secret={client['client_secret']}"
-        print(f"hitkey-emulator: registered client_id={client['client_id']}{shown}", file=sys.stderr)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
-    signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
-    print(emulator.start(args.host, args.port), flush=True)
-    try:
-        while not stop.wait(0.5):
-            pass
-    finally:
-        emulator.stop()
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
