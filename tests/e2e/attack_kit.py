@@ -14,9 +14,9 @@ from typing import Any
 
 import httpx
 
+from local.console import free_port
 from local.emulator import DEFAULT_ADMIN_TOKEN
 from local.emulator.users import SEEDED_USERS
-from local.stack import free_port
 from tests.e2e.conftest import TIMEOUT_MS, hitkey_of, make_run
 from tests.e2e.upstreams import Benign, Hostile
 
