@@ -11,7 +11,7 @@ import botocore.session
 import pytest
 from botocore.config import Config
 
-from hitkey_bff.aws import OPERATIONS, AwsClients, data_loader
+from hitkey_bff.aws import MIN_BOTOCORE, OPERATIONS, AwsClients, data_loader, reads_layer_models
 from tools import botocore_models
 
 
@@ -69,3 +69,26 @@ def test_endpoints_resolve_as_with_botocores_own_data(
     assert _endpoint(ours, service, region, **config) == _endpoint(
         botocore.session.get_session(), service, region, **config
     )
+
+
+@pytest.mark.parametrize(
+    ("version", "reads"),
+    [
+        ("1.35.77", True),
+        ("1.35.76", False),
+        ("1.36.0", True),
+        ("1.34.162", False),
+        ("2.0.0", True),
+        ("1.35.80rc1", True),
+        ("unknown", False),
+    ],
+)
+def test_which_botocore_reads_the_layers_models(version: str, reads: bool) -> None:
+    assert reads_layer_models(version) is reads
+
+
+def test_the_installed_botocore_reads_them_and_the_docs_name_the_oldest_that_does() -> None:
+    assert reads_layer_models(botocore.__version__)
+    floor = ".".join(map(str, MIN_BOTOCORE))
+    performance = (Path(__file__).resolve().parents[2] / "docs" / "performance.md").read_text(encoding="utf-8")
+    assert f"botocore {floor} (December 2024) and later read it" in " ".join(performance.split())
