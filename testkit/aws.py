@@ -1,10 +1,29 @@
-"""botocore responses made up in process: what a ``before-send`` handler returns instead of sending."""
+"""moto's AWS as the tests see it, and botocore responses made up in process: what a
+``before-send`` handler returns instead of sending."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import boto3
+
+    from local.resources import LocalResources
+
+
+@dataclass(frozen=True)
+class Aws:
+    """moto's in-process AWS with the stack's resources created from template.yaml."""
+
+    session: boto3.Session
+    resources: LocalResources
+
+    def scan(self) -> list[dict[str, object]]:
+        """Every item in the session table."""
+        return list(self.session.client("dynamodb").scan(TableName=self.resources.table)["Items"])
 
 
 class Body:

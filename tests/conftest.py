@@ -8,7 +8,6 @@ import io
 import logging
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import boto3
@@ -18,7 +17,8 @@ from moto import mock_aws
 
 from hitkey_bff.config import Settings
 from local.emulator import Emulator
-from local.resources import LocalResources, create_resources
+from local.resources import create_resources
+from testkit.aws import Aws
 
 if TYPE_CHECKING:
     from tests.harness import Bff
@@ -53,18 +53,6 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "HitKeyBffTest")
     yield
-
-
-@dataclass(frozen=True)
-class Aws:
-    """moto's in-process AWS with the stack's resources created from template.yaml."""
-
-    session: boto3.Session
-    resources: LocalResources
-
-    def scan(self) -> list[dict[str, object]]:
-        """Every item in the session table."""
-        return list(self.session.client("dynamodb").scan(TableName=self.resources.table)["Items"])
 
 
 @pytest.fixture

@@ -18,9 +18,9 @@ from hitkey_bff.route import Route
 from local.emulator import Emulator
 from local.emulator.users import SEEDED_USERS
 from local.lambda_runtime import LambdaContext
+from testkit.aws import Aws
 from testkit.browser import Browser, set_cookie_attrs
 from testkit.functions import handler_for, load_handler, routes
-from tests.conftest import Aws
 
 SESSION: str = next(f.default for f in dataclasses.fields(Settings) if f.name == "cookie_name")  # type: ignore[assignment]
 """The session cookie's name (Settings' default)."""

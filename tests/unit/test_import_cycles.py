@@ -1,4 +1,5 @@
-"""No import cycle in our code: the layer (``hitkey_bff``), ``local``, ``tools`` and ``bench``.
+"""No import cycle in our code: the layer (``hitkey_bff``), ``local``, ``tools``, ``bench``,
+``testkit`` and ``tests``.
 
 The imports are read from the source (AST, nothing is imported). Every import counts, wherever
 it stands: at the top of a module, inside a function (a deferred import still makes the two
@@ -16,7 +17,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = {"hitkey_bff": ROOT / "layers" / "bff" / "hitkey_bff"} | {
-    name: ROOT / name for name in ("local", "tools", "bench")
+    name: ROOT / name for name in ("local", "tools", "bench", "testkit", "tests")
 }
 
 
@@ -102,7 +103,15 @@ def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
 def test_the_walk_sees_our_imports() -> None:
     """The walk finds what it must: a deferred import, a ``TYPE_CHECKING`` one, a relative one."""
     edges = graph()
-    assert {"hitkey_bff.errors", "hitkey_bff.route", "local.gateway", "tools.cli", "bench.warm"} <= set(edges)
+    assert {
+        "hitkey_bff.errors",
+        "hitkey_bff.route",
+        "local.gateway",
+        "tools.cli",
+        "bench.warm",
+        "testkit.aws",
+        "tests.harness",
+    } <= set(edges)
     assert "hitkey_bff.deps" in edges["hitkey_bff.route"]
     assert "hitkey_bff.store" in edges["hitkey_bff.deps"]
 
