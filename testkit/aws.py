@@ -21,7 +21,7 @@ class Aws:
     session: boto3.Session
     resources: LocalResources
 
-    def scan(self) -> list[dict[str, object]]:
+    def scan(self) -> list[dict[str, Any]]:
         """Every item in the session table."""
         return list(self.session.client("dynamodb").scan(TableName=self.resources.table)["Items"])
 
