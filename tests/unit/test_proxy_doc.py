@@ -1,12 +1,14 @@
-"""docs/proxy.md's numbers for the refresh cooldown, the request deadline, the Lambda timeout and
-the ``Location`` test matrix are the code's; every test it names exists."""
+"""docs/proxy.md's numbers for the refresh cooldown, the request deadline, the Lambda timeout, the
+path and query limits and the ``Location`` test matrix are the code's; every test it names exists."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
+from hitkey_bff import http
 from hitkey_bff.budgets import PROXY_DEADLINE_SECONDS, REFRESH_COOLDOWN_SECONDS
+from hitkey_bff.proxy.limits import MAX_PATH
 from local.template import load_template
 from tests.unit.test_proxy_response_headers import BASED, DOT_FORMS, shapes
 
@@ -21,6 +23,12 @@ def test_the_cooldown_and_the_timeouts_are_the_codes() -> None:
     timeout = load_template()["Globals"]["Function"]["Timeout"]
     assert f"the functions' Lambda timeout is {timeout} s (`template.yaml`, Globals `Timeout`)" in DOC
     assert not re.search(r"Lambda timeout 25 s", DOC)
+
+
+def test_the_path_and_query_limits_are_the_codes() -> None:
+    assert f"| path / query | {MAX_PATH} / {http.MAX_QUERY} characters |" in DOC
+    assert f"at most {http.MAX_QUERY_FIELDS} fields" in DOC
+    assert f"query over {http.MAX_QUERY} characters or {http.MAX_QUERY_FIELDS} fields" in DOC
 
 
 def test_the_location_matrix_is_the_tests() -> None:

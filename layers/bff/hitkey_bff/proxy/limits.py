@@ -16,6 +16,5 @@ MIN_CALL_SECONDS = 0.25  # less left than this: 504 without calling
 CONNECT_TIMEOUT = 3.0
 MAX_RESPONSE_HEADERS = 16 * 1024  # the allow-listed ones, well inside RESPONSE_OVERHEAD
 MAX_PATH = 2048
-MAX_QUERY = 8192
 MAX_DECODE_DEPTH = 4
 USER_AGENT = "hitkey-bff/0.1"

@@ -23,7 +23,7 @@ import httpx
 
 from hitkey_bff.errors import BffError, InvalidPath, MethodNotAllowed, PathNotAllowed, UnknownApi
 from hitkey_bff.http import Request
-from hitkey_bff.proxy.limits import MAX_DECODE_DEPTH, MAX_PATH, MAX_QUERY, MAX_REQUEST_BODY
+from hitkey_bff.proxy.limits import MAX_DECODE_DEPTH, MAX_PATH, MAX_REQUEST_BODY
 from hitkey_bff.proxy.upstreams import Upstream
 
 _HEX_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
@@ -142,9 +142,8 @@ def parse_path(rest: str) -> ParsedPath:
 
 
 def encode_query(raw_query: str) -> str:
-    """The query string as the client sent it; characters a URL cannot carry are encoded."""
-    if len(raw_query) > MAX_QUERY:
-        raise BffError(f"the query string is longer than {MAX_QUERY} characters", code="query_too_long")
+    """The query string as the client sent it; characters a URL cannot carry are encoded. Its
+    length was checked with every route's (``http.MAX_QUERY``) when the event was parsed."""
     if any(0xD800 <= ord(c) <= 0xDFFF for c in raw_query):
         raise BffError("the query string is not valid text", code="invalid_query")
     return quote(_BARE_PERCENT.sub("%25", raw_query), safe=_QUERY_SAFE)
